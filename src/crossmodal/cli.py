@@ -1,0 +1,143 @@
+"""``crossmodal`` command line: every pipeline step runs outside notebooks too.
+
+    crossmodal data                # make sure the input cohort under data/ exists (phantom or DVC)
+    crossmodal phantom pelvis OUT  # write the simulated pelvic PET/CT cohort as DICOM
+    crossmodal ingest pelvis OUT   # DICOM tree -> pseudonymised cases + cohort report
+    crossmodal export-nnunet IN OUT
+    crossmodal notebook NB.py OUT.ipynb -p key value   # jupytext + papermill, as DVC runs it
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from crossmodal.params import load_params
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+ParamsOption = typer.Option("params.yaml", "--params", help="Path to params.yaml")
+ProfileOption = typer.Option(None, "--profile", help="Override the params.yaml profile")
+
+
+def _dvc(*args: str) -> int:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    return subprocess.call([sys.executable, "-m", "dvc", *args], env=env)
+
+
+@app.command()
+def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: bool = True) -> None:
+    """Make the input cohort under data/ available, then record it in data.dvc.
+
+    Phantom source: (re)generate when missing or made from other parameters. DICOM
+    source: `dvc pull data.dvc` (your own remote, see README).
+    """
+    from crossmodal.phantom.cohort import generate_pelvis_cohort
+    from crossmodal.phantom.cohort import is_up_to_date
+
+    cfg = load_params(params, profile)
+    source = cfg["cohort"]["pelvis"]
+    if source["source"] == "phantom":
+        p = cfg["phantom"]["pelvis"]
+        root = Path(source["root"])
+        if is_up_to_date(root, p):
+            typer.echo(f"{root}: simulated cohort is up to date")
+        else:
+            typer.echo(f"{root}: generating the simulated cohort ({p['n_patients']} patients)")
+            generate_pelvis_cohort(p, root, progress=True)
+        if dvc_add and _dvc("add", "--quiet", "data") != 0:
+            raise typer.Exit(1)
+    elif source["source"] == "dicom":
+        if not Path(source["root"]).exists() and _dvc("pull", "data.dvc") != 0:
+            typer.echo(f"{source['root']} is missing and `dvc pull data.dvc` failed; see README "
+                       "'Your own data'", err=True)
+            raise typer.Exit(1)
+    else:
+        raise typer.BadParameter(f"cohort.pelvis.source must be phantom or dicom, not {source['source']!r}")
+
+
+phantom_app = typer.Typer(help="Write simulated cohorts as DICOM.")
+app.add_typer(phantom_app, name="phantom")
+
+
+@phantom_app.command("pelvis")
+def phantom_pelvis(out: Path, params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+    """Write the pelvic PET/CT phantom cohort (DICOM + labels + truth) to OUT."""
+    from crossmodal.phantom.cohort import generate_pelvis_cohort
+
+    cfg = load_params(params, profile)
+    generate_pelvis_cohort(cfg["phantom"]["pelvis"], out, progress=True)
+
+
+ingest_app = typer.Typer(help="Read DICOM cohorts into pseudonymised case folders.")
+app.add_typer(ingest_app, name="ingest")
+
+
+@ingest_app.command("pelvis")
+def ingest_pelvis(out: Path, params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+    """Ingest the Part 1 cohort (cohort.pelvis) into OUT/cases, OUT/cases.csv, OUT/report.json."""
+    from crossmodal.io.cohort import ingest_dicom_cohort
+
+    cfg = load_params(params, profile)
+    source, rules = cfg["cohort"]["pelvis"], cfg["ingest"]
+    report = ingest_dicom_cohort(
+        source["root"], out, modalities=source["modalities"], label_modalities=["CT"],
+        labels_dir=source["labels_dir"], truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"],
+        max_slice_gap_ratio=rules["max_slice_gap_ratio"],
+        spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True,
+    )
+    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "problems"}))
+    for problem in report.problems:
+        typer.echo(f"skipped: {problem['where']}: {problem['rule']}: {problem['detail']}", err=True)
+    if not report.cases:
+        typer.echo("no usable case in the cohort", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("export-nnunet")
+def export_nnunet(ingest_dir: Path, out: Path, params: Path = ParamsOption,
+                  profile: str = ProfileOption) -> None:
+    """Write ingested Part 1 cases in the nnU-Net raw layout (CT _0000, PET on CT grid _0001)."""
+    from crossmodal.io.case import load_cases
+    from crossmodal.io.nnunet import write_nnunet_dataset
+
+    cfg = load_params(params, profile)
+    dataset = cfg["ingest"]["nnunet_dataset"]
+    write_nnunet_dataset(load_cases(ingest_dir), out, dataset_id=dataset["id"], name=dataset["name"],
+                         label_names=cfg["cohort"]["pelvis"]["label_names"])
+
+
+@app.command()
+def notebook(
+    source: Path,
+    output: Path,
+    parameter: list[str] = typer.Option([], "-p", "--parameter", help="key=value (repeatable)"),
+) -> None:
+    """Execute a jupytext percent notebook with papermill into OUTPUT (.ipynb).
+
+    Parameters are given as ``-p key=value``; they replace the notebook's
+    ``parameters`` cell, as with papermill's own ``-p``.
+    """
+    import jupytext
+    import papermill
+
+    values = {}
+    for item in parameter:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"parameter {item!r} is not key=value")
+        values[key] = value
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(nb, str(output), parameters=values, kernel_name="python3",
+                               progress_bar=False, cwd=str(Path.cwd()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,91 @@
+"""Offline set-up for ultralytics.
+
+Ultralytics reads its configuration directory and its online status once, at import
+time, and fetches fonts (``Arial.ttf``) and AMP-check weights from the internet on
+demand. :func:`configure_ultralytics` makes all of that local and must run before the
+first ``import ultralytics``; :mod:`crossmodal.detect.train` calls it for you.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["configure_ultralytics", "DEFAULT_CONFIG_DIR"]
+
+#: Relative to the current working directory (the repository root at run time).
+DEFAULT_CONFIG_DIR = ".yolo"
+
+# Font names ultralytics may ask for: ``check_det_dataset`` calls ``check_font`` with
+# Arial.ttf (ASCII class names) or Arial.Unicode.ttf, and downloads it when missing.
+_FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+
+
+def _fallback_font() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+def _place_fonts(user_dir: Path) -> None:
+    user_dir.mkdir(parents=True, exist_ok=True)
+    source = _fallback_font()
+    for name in _FONT_NAMES:
+        target = user_dir / name
+        if not target.exists():
+            shutil.copyfile(source, target)
+
+
+def configure_ultralytics(config_dir: str | os.PathLike | None = None) -> Path:
+    """Prepare a local, offline configuration for ultralytics.
+
+    Sets ``YOLO_OFFLINE=1`` and ``YOLO_CONFIG_DIR``, and copies matplotlib's DejaVu Sans
+    to ``$YOLO_CONFIG_DIR/Ultralytics/Arial.ttf`` (and ``Arial.Unicode.ttf``) so that
+    ultralytics finds a font instead of downloading one. Calling it again is harmless.
+
+    Parameters
+    ----------
+    config_dir : path-like, optional
+        Folder for ultralytics' settings and fonts. Default: ``$YOLO_CONFIG_DIR`` when
+        already set, else ``<cwd>/.yolo``.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``Ultralytics`` folder actually used (where ``settings.json`` lives).
+
+    Warns
+    -----
+    RuntimeWarning
+        When ultralytics was already imported with another configuration folder; that
+        folder keeps being used (it was fixed at import) and gets the fonts too.
+
+    Notes
+    -----
+    Training must still pass ``amp=False``: the AMP check downloads ``yolo11n.pt``.
+    """
+    if config_dir is None:
+        # A folder chosen earlier (previous call, or the caller's shell) stays in force.
+        config_dir = os.environ.get("YOLO_CONFIG_DIR") or DEFAULT_CONFIG_DIR
+    config_dir = Path(config_dir).expanduser().absolute()
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    requested = config_dir / "Ultralytics"
+    if "ultralytics" in sys.modules:
+        from ultralytics.utils import USER_CONFIG_DIR
+
+        active = Path(USER_CONFIG_DIR).absolute()
+        if active != requested:
+            warnings.warn(
+                f"ultralytics was imported before configure_ultralytics(); it keeps using "
+                f"{active} instead of {requested}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        _place_fonts(active)
+        return active
+    _place_fonts(requested)
+    return requested

@@ -1,0 +1,855 @@
+"""Detection metrics with patient-level bootstrap confidence intervals.
+
+Data
+----
+Ground truth is a :class:`GroundTruth`: an ``images`` table (``image_id``,
+``patient_id``; *every* evaluated slice, including slices without lesions, which carry
+the false positives) and a ``boxes`` table (``image_id, x0, y0, x1, y1, class_id,
+lesion_id``). Predictions are one table (``image_id, x0, y0, x1, y1, score,
+class_id``); :func:`predictions` builds it from the per-image arrays that
+:func:`crossmodal.detect.train.predict` returns. Boxes are pixel-edge
+``(x0, y0, x1, y1)`` (width ``x1 - x0``, no ``+1``), as in pycocotools.
+
+Matching (COCO)
+---------------
+Per image and class, detections are taken in decreasing score (the top ``max_dets``),
+and each is matched to the unmatched ground-truth box of highest IoU if that IoU is at
+least the threshold; otherwise it is a false positive. AP is the COCO 101-point
+interpolated average precision per class, averaged over classes that have ground
+truth; ``ap50`` uses IoU 0.5 and ``ap50_95`` the mean over 0.50:0.05:0.95.
+Greedy matching processes detections by decreasing score, so the matches of the
+detections above any confidence are the same as if the lower ones did not exist: the
+counts at an operating confidence come from the same matching.
+
+Bootstrap
+---------
+Every metric accepts ``patient_weights``: a ``(B, P)`` array of how many times each
+patient (columns in :attr:`GroundTruth.patients` order) is drawn in each of ``B``
+resamples. Drawing a patient ``k`` times is the same as counting its slices ``k`` times,
+so the metrics are computed for all resamples at once from the one matching (matrix
+products over patients), which makes ``B = 1000`` cost about as much as one
+evaluation. For AP this is exact: duplicated detections have equal scores and sit in
+one run of true or false positives, which leaves the interpolated precision unchanged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "COCO_IOU_THRESHOLDS",
+    "COCO_RECALL_THRESHOLDS",
+    "GroundTruth",
+    "Matching",
+    "PRCurve",
+    "ap50",
+    "ap50_95",
+    "average_precision",
+    "choose_operating_confidence",
+    "false_positives_per_slice",
+    "ground_truth",
+    "lesion_sensitivity",
+    "match_detections",
+    "paired_bootstrap_difference",
+    "patient_bootstrap",
+    "pr_curve",
+    "precision_recall_at",
+    "predictions",
+    "resample_patients",
+]
+
+# Built exactly as pycocotools' Params.setDetParams, so the floating-point thresholds
+# (e.g. 0.6000000000000001) agree bit for bit.
+COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+
+_BOX = ["x0", "y0", "x1", "y1"]
+
+
+# --------------------------------------------------------------------------- tidy data
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Ground-truth slices and boxes.
+
+    Attributes
+    ----------
+    images : DataFrame
+        ``image_id`` (unique), ``patient_id``: every evaluated slice.
+    boxes : DataFrame
+        ``image_id, x0, y0, x1, y1, class_id, lesion_id``. ``lesion_id`` identifies a
+        3-D lesion within its patient; ``-1`` makes the box a lesion of its own.
+    """
+
+    images: pd.DataFrame
+    boxes: pd.DataFrame
+
+    def __post_init__(self):
+        if not {"image_id", "patient_id"} <= set(self.images.columns):
+            raise ValueError("images needs columns image_id, patient_id")
+        if self.images["image_id"].duplicated().any():
+            raise ValueError("image_id must be unique")
+        missing = {"image_id", *_BOX} - set(self.boxes.columns)
+        if missing:
+            raise ValueError(f"boxes lacks columns {sorted(missing)}")
+        unknown = ~self.boxes["image_id"].isin(self.images["image_id"])
+        if unknown.any():
+            raise ValueError(f"{int(unknown.sum())} boxes refer to images not in the images table")
+        boxes = self.boxes.copy()
+        if "class_id" not in boxes:
+            boxes["class_id"] = 0
+        if "lesion_id" not in boxes:
+            boxes["lesion_id"] = -1
+        object.__setattr__(self, "boxes", boxes.reset_index(drop=True))
+        object.__setattr__(self, "images", self.images.reset_index(drop=True))
+
+    @property
+    def patients(self) -> np.ndarray:
+        """Sorted unique patient ids: the column order of ``patient_weights``."""
+        ids = sorted(pd.unique(self.images["patient_id"]))
+        out = np.empty(len(ids), dtype=object)  # element-wise: ids may be tuples
+        out[:] = ids
+        return out
+
+
+def ground_truth(
+    image_ids: Sequence,
+    patient_ids: Sequence,
+    boxes: Sequence,
+    *,
+    classes: Sequence | None = None,
+    lesion_ids: Sequence | None = None,
+) -> GroundTruth:
+    """Build a :class:`GroundTruth` from per-image lists.
+
+    Parameters
+    ----------
+    image_ids, patient_ids : sequence, length n_images
+    boxes : sequence of (k_i, 4) arrays
+        Pixel-edge boxes per image (``k_i`` may be 0).
+    classes, lesion_ids : sequence of (k_i,) arrays, optional
+        Default class 0 and lesion id -1 (each box its own lesion).
+    """
+    if not len(image_ids) == len(patient_ids) == len(boxes):
+        raise ValueError("image_ids, patient_ids and boxes must have equal length")
+    rows = []
+    for i, image_id in enumerate(image_ids):
+        b = np.asarray(boxes[i], dtype=float).reshape(-1, 4)
+        c = np.zeros(len(b), int) if classes is None else np.asarray(classes[i], int).reshape(-1)
+        lid = np.full(len(b), -1) if lesion_ids is None else np.asarray(lesion_ids[i]).reshape(-1)
+        for j in range(len(b)):
+            rows.append((image_id, *b[j], int(c[j]), lid[j]))
+    table = pd.DataFrame(rows, columns=["image_id", *_BOX, "class_id", "lesion_id"])
+    images = pd.DataFrame({"image_id": list(image_ids), "patient_id": list(patient_ids)})
+    return GroundTruth(images=images, boxes=table)
+
+
+def predictions(image_ids: Sequence, detections: Sequence[np.ndarray]) -> pd.DataFrame:
+    """Prediction table from per-image ``(n, 6)`` arrays ``x0, y0, x1, y1, score, class``.
+
+    ``(n, 5)`` arrays (no class column) get class 0.
+    """
+    if len(image_ids) != len(detections):
+        raise ValueError("one detection array per image id is needed")
+    parts = []
+    for image_id, det in zip(image_ids, detections):
+        det = np.asarray(det, dtype=float)
+        det = det.reshape(-1, det.shape[-1] if det.size else 6)
+        if det.shape[1] == 5:
+            det = np.column_stack([det, np.zeros(len(det))])
+        frame = pd.DataFrame(det[:, :6], columns=[*_BOX, "score", "class_id"])
+        frame.insert(0, "image_id", [image_id] * len(det))
+        parts.append(frame)
+    if not parts:
+        return pd.DataFrame(columns=["image_id", *_BOX, "score", "class_id"])
+    table = pd.concat(parts, ignore_index=True)
+    table["class_id"] = table["class_id"].astype(int)
+    return table
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of pixel-edge boxes (as pycocotools' ``maskUtils.iou`` on xywh)."""
+    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+@dataclass
+class _ClassMatch:
+    scores: np.ndarray  # (n,) detections in COCO accumulation order (score descending)
+    patient: np.ndarray  # (n,) patient index of each detection
+    tp: np.ndarray  # (T, n) bool, true positive at each IoU threshold
+    n_gt: np.ndarray  # (P,) ground-truth boxes per patient
+
+
+@dataclass
+class Matching:
+    """Result of :func:`match_detections`; input of every metric.
+
+    Attributes
+    ----------
+    iou_thresholds : (T,) array
+    per_class : dict
+        ``class_id ->`` matched detections (scores, patient index, TP flags, GT counts).
+    images_per_patient : (P,) array
+    patients : (P,) array
+        Patient ids (column order of ``patient_weights``).
+    """
+
+    iou_thresholds: np.ndarray
+    per_class: dict
+    images_per_patient: np.ndarray
+    patients: np.ndarray
+
+
+def _prepare(gt: GroundTruth, preds: pd.DataFrame, max_dets: int | None):
+    patients = gt.patients
+    patient_index = {p: i for i, p in enumerate(patients)}
+    image_index = {im: i for i, im in enumerate(gt.images["image_id"])}
+    image_patient = np.array([patient_index[p] for p in gt.images["patient_id"]], dtype=int)
+    known = preds["image_id"].isin(list(image_index)) if len(preds) else np.zeros(0, bool)
+    if len(preds) and not known.all():
+        warnings.warn(
+            f"{int((~known).sum())} predictions are on images not in the ground truth; ignored",
+            stacklevel=3,
+        )
+        preds = preds[known]
+    pimg = np.array([image_index[i] for i in preds["image_id"]], dtype=int)
+    pcls = preds["class_id"].to_numpy(int) if "class_id" in preds else np.zeros(len(preds), int)
+    score = preds["score"].to_numpy(float)
+    pbox = preds[_BOX].to_numpy(float).reshape(-1, 4)
+    # COCO order: images in table order, then score descending (stable) within image and class.
+    order = np.lexsort((-score, pcls, pimg))
+    pimg, pcls, score, pbox = pimg[order], pcls[order], score[order], pbox[order]
+    if max_dets is not None and len(order):
+        group_start = np.r_[True, (np.diff(pimg) != 0) | (np.diff(pcls) != 0)]
+        start_idx = np.maximum.accumulate(np.where(group_start, np.arange(len(pimg)), 0))
+        keep = (np.arange(len(pimg)) - start_idx) < max_dets
+        pimg, pcls, score, pbox = pimg[keep], pcls[keep], score[keep], pbox[keep]
+    gimg = np.array([image_index[i] for i in gt.boxes["image_id"]], dtype=int)
+    gcls = gt.boxes["class_id"].to_numpy(int)
+    gbox = gt.boxes[_BOX].to_numpy(float).reshape(-1, 4)
+    return dict(
+        patients=patients,
+        image_patient=image_patient,
+        pimg=pimg,
+        pcls=pcls,
+        score=score,
+        pbox=pbox,
+        gimg=gimg,
+        gcls=gcls,
+        gbox=gbox,
+    )
+
+
+def _groups(keys_img: np.ndarray, keys_cls: np.ndarray) -> dict:
+    if len(keys_img) == 0:
+        return {}
+    frame = pd.DataFrame({"i": keys_img, "c": keys_cls})
+    return {k: np.asarray(v) for k, v in frame.groupby(["i", "c"], sort=False).indices.items()}
+
+
+def match_detections(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    *,
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    max_dets: int | None = 100,
+) -> Matching:
+    """Greedy COCO matching of predictions to ground truth at several IoU thresholds.
+
+    Parameters
+    ----------
+    gt : GroundTruth
+    preds : DataFrame
+        See :func:`predictions`. Rows on images not in ``gt`` are ignored (warning).
+    iou_thresholds : sequence of float
+    max_dets : int or None
+        Keep the top ``max_dets`` detections per image and class (COCO: 100); ``None``
+        keeps all.
+
+    Returns
+    -------
+    Matching
+
+    Notes
+    -----
+    As pycocotools: a detection goes to the unmatched GT box with the highest IoU
+    ``>= t`` (ties: the later box); crowd and area-range ignores are not used.
+    """
+    d = _prepare(gt, preds, max_dets)
+    thresholds = np.asarray(iou_thresholds, dtype=float)
+    n_det = len(d["score"])
+    tp = np.zeros((len(thresholds), n_det), dtype=bool)
+    det_groups = _groups(d["pimg"], d["pcls"])
+    gt_groups = _groups(d["gimg"], d["gcls"])
+    lowest = min(thresholds.min(), 1 - 1e-10) if len(thresholds) else 1.0
+    for key, gidx in gt_groups.items():
+        didx = det_groups.get(key)
+        if didx is None:
+            continue
+        ious = _iou(d["pbox"][didx], d["gbox"][gidx])
+        # Detections overlapping nothing enough are false positives at every threshold.
+        candidates = np.flatnonzero(ious.max(axis=1) >= lowest)
+        if len(candidates) == 0:
+            continue
+        for t_i, t in enumerate(thresholds):
+            thr = min(t, 1 - 1e-10)
+            taken = np.zeros(len(gidx), dtype=bool)
+            for j in candidates:  # score order within the group
+                ok = (~taken) & (ious[j] >= thr)
+                if not ok.any():
+                    continue
+                row = np.where(ok, ious[j], -1.0)
+                m = len(row) - 1 - int(np.argmax(row[::-1]))  # last of the ties, as COCO
+                taken[m] = True
+                tp[t_i, didx[j]] = True
+    n_patients = len(d["patients"])
+    per_class = {}
+    for c in np.union1d(np.unique(d["gcls"]), np.unique(d["pcls"])).astype(int):
+        sel = np.flatnonzero(d["pcls"] == c)
+        order = sel[np.argsort(-d["score"][sel], kind="mergesort")]
+        g_pat = d["image_patient"][d["gimg"][d["gcls"] == c]]
+        per_class[int(c)] = _ClassMatch(
+            scores=d["score"][order],
+            patient=d["image_patient"][d["pimg"][order]],
+            tp=tp[:, order],
+            n_gt=np.bincount(g_pat, minlength=n_patients).astype(float),
+        )
+    return Matching(
+        iou_thresholds=thresholds,
+        per_class=per_class,
+        images_per_patient=np.bincount(d["image_patient"], minlength=n_patients).astype(float),
+        patients=d["patients"],
+    )
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _weights(patient_weights, n_patients: int) -> tuple[np.ndarray, bool]:
+    """(B, P) float weights and whether the caller asked for a scalar."""
+    if patient_weights is None:
+        return np.ones((1, n_patients)), True
+    w = np.asarray(patient_weights, dtype=float)
+    scalar = w.ndim == 1
+    w = np.atleast_2d(w)
+    if w.shape[1] != n_patients:
+        raise ValueError(f"patient_weights has {w.shape[1]} columns, ground truth {n_patients} patients")
+    return w, scalar
+
+
+def _out(values: np.ndarray, scalar: bool):
+    return float(values[0]) if scalar else values
+
+
+# --------------------------------------------------------------------------- AP
+
+
+def _ap_weighted(tp: np.ndarray, patient: np.ndarray, n_gt: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """COCO interpolated AP for each row of patient weights ``w``; NaN where no GT."""
+    n_patients = len(n_gt)
+    npig = w @ n_gt
+    tp_pos = np.flatnonzero(tp)
+    ap = np.zeros(len(w))
+    if len(tp_pos):
+        k = len(tp_pos)
+        # Precision can only peak right after a true positive, so the 101-point
+        # interpolated AP needs the counts at the TP ranks only: per patient, TPs up to
+        # and including TP k, and FPs ranked above it.
+        tp_pat = patient[tp_pos]
+        t_counts = np.zeros((n_patients, k))
+        t_counts[tp_pat, np.arange(k)] = 1.0
+        t_counts = np.cumsum(t_counts, axis=1)
+        f_counts = np.zeros((n_patients, k))
+        fp_pos = np.flatnonzero(~tp)
+        fp_pat = patient[fp_pos]
+        for p in np.unique(fp_pat):
+            f_counts[p] = np.searchsorted(fp_pos[fp_pat == p], tp_pos)
+        cum_tp = w @ t_counts
+        cum_fp = w @ f_counts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = np.where(npig[:, None] > 0, cum_tp / npig[:, None], 0.0)
+            precision = np.where(cum_tp > 0, cum_tp / (cum_tp + cum_fp), 0.0)
+        envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        # Recall thresholds r in (recall_{k-1}, recall_k] read the envelope at TP k.
+        n_below = np.searchsorted(COCO_RECALL_THRESHOLDS, recall.ravel(), side="right")
+        n_below = n_below.reshape(recall.shape)
+        covered = np.diff(n_below, axis=1, prepend=0)
+        ap = (envelope * covered).sum(axis=1) / len(COCO_RECALL_THRESHOLDS)
+    return np.where(npig > 0, ap, np.nan)
+
+
+def _mean_over_classes(per_class_values: list[np.ndarray]) -> np.ndarray:
+    stacked = np.vstack(per_class_values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: no GT in resample
+        return np.nanmean(stacked, axis=0)
+
+
+def average_precision(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    *,
+    iou_threshold: float | Sequence[float] = 0.5,
+    class_ids: Sequence[int] | None = None,
+    max_dets: int | None = 100,
+    patient_weights: np.ndarray | None = None,
+):
+    """COCO average precision (101-point interpolation), mean over classes.
+
+    Parameters
+    ----------
+    gt : GroundTruth
+    preds : DataFrame
+    iou_threshold : float or sequence of float
+        A sequence gives the mean over thresholds (COCO AP@[.5:.95] for
+        :data:`COCO_IOU_THRESHOLDS`).
+    class_ids : sequence of int, optional
+        Classes to average; default all classes with ground truth.
+    max_dets : int or None
+        Per image and class (COCO default 100).
+    patient_weights : (B, P) or (P,) array, optional
+        Patient multiplicities (see module docstring).
+
+    Returns
+    -------
+    float, or (B,) array with 2-D ``patient_weights``
+        NaN when there is no ground-truth box (COCO reports -1).
+    """
+    thresholds = np.atleast_1d(np.asarray(iou_threshold, dtype=float))
+    matching = match_detections(gt, preds, iou_thresholds=thresholds, max_dets=max_dets)
+    return _ap_from_matching(matching, class_ids=class_ids, patient_weights=patient_weights)
+
+
+def _ap_from_matching(matching: Matching, *, class_ids=None, patient_weights=None):
+    w, scalar = _weights(patient_weights, len(matching.patients))
+    classes = [c for c, m in matching.per_class.items() if m.n_gt.sum() > 0]
+    if class_ids is not None:
+        classes = [int(c) for c in class_ids]
+    per_threshold = []
+    for t_i in range(len(matching.iou_thresholds)):
+        per_class = []
+        for c in classes:
+            m = matching.per_class.get(c)
+            if m is None:
+                per_class.append(np.full(len(w), np.nan))
+                continue
+            per_class.append(_ap_weighted(m.tp[t_i], m.patient, m.n_gt, w))
+        per_threshold.append(_mean_over_classes(per_class) if per_class else np.full(len(w), np.nan))
+    values = np.mean(np.vstack(per_threshold), axis=0)
+    return _out(values, scalar)
+
+
+def ap50(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, patient_weights=None):
+    """COCO AP at IoU 0.5 (see :func:`average_precision`)."""
+    return average_precision(
+        gt, preds, iou_threshold=0.5, max_dets=max_dets, patient_weights=patient_weights
+    )
+
+
+def ap50_95(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, patient_weights=None):
+    """COCO AP averaged over IoU 0.50:0.05:0.95 (see :func:`average_precision`)."""
+    return average_precision(
+        gt,
+        preds,
+        iou_threshold=COCO_IOU_THRESHOLDS,
+        max_dets=max_dets,
+        patient_weights=patient_weights,
+    )
+
+
+# --------------------------------------------------------------------------- curves, operating point
+
+
+class PRCurve(NamedTuple):
+    """Precision-recall curve.
+
+    ``score``, ``precision``, ``recall``: one entry per distinct score, decreasing score
+    (the operating point "keep detections with score >= score[i]").
+    ``recall_thresholds`` and ``precision_interpolated``: COCO's 101-point curve, whose
+    mean is the AP.
+    """
+
+    score: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    recall_thresholds: np.ndarray
+    precision_interpolated: np.ndarray
+
+
+def _pooled(matching: Matching, t_i: int, class_ids=None):
+    classes = list(matching.per_class) if class_ids is None else [int(c) for c in class_ids]
+    parts = [matching.per_class[c] for c in classes if c in matching.per_class]
+    if not parts:
+        return np.zeros(0), np.zeros(0, int), np.zeros(0, bool), np.zeros(len(matching.patients))
+    scores = np.concatenate([m.scores for m in parts])
+    patient = np.concatenate([m.patient for m in parts])
+    tp = np.concatenate([m.tp[t_i] for m in parts])
+    n_gt = np.sum([m.n_gt for m in parts], axis=0)
+    order = np.argsort(-scores, kind="mergesort")
+    return scores[order], patient[order], tp[order], n_gt
+
+
+def pr_curve(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    *,
+    iou_threshold: float = 0.5,
+    class_ids: Sequence[int] | None = None,
+    max_dets: int | None = 100,
+) -> PRCurve:
+    """Precision and recall as the confidence threshold decreases.
+
+    With several classes the counts are pooled over ``class_ids`` (default all; the
+    matching is still per class).
+    """
+    matching = match_detections(gt, preds, iou_thresholds=[iou_threshold], max_dets=max_dets)
+    scores, _, tp, n_gt = _pooled(matching, 0, class_ids)
+    total = n_gt.sum()
+    cum_tp = np.cumsum(tp)
+    cum_fp = np.cumsum(~tp)
+    last = np.r_[scores[1:] != scores[:-1], True] if len(scores) else np.zeros(0, bool)
+    precision = np.where(cum_tp + cum_fp > 0, cum_tp / np.maximum(cum_tp + cum_fp, 1), 0.0)
+    recall = cum_tp / total if total > 0 else np.zeros(len(cum_tp))
+    interp = np.zeros(len(COCO_RECALL_THRESHOLDS))
+    if len(scores) and total > 0:
+        envelope = np.maximum.accumulate(precision[::-1])[::-1]
+        idx = np.searchsorted(recall, COCO_RECALL_THRESHOLDS, side="left")
+        ok = idx < len(recall)
+        interp[ok] = envelope[idx[ok]]
+    return PRCurve(scores[last], precision[last], recall[last], COCO_RECALL_THRESHOLDS.copy(), interp)
+
+
+def _counts_at(matching: Matching, conf: float, w: np.ndarray, t_i: int = 0):
+    """Weighted TP, FP and GT counts of detections with score >= conf."""
+    n_patients = len(matching.patients)
+    scores, patient, tp, n_gt = _pooled(matching, t_i)
+    keep = scores >= conf
+    tp_p = np.bincount(patient[keep & tp], minlength=n_patients).astype(float)
+    fp_p = np.bincount(patient[keep & ~tp], minlength=n_patients).astype(float)
+    return w @ tp_p, w @ fp_p, w @ n_gt
+
+
+def precision_recall_at(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    conf: float,
+    *,
+    iou_threshold: float = 0.5,
+    max_dets: int | None = 100,
+    patient_weights=None,
+):
+    """Precision and recall of the detections with ``score >= conf``.
+
+    Returns
+    -------
+    (precision, recall)
+        Floats, or (B,) arrays with 2-D ``patient_weights``. Precision is NaN when
+        there is no detection, recall is NaN without GT.
+    """
+    matching = match_detections(gt, preds, iou_thresholds=[iou_threshold], max_dets=max_dets)
+    w, scalar = _weights(patient_weights, len(matching.patients))
+    tp, fp, n_gt = _counts_at(matching, conf, w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+        recall = np.where(n_gt > 0, tp / n_gt, np.nan)
+    return _out(precision, scalar), _out(recall, scalar)
+
+
+def false_positives_per_slice(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    conf: float,
+    *,
+    iou_threshold: float = 0.5,
+    max_dets: int | None = 100,
+    patient_weights=None,
+):
+    """Unmatched detections with ``score >= conf`` per evaluated slice (all slices)."""
+    matching = match_detections(gt, preds, iou_thresholds=[iou_threshold], max_dets=max_dets)
+    w, scalar = _weights(patient_weights, len(matching.patients))
+    _, fp, _ = _counts_at(matching, conf, w)
+    n_images = w @ matching.images_per_patient
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(n_images > 0, fp / n_images, np.nan), scalar)
+
+
+def choose_operating_confidence(
+    val_gt: GroundTruth,
+    val_preds: pd.DataFrame,
+    *,
+    rule: str = "max_f1",
+    target: float | None = None,
+    iou_threshold: float = 0.5,
+    max_dets: int | None = 100,
+) -> float:
+    """Pick the confidence threshold on validation data.
+
+    Parameters
+    ----------
+    rule : {'max_f1', 'min_recall', 'min_precision'}
+        ``max_f1``: the score maximising F1 (highest score on ties).
+        ``min_recall``: the highest score whose recall is at least ``target``.
+        ``min_precision``: the lowest score whose precision is at least ``target``
+        (most recall at that precision).
+    target : float
+        For the ``min_*`` rules.
+
+    Returns
+    -------
+    float
+        Detections with ``score >=`` this value are kept. 1.0 when there is no
+        detection or no threshold satisfies the rule.
+    """
+    curve = pr_curve(val_gt, val_preds, iou_threshold=iou_threshold, max_dets=max_dets)
+    if len(curve.score) == 0:
+        return 1.0
+    if rule == "max_f1":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1 = np.where(
+                curve.precision + curve.recall > 0,
+                2 * curve.precision * curve.recall / (curve.precision + curve.recall),
+                0.0,
+            )
+        return float(curve.score[int(np.argmax(f1))])
+    if target is None:
+        raise ValueError(f"rule {rule!r} needs a target")
+    if rule == "min_recall":
+        ok = np.flatnonzero(curve.recall >= target)
+        return float(curve.score[ok[0]]) if len(ok) else 1.0
+    if rule == "min_precision":
+        ok = np.flatnonzero(curve.precision >= target)
+        return float(curve.score[ok[-1]]) if len(ok) else 1.0
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+# --------------------------------------------------------------------------- lesion level
+
+
+def _unknown_lesion(lesion_id) -> bool:
+    if lesion_id is None:
+        return True
+    if isinstance(lesion_id, (int, float, np.integer, np.floating)):
+        return bool(np.isnan(lesion_id)) or lesion_id == -1
+    return False
+
+
+def lesion_sensitivity(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    conf: float,
+    *,
+    rule: str = "iou",
+    iou_threshold: float = 0.5,
+    patient_weights=None,
+):
+    """Fraction of 3-D lesions hit on at least one of their slices.
+
+    A lesion is the set of GT boxes sharing ``(patient_id, lesion_id)``; ``lesion_id``
+    -1 makes a box its own lesion. A box is *hit* by any detection of its class on its
+    slice with ``score >= conf`` and
+
+    - ``rule='iou'``: IoU >= ``iou_threshold`` with the box, or
+    - ``rule='center'``: the detection's centre inside the box.
+
+    Hits are not one-to-one (one detection may hit two boxes), unlike the AP matching:
+    the question is whether the reader is pointed at the lesion.
+
+    Returns
+    -------
+    float, or (B,) array with 2-D ``patient_weights``; NaN without lesions.
+    """
+    if rule not in ("iou", "center"):
+        raise ValueError(f"unknown rule {rule!r}")
+    d = _prepare(gt, preds, None)
+    w, scalar = _weights(patient_weights, len(d["patients"]))
+    keep = d["score"] >= conf
+    det_groups = _groups(d["pimg"][keep], d["pcls"][keep])
+    pbox = d["pbox"][keep]
+    hit = np.zeros(len(d["gbox"]), dtype=bool)
+    for key, gidx in _groups(d["gimg"], d["gcls"]).items():
+        didx = det_groups.get(key)
+        if didx is None:
+            continue
+        det = pbox[didx]
+        box = d["gbox"][gidx]
+        if rule == "iou":
+            hit[gidx] = (_iou(det, box) >= iou_threshold).any(axis=0)
+        else:
+            cx = (det[:, 0] + det[:, 2]) / 2
+            cy = (det[:, 1] + det[:, 3]) / 2
+            inside = (
+                (cx[:, None] >= box[None, :, 0])
+                & (cx[:, None] < box[None, :, 2])
+                & (cy[:, None] >= box[None, :, 1])
+                & (cy[:, None] < box[None, :, 3])
+            )
+            hit[gidx] = inside.any(axis=0)
+    patient = d["image_patient"][d["gimg"]]
+    lesion = gt.boxes["lesion_id"].to_numpy()
+    keys = pd.Series(
+        [
+            (p, "box", i) if _unknown_lesion(lid) else (p, "lesion", lid)
+            for i, (p, lid) in enumerate(zip(patient, lesion))
+        ],
+        dtype=object,
+    )
+    frame = pd.DataFrame({"key": keys, "patient": patient, "hit": hit})
+    lesions = frame.groupby("key", sort=False).agg(patient=("patient", "first"), hit=("hit", "max"))
+    n_patients = len(d["patients"])
+    found = np.bincount(lesions["patient"], weights=lesions["hit"].astype(float), minlength=n_patients)
+    total = np.bincount(lesions["patient"], minlength=n_patients).astype(float)
+    num, den = w @ found, w @ total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(den > 0, num / den, np.nan), scalar)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def _accepts_weights(metric_fn: Callable) -> bool:
+    try:
+        params = inspect.signature(metric_fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "patient_weights" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def resample_patients(gt: GroundTruth, preds: pd.DataFrame, counts: np.ndarray):
+    """Materialise one patient resample (``counts`` per patient, ``gt.patients`` order).
+
+    Copies get new image and patient ids ``(id, copy)``; used for metrics that do not
+    take ``patient_weights``.
+    """
+    images, boxes, dets = [], [], []
+    by_patient = dict(tuple(gt.images.groupby("patient_id", sort=False)))
+    for patient, count in zip(gt.patients, np.asarray(counts, int)):
+        if count == 0:
+            continue
+        ids = by_patient[patient]["image_id"]
+        b = gt.boxes[gt.boxes["image_id"].isin(ids)]
+        p = preds[preds["image_id"].isin(ids)]
+        for k in range(count):
+            images.append(pd.DataFrame({"image_id": [(i, k) for i in ids], "patient_id": [(patient, k)] * len(ids)}))
+            boxes.append(b.assign(image_id=[(i, k) for i in b["image_id"]]))
+            dets.append(p.assign(image_id=[(i, k) for i in p["image_id"]]))
+    new_gt = GroundTruth(
+        images=pd.concat(images, ignore_index=True), boxes=pd.concat(boxes, ignore_index=True)
+    )
+    return new_gt, pd.concat(dets, ignore_index=True)
+
+
+def _bootstrap_weights(n_patients: int, n_boot: int, seed) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Counts of a with-replacement draw of P patients: multinomial(P, uniform).
+    return rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_boot).astype(float)
+
+
+def _evaluate_boot(metric_fn, gt, preds, weights):
+    if _accepts_weights(metric_fn):
+        values = metric_fn(gt, preds, patient_weights=weights)
+    else:
+        values = [metric_fn(*resample_patients(gt, preds, row)) for row in weights]
+    return _as_array(values)
+
+
+def _as_array(values) -> np.ndarray:
+    if isinstance(values, tuple):  # e.g. (precision, recall)
+        return np.stack([np.asarray(v, float) for v in values], axis=-1)
+    return np.asarray(values, dtype=float)
+
+
+def _interval(boot: np.ndarray, ci: float):
+    alpha = (1 - ci) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    return lo, hi
+
+
+def _scalar_or_array(x):
+    x = np.asarray(x, dtype=float)
+    return float(x) if x.ndim == 0 else x
+
+
+def patient_bootstrap(
+    metric_fn: Callable,
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+):
+    """Percentile bootstrap CI of a metric, resampling patients with replacement.
+
+    Parameters
+    ----------
+    metric_fn : callable
+        ``metric_fn(gt, preds)`` -> float (or tuple of floats). If it accepts
+        ``patient_weights`` (all metrics here do; bind options with
+        :func:`functools.partial`) all resamples are evaluated in one call; otherwise
+        each resample is materialised (slow).
+    n_boot : int
+        Number of resamples B.
+    seed : int
+        Resample seed; the same seed draws the same patients for every metric.
+    ci : float
+        Central coverage of the interval.
+
+    Returns
+    -------
+    (estimate, lo, hi)
+        ``estimate`` on the original data; ``lo, hi`` percentiles of the resampled
+        values (NaN resamples, e.g. without any GT box, are skipped).
+    """
+    estimate = _as_array(metric_fn(gt, preds))
+    weights = _bootstrap_weights(len(gt.patients), n_boot, seed)
+    lo, hi = _interval(_evaluate_boot(metric_fn, gt, preds, weights), ci)
+    return _scalar_or_array(estimate), _scalar_or_array(lo), _scalar_or_array(hi)
+
+
+def paired_bootstrap_difference(
+    metric_fn: Callable,
+    gt: GroundTruth,
+    preds_a: pd.DataFrame,
+    preds_b: pd.DataFrame,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+):
+    """Paired bootstrap CI of ``metric(A) - metric(B)`` on the same patients.
+
+    Both prediction sets are evaluated on the *same* patient resamples, so the
+    patient-to-patient variation common to A and B cancels.
+
+    Returns
+    -------
+    (difference, lo, hi)
+    """
+    diff = _as_array(metric_fn(gt, preds_a)) - _as_array(metric_fn(gt, preds_b))
+    weights = _bootstrap_weights(len(gt.patients), n_boot, seed)
+    boot = _evaluate_boot(metric_fn, gt, preds_a, weights) - _evaluate_boot(
+        metric_fn, gt, preds_b, weights
+    )
+    lo, hi = _interval(boot, ci)
+    return _scalar_or_array(diff), _scalar_or_array(lo), _scalar_or_array(hi)

@@ -1,0 +1,215 @@
+"""Ingest a DICOM cohort: series -> validated cases with pseudonymous IDs + a cohort report.
+
+This is the privacy boundary: patient names, IDs and birth dates are read here and
+nowhere else. Everything written by :func:`ingest_dicom_cohort` (case folders, the case
+table, the report) carries only pseudonyms; file paths in the report are redacted too.
+
+A broken series or case is reported with the file and the rule it broke and skipped; the
+rest of the cohort goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from crossmodal.io.case import Case
+from crossmodal.io.case import same_grid
+from crossmodal.io.dicom import DicomSeries
+from crossmodal.io.dicom import read_series
+from crossmodal.io.dicom import scan_dicom_tree
+from crossmodal.io.errors import EmptyLabelError
+from crossmodal.io.errors import IngestError
+from crossmodal.io.errors import LabelGridMismatchError
+from crossmodal.io.errors import MissingLabelError
+from crossmodal.io.errors import UnpairedSeriesError
+from crossmodal.io.pseudonym import pseudonym
+from crossmodal.io.pseudonym import redact
+
+
+@dataclass
+class CohortReport:
+    """What was ingested and what was skipped, and why (already pseudonymised)."""
+
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    n_files_scanned: int = 0
+    n_series: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_files_scanned": self.n_files_scanned, "n_series": self.n_series,
+                "n_cases": len(self.cases), "n_problems": len(self.problems),
+                "problems": self.problems}
+
+    def problems_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.problems, columns=["case", "where", "rule", "detail", "action"])
+
+
+def read_label(path: Path, reference: sitk.Image, *, require_nonempty: bool) -> sitk.Image:
+    """Read a label volume and check it lies on its image's grid and is not empty."""
+    try:
+        label = sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        raise IngestError(path, f"label unreadable: {err}") from err
+    if not same_grid(label, reference, tolerance_mm=1e-2):
+        raise LabelGridMismatchError(path, f"label size {label.GetSize()} spacing "
+                                     f"{np.round(label.GetSpacing(), 3).tolist()} origin "
+                                     f"{np.round(label.GetOrigin(), 2).tolist()} vs image size "
+                                     f"{reference.GetSize()} spacing {np.round(reference.GetSpacing(), 3).tolist()} "
+                                     f"origin {np.round(reference.GetOrigin(), 2).tolist()}")
+    label = sitk.Cast(label, sitk.sitkUInt8)
+    label.CopyInformation(reference)  # remove sub-tolerance float noise of other writers
+    if require_nonempty and not sitk.GetArrayViewFromImage(label).any():
+        raise EmptyLabelError(path, "no lesion voxel in the label volume")
+    return label
+
+
+def _choose(series: list[DicomSeries], labelled: set[str]) -> tuple[DicomSeries, list[DicomSeries]]:
+    # Prefer the series that has a label, then the one with most slices; UID breaks ties.
+    ranked = sorted(series, key=lambda s: (s.series_uid not in labelled, -len(s.files), s.series_uid))
+    return ranked[0], ranked[1:]
+
+
+def ingest_dicom_cohort(
+    root: str | Path,
+    out_dir: str | Path,
+    *,
+    modalities: list[str],
+    required_modalities: list[str] | None = None,
+    label_modalities: list[str] = ("CT",),
+    labels_dir: str = "labels",
+    truth_dir: str = "truth",
+    salt: str,
+    group_by: str = "study",
+    require_nonempty_label: bool = True,
+    max_slice_gap_ratio: float = 1.5,
+    spacing_tolerance_mm: float = 0.05,
+    progress: bool = False,
+) -> CohortReport:
+    """Read a DICOM tree into pseudonymised case folders under ``out_dir/cases``.
+
+    Parameters
+    ----------
+    root : folder of the cohort (any layout); labels under ``root/labels_dir`` named
+        ``<SeriesInstanceUID>.nii.gz``, optional truth sidecars under ``root/truth_dir``.
+    modalities : DICOM Modality values to use (e.g. ``["CT", "PT"]``).
+    required_modalities : a case lacking one of these is skipped (default: all).
+    label_modalities : modalities whose series must come with a label volume.
+    group_by : "study" (one case per StudyInstanceUID) or "patient".
+    salt : key of the pseudonym hash.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    required = list(modalities if required_modalities is None else required_modalities)
+    series, scan_problems = scan_dicom_tree(root)
+    report = CohortReport(n_series=len(series))
+    report.n_files_scanned = sum(len(s.files) for s in series) + len(scan_problems)
+    labelled = {p.name[: -len(".nii.gz")] for p in (root / labels_dir).glob("*.nii.gz")}
+
+    # Everything identifying is mapped to pseudonyms before anything is written.
+    replacements: dict[str, str] = {}
+    for s in series:
+        patient = pseudonym(salt, s.patient_id)
+        for secret in s.identifiers:
+            replacements[secret] = patient
+
+    def record(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> None:
+        if isinstance(err, IngestError):
+            where_text, rule, detail = err.path, err.rule, err.detail
+        else:
+            where_text, rule, detail = where, "ingestion", err
+        try:
+            where_text = str(Path(where_text).relative_to(root))
+        except ValueError:
+            pass
+        report.problems.append({
+            "case": case, "where": redact(where_text, replacements), "rule": rule,
+            "detail": redact(detail, replacements), "action": action,
+        })
+
+    for err in scan_problems:
+        record("", err, action="ignored file")
+
+    groups: dict[tuple[str, str], list[DicomSeries]] = {}
+    for s in series:
+        if s.modality not in modalities:
+            record("", f"modality {s.modality!r} not in {modalities}", where=str(s.files[0].parent),
+                   action="ignored series")
+            continue
+        key = (s.patient_id, s.study_uid if group_by == "study" else "")
+        groups.setdefault(key, []).append(s)
+
+    items = sorted(groups.items(), key=lambda kv: pseudonym(salt, *kv[0]))
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="ingest cases", unit="case")
+    for (patient_id, study_uid), members in items:
+        case_id = pseudonym(salt, patient_id, study_uid, prefix="C")
+        patient = pseudonym(salt, patient_id)
+        case = _ingest_case(case_id, patient, members, root=root, modalities=modalities,
+                            required=required, label_modalities=list(label_modalities),
+                            labels_dir=labels_dir, truth_dir=truth_dir, labelled=labelled,
+                            require_nonempty_label=require_nonempty_label,
+                            max_slice_gap_ratio=max_slice_gap_ratio,
+                            spacing_tolerance_mm=spacing_tolerance_mm, record=record)
+        if case is None:
+            continue
+        case.save(out_dir / "cases" / case_id)
+        row = {"case_id": case_id, "patient": patient}
+        for modality, image in case.images.items():
+            row[f"{modality}_slices"] = image.GetSize()[2]
+            row[f"{modality}_spacing_mm"] = "x".join(f"{v:.2f}" for v in image.GetSpacing())
+        report.cases.append(row)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(report.cases).to_csv(out_dir / "cases.csv", index=False)
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    return report
+
+
+def _ingest_case(case_id, patient, members, *, root, modalities, required, label_modalities,
+                 labels_dir, truth_dir, labelled, require_nonempty_label, max_slice_gap_ratio,
+                 spacing_tolerance_mm, record) -> Case | None:
+    by_modality: dict[str, list[DicomSeries]] = {}
+    for s in members:
+        by_modality.setdefault(s.modality, []).append(s)
+    images, labels, truth = {}, {}, None
+    for modality in modalities:
+        candidates = by_modality.get(modality, [])
+        if not candidates:
+            continue
+        chosen, others = _choose(candidates, labelled)
+        for other in others:
+            record(case_id, f"another {modality} series of this case was used", where=str(other.files[0].parent),
+                   action="ignored series")
+        try:
+            image = read_series(chosen, max_gap_ratio=max_slice_gap_ratio,
+                                spacing_tolerance_mm=spacing_tolerance_mm)
+            if modality in label_modalities:
+                label_path = root / labels_dir / f"{chosen.series_uid}.nii.gz"
+                if not label_path.exists():
+                    raise MissingLabelError(chosen.files[0].parent, f"expected {labels_dir}/<SeriesInstanceUID>"
+                                            f".nii.gz for this {modality} series")
+                labels[modality] = read_label(label_path, image, require_nonempty=require_nonempty_label)
+        except IngestError as err:
+            record(case_id, err, action=f"{modality} series skipped")
+            continue
+        images[modality] = image
+        truth_path = root / truth_dir / f"{chosen.series_uid}.json"
+        if truth_path.exists():
+            truth = {**(truth or {}), **json.loads(truth_path.read_text())}
+    missing = [m for m in required if m not in images]
+    if missing or not images:
+        where = str(members[0].files[0].parent.parent)
+        record(case_id, UnpairedSeriesError(where, f"no usable series of {missing or modalities}"),
+               action="case skipped")
+        return None
+    return Case(case_id=case_id, patient=patient, images=images, labels=labels, truth=truth,
+                meta={"simulated": bool(truth and truth.get("simulated"))})

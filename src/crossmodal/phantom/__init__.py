@@ -1,0 +1,4 @@
+"""Seeded simulated cohorts written as real DICOM: the embedded default data.
+
+Every output of this package is simulated, and the book labels it so.
+"""

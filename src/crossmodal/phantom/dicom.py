@@ -1,0 +1,192 @@
+"""Write simulated volumes as real DICOM series (CT, PET with every SUV tag, MR).
+
+The phantom plays the hospital: it writes what a scanner export would contain, including
+fake patient names, IDs and birth dates, so that the ingestion layer can be tested for
+privacy. Every UID and date is derived from the seed, so the same parameters give
+byte-identical files (and the same ``data.dvc`` hash).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from pydicom.dataset import FileDataset
+from pydicom.dataset import FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import generate_uid
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+F18_HALF_LIFE_S = 6586.2
+
+_FIRST_NAMES = ["Alice", "Beatriz", "Chen", "Dana", "Elif", "Fatima", "Grete", "Hana", "Ines", "Joy"]
+_LAST_NAMES = ["Moreau", "Okafor", "Lindqvist", "Tanaka", "Novak", "Silva", "Haddad", "Kowalski"]
+
+
+def uid(*parts: Any) -> str:
+    """A deterministic DICOM UID from the given parts (seed, patient, series, ...)."""
+    return generate_uid(entropy_srcs=[str(p) for p in parts])
+
+
+def fake_identity(rng: np.random.Generator, index: int, *, prefix: str) -> dict[str, str]:
+    """Fake but realistic-looking identifiers, so privacy leaks are detectable by string."""
+    name = f"{_LAST_NAMES[rng.integers(len(_LAST_NAMES))]}^{_FIRST_NAMES[rng.integers(len(_FIRST_NAMES))]}"
+    birth = dt.date(1950, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 40)))
+    return {
+        "PatientName": f"{name}{index:03d}",
+        "PatientID": f"{prefix}{rng.integers(10**7, 10**8)}",
+        "PatientBirthDate": birth.strftime("%Y%m%d"),
+    }
+
+
+def _base_dataset(sop_class: str, sop_uid: str) -> FileDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = uid("crossmodal", "implementation")
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    return ds
+
+
+def _slice_geometry(image: sitk.Image, k: int) -> tuple[list[float], list[float]]:
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    position = image.TransformIndexToPhysicalPoint((0, 0, k))
+    orientation = list(direction[:, 0]) + list(direction[:, 1])
+    return [float(v) for v in position], [float(v) for v in orientation]
+
+
+def write_series(
+    image: sitk.Image,
+    out_dir: str | Path,
+    *,
+    modality: str,
+    patient: dict[str, str],
+    study: dict[str, Any],
+    series_uid: str,
+    series_number: int,
+    series_description: str,
+    pet: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write a 3-D image as one DICOM file per slice.
+
+    Parameters
+    ----------
+    image : CT in HU, PET in SUVbw, or MR in arbitrary units (float).
+    modality : "CT", "PT" or "MR".
+    patient : PatientName, PatientID, PatientBirthDate (+ optional PatientSex, PatientWeight).
+    study : StudyInstanceUID, FrameOfReferenceUID, StudyDate, StudyTime, seed.
+    pet : for PT: weight_kg, injected_dose_bq, injection_datetime, series_datetime;
+        SUV is converted back to Bq/ml with decay to the series time, stored with a
+        per-slice rescale slope, as scanners do.
+    extra : any further top-level attributes (used by tests to break series on purpose).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    array = sitk.GetArrayFromImage(image).astype(np.float64)
+    sop_class = {"CT": CT_IMAGE_STORAGE, "PT": PET_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE}[modality]
+    spacing = image.GetSpacing()
+    if modality == "PT":
+        assert pet is not None, "PET series need the dose/time/weight record"
+        elapsed = (pet["series_datetime"] - pet["injection_datetime"]).total_seconds()
+        decayed_dose = pet["injected_dose_bq"] * 2.0 ** (-elapsed / F18_HALF_LIFE_S)
+        array = array * decayed_dose / (pet["weight_kg"] * 1000.0)  # SUVbw -> Bq/ml
+    paths = []
+    for k in range(array.shape[0]):
+        plane = array[k]
+        sop_uid = uid(series_uid, k)
+        ds = _base_dataset(sop_class, sop_uid)
+        for key in ("PatientName", "PatientID", "PatientBirthDate"):
+            setattr(ds, key, patient[key])
+        ds.PatientSex = patient.get("PatientSex", "F")
+        if "PatientWeight" in patient:
+            ds.PatientWeight = f"{patient['PatientWeight']:.1f}"
+        ds.StudyInstanceUID = study["StudyInstanceUID"]
+        ds.StudyDate, ds.StudyTime = study["StudyDate"], study["StudyTime"]
+        ds.StudyID = "1"
+        ds.AccessionNumber = study.get("AccessionNumber", "")
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = series_number
+        ds.SeriesDescription = series_description
+        ds.FrameOfReferenceUID = study["FrameOfReferenceUID"]
+        ds.Modality = modality
+        ds.Manufacturer = "crossmodal phantom"
+        ds.InstanceNumber = k + 1
+        position, orientation = _slice_geometry(image, k)
+        ds.ImagePositionPatient = [f"{v:.4f}" for v in position]
+        ds.ImageOrientationPatient = [f"{v:.6f}" for v in orientation]
+        ds.PixelSpacing = [f"{spacing[1]:.4f}", f"{spacing[0]:.4f}"]  # row, column spacing
+        ds.SliceThickness = f"{spacing[2]:.4f}"
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        if modality == "CT":
+            slope, intercept = 1.0, -1024.0
+            ds.RescaleType = "HU"
+        elif modality == "PT":
+            # Per-slice slope keeps full int16 precision for every slice (as scanners do).
+            slope, intercept = max(float(plane.max()), 1e-6) / 32000.0, 0.0
+        else:
+            slope, intercept = max(float(np.abs(plane).max()), 1e-6) / 32000.0, 0.0
+        stored = np.clip(np.round((plane - intercept) / slope), -32768, 32767).astype(np.int16)
+        ds.RescaleSlope = f"{slope:.10g}"
+        ds.RescaleIntercept = f"{intercept:.10g}"
+        ds.PixelData = stored.tobytes()
+        acq = study["acquisition_datetime"]
+        ds.SeriesDate, ds.SeriesTime = acq.strftime("%Y%m%d"), acq.strftime("%H%M%S")
+        ds.AcquisitionDate, ds.AcquisitionTime = ds.SeriesDate, ds.SeriesTime
+        ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
+        if modality == "PT":
+            _add_pet_tags(ds, pet, n_slices=array.shape[0])
+        for key, value in (extra or {}).items():
+            if value is None:
+                if key in ds:
+                    delattr(ds, key)
+            else:
+                setattr(ds, key, value)
+        path = out_dir / f"{k + 1:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _add_pet_tags(ds: Dataset, pet: dict[str, Any], *, n_slices: int) -> None:
+    sdt = pet["series_datetime"]
+    ds.SeriesDate, ds.SeriesTime = sdt.strftime("%Y%m%d"), sdt.strftime("%H%M%S")
+    ds.AcquisitionDate, ds.AcquisitionTime = ds.SeriesDate, ds.SeriesTime
+    ds.Units = "BQML"
+    ds.DecayCorrection = "START"
+    ds.CorrectedImage = ["ATTN", "DECY", "SCAT", "DTIM", "RAN", "NORM"]
+    ds.NumberOfSlices = n_slices
+    ds.PatientWeight = f"{pet['weight_kg']:.1f}"
+    ds.SeriesType = ["STATIC", "IMAGE"]
+    drug = Dataset()
+    drug.Radiopharmaceutical = "Fludeoxyglucose"
+    inj = pet["injection_datetime"]
+    drug.RadiopharmaceuticalStartTime = inj.strftime("%H%M%S")
+    drug.RadiopharmaceuticalStartDateTime = inj.strftime("%Y%m%d%H%M%S")
+    drug.RadionuclideTotalDose = f"{pet['injected_dose_bq']:.1f}"
+    drug.RadionuclideHalfLife = f"{F18_HALF_LIFE_S}"
+    drug.RadionuclidePositronFraction = "0.9673"
+    ds.RadiopharmaceuticalInformationSequence = Sequence([drug])
+
+
+def save_label(label: sitk.Image, path: str | Path) -> Path:
+    """Write a label volume (NIfTI) on its CT grid."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(label, str(path), useCompression=True)
+    return path

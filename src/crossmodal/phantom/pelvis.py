@@ -1,0 +1,375 @@
+"""Seeded pelvic PET/CT phantom of a cervical-cancer patient.
+
+The phantom is analytic: every organ is a (possibly lobulated) ellipsoid in patient
+coordinates (DICOM LPS, millimetres), so CT and PET can be sampled on their own grids and
+the PET can be placed through an exact, known rigid misregistration. Everything the
+method spec lists under "Pelvic PET/CT" is modelled and switchable by a parameter:
+
+* body outline of varying size with a subcutaneous fat layer; couch under the body (CT);
+* pelvic bones (sacrum, iliac wings, femoral heads), muscle;
+* bladder: water on CT, very hot on PET (urinary FDG) with a fill change between the
+  CT and the later PET acquisition;
+* rectum with gas; bowel loops with physiological uptake;
+* uterus and cervix; the cervical tumour is near-isodense on CT and hot on PET, with
+  varying size, lobulated shape, SUVmax and an optional necrotic core;
+* hot metastatic lymph nodes;
+* PET physics: PSF blur (FWHM), coarser grid, Poisson-like counting noise;
+* CT noise; PET<->CT misregistration (shift and small rotation).
+
+Known limits (also in the book's phantom card): shapes are ellipsoids, not segmented
+anatomy; no partial-volume modelling on CT; PET noise is voxel-wise Poisson after blur
+(no reconstruction-correlated noise); no attenuation/scatter; no respiratory motion;
+bladder fill change is a radial scale, not a deformation of neighbours.
+
+Functions here return arrays and :class:`SimulatedPatient`; writing DICOM is
+:mod:`crossmodal.phantom.dicom`'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+# Tissue classes of the analytic model; later classes overwrite earlier ones.
+AIR, FAT, MUSCLE, BONE, BLADDER, RECTUM_WALL, RECTUM_GAS, BOWEL, UTERUS, TUMOUR, NECROSIS, NODE, COUCH = range(13)
+
+LABEL_TUMOUR = 1
+LABEL_NODE = 2
+
+
+@dataclass
+class Ellipsoid:
+    """Axis-aligned ellipsoid in patient millimetres."""
+
+    centre: tuple[float, float, float]  # (x, y, z) mm
+    radii: tuple[float, float, float]  # (rx, ry, rz) mm
+
+    def contains(self, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        d = (points - np.asarray(self.centre)) / (np.asarray(self.radii) * scale)
+        return np.einsum("...i,...i->...", d, d) <= 1.0
+
+    def to_dict(self) -> dict:
+        return {"centre_mm": list(map(float, self.centre)), "radii_mm": list(map(float, self.radii))}
+
+
+@dataclass
+class Lesion:
+    """A lesion: a union of lobes, optionally with a necrotic core."""
+
+    kind: str  # "tumour" | "node"
+    lobes: list[Ellipsoid]
+    suv_max: float
+    ct_delta_hu: float
+    necrotic_core: Ellipsoid | None = None
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        inside = np.zeros(points.shape[:-1], dtype=bool)
+        for lobe in self.lobes:
+            inside |= lobe.contains(points)
+        return inside
+
+
+@dataclass
+class PelvisAnatomy:
+    """All organs of one simulated patient, in patient coordinates."""
+
+    body: Ellipsoid  # infinite along z: only x/y radii are used
+    fat_mm: float
+    bones: list[Ellipsoid]
+    bladder: Ellipsoid
+    bladder_fill_scale_pet: float
+    rectum: Ellipsoid
+    bowel: list[Ellipsoid]
+    bowel_suv: list[float]
+    uterus: Ellipsoid
+    lesions: list[Lesion]
+    couch_y_mm: float
+    suv: dict[str, float]
+    hu: dict[str, float]
+
+    def tissue(self, points: np.ndarray, *, pet: bool = False) -> np.ndarray:
+        """Tissue class at each point (…, 3) in mm; ``pet`` applies the PET bladder fill."""
+        x, y = points[..., 0], points[..., 1]
+        bx, by = self.body.radii[0], self.body.radii[1]
+        cx, cy = self.body.centre[0], self.body.centre[1]
+        r_body = ((x - cx) / bx) ** 2 + ((y - cy) / by) ** 2
+        r_muscle = ((x - cx) / (bx - self.fat_mm)) ** 2 + ((y - cy) / (by - self.fat_mm)) ** 2
+        t = np.full(points.shape[:-1], AIR, dtype=np.uint8)
+        if not pet:  # the couch attenuates on CT only; it carries no activity
+            t[(y > self.couch_y_mm) & (y < self.couch_y_mm + 8.0)] = COUCH
+        t[r_body <= 1.0] = FAT
+        t[r_muscle <= 1.0] = MUSCLE
+        for bone in self.bones:
+            t[bone.contains(points)] = BONE
+        for loop in self.bowel:
+            t[loop.contains(points)] = BOWEL
+        t[self.uterus.contains(points)] = UTERUS
+        t[self.rectum.contains(points)] = RECTUM_WALL
+        t[self.rectum.contains(points, scale=0.6)] = RECTUM_GAS
+        bladder_scale = self.bladder_fill_scale_pet if pet else 1.0
+        t[self.bladder.contains(points, scale=bladder_scale)] = BLADDER
+        for lesion in self.lesions:
+            inside = lesion.contains(points)
+            t[inside] = TUMOUR if lesion.kind == "tumour" else NODE
+            if lesion.necrotic_core is not None:
+                t[inside & lesion.necrotic_core.contains(points)] = NECROSIS
+        return t
+
+    def lesion_index(self, points: np.ndarray) -> np.ndarray:
+        """1-based index of the lesion at each point (0 = none)."""
+        idx = np.zeros(points.shape[:-1], dtype=np.int16)
+        for i, lesion in enumerate(self.lesions, start=1):
+            idx[lesion.contains(points)] = i
+        return idx
+
+    def ct_hu(self, points: np.ndarray) -> np.ndarray:
+        t = self.tissue(points)
+        hu = np.zeros(t.shape, dtype=np.float32)
+        for name, cls in _CLASS_NAMES.items():
+            if name in self.hu:  # lesion values are set per lesion below
+                hu[t == cls] = self.hu[name]
+        lesion_at = self.lesion_index(points)
+        for i, lesion in enumerate(self.lesions, start=1):
+            core = (lesion_at == i) & (t != NECROSIS)
+            hu[core] = self.hu["uterus" if lesion.kind == "tumour" else "muscle"] + lesion.ct_delta_hu
+        return hu
+
+    def pet_suv(self, points: np.ndarray) -> np.ndarray:
+        t = self.tissue(points, pet=True)
+        suv = np.zeros(t.shape, dtype=np.float32)
+        for name, cls in _CLASS_NAMES.items():
+            if name in self.suv:
+                suv[t == cls] = self.suv[name]
+        for loop, value in zip(self.bowel, self.bowel_suv):
+            suv[(t == BOWEL) & loop.contains(points)] = value
+        lesion_at = self.lesion_index(points)
+        for i, lesion in enumerate(self.lesions, start=1):
+            hot = (lesion_at == i) & (t != NECROSIS)
+            suv[hot] = lesion.suv_max
+        return suv
+
+
+_CLASS_NAMES = {
+    "air": AIR, "fat": FAT, "muscle": MUSCLE, "bone": BONE, "bladder": BLADDER,
+    "rectum_wall": RECTUM_WALL, "rectum_gas": RECTUM_GAS, "bowel": BOWEL, "uterus": UTERUS,
+    "tumour": TUMOUR, "necrosis": NECROSIS, "node": NODE, "couch": COUCH,
+}
+
+
+@dataclass
+class SimulatedPatient:
+    """One simulated patient: CT (HU), PET (SUV) and label on the CT grid, plus truth."""
+
+    index: int
+    ct_hu: sitk.Image
+    pet_suv: sitk.Image
+    label: sitk.Image
+    pet_to_ct_truth: dict[str, Any]
+    lesions: list[dict[str, Any]]
+    organs: dict[str, Any]
+    demographics: dict[str, Any] = field(default_factory=dict)
+
+    def truth(self) -> dict[str, Any]:
+        """The evaluation-only sidecar (never used by the methods themselves)."""
+        return {
+            "misregistration": self.pet_to_ct_truth,
+            "lesions": self.lesions,
+            "organs": self.organs,
+        }
+
+
+def _uniform(rng: np.random.Generator, bounds) -> float:
+    lo, hi = bounds
+    return float(rng.uniform(lo, hi))
+
+
+def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
+    """Draw one patient's anatomy from the ranges in ``p`` (``phantom.pelvis`` params)."""
+    bx, by = _uniform(rng, p["body_half_width_mm"]), _uniform(rng, p["body_half_depth_mm"])
+    body = Ellipsoid((0.0, 0.0, 0.0), (bx, by, 1e9))
+    fat = _uniform(rng, p["fat_mm"])
+    # Posterior is +y in LPS. Organs sit relative to the body size.
+    sacrum = Ellipsoid((0.0, 0.62 * by, 20.0), (0.22 * bx, 0.14 * by, 70.0))
+    iliac_l = Ellipsoid((0.55 * bx, 0.25 * by, 40.0), (0.12 * bx, 0.35 * by, 45.0))
+    iliac_r = Ellipsoid((-0.55 * bx, 0.25 * by, 40.0), (0.12 * bx, 0.35 * by, 45.0))
+    femur_l = Ellipsoid((0.48 * bx, 0.05 * by, -70.0), (24.0, 24.0, 24.0))
+    femur_r = Ellipsoid((-0.48 * bx, 0.05 * by, -70.0), (24.0, 24.0, 24.0))
+    bladder_r = _uniform(rng, p["bladder_radius_mm"])
+    bladder = Ellipsoid((0.0, -0.35 * by, -30.0), (bladder_r * 1.2, bladder_r * 0.9, bladder_r))
+    uterus = Ellipsoid((0.0, 0.05 * by, 5.0), (32.0, 24.0, 45.0))
+    rectum = Ellipsoid((0.0, 0.38 * by, -10.0), (16.0, 14.0, 60.0))
+    bowel, bowel_suv = [], []
+    for _ in range(int(rng.integers(p["bowel_loops"][0], p["bowel_loops"][1] + 1))):
+        c = (rng.uniform(-0.6, 0.6) * bx, rng.uniform(-0.6, 0.1) * by, rng.uniform(10.0, 70.0))
+        r = rng.uniform(10.0, 18.0)
+        bowel.append(Ellipsoid(c, (r * rng.uniform(1.0, 2.0), r, r * rng.uniform(0.8, 1.5))))
+        bowel_suv.append(_uniform(rng, p["bowel_suv"]))
+
+    lesions: list[Lesion] = []
+    # Cervical tumour: at the inferior uterus, lobulated, near-isodense on CT.
+    t_r = _uniform(rng, p["tumour_radius_mm"])
+    tc = np.array([rng.uniform(-8, 8), 0.05 * by + rng.uniform(-6, 6), -25.0 + rng.uniform(-6, 6)])
+    lobes = [Ellipsoid(tuple(tc), (t_r * rng.uniform(0.8, 1.2), t_r * rng.uniform(0.7, 1.1), t_r))]
+    for _ in range(int(rng.integers(0, 3))):  # extra lobes make the shape irregular
+        offset = rng.normal(0, 0.5 * t_r, 3)
+        lobes.append(Ellipsoid(tuple(tc + offset), tuple(t_r * rng.uniform(0.4, 0.7, 3))))
+    core = None
+    if rng.uniform() < p["necrosis_probability"] and t_r > 12:
+        core = Ellipsoid(tuple(tc), (0.45 * t_r, 0.45 * t_r, 0.45 * t_r))
+    lesions.append(Lesion("tumour", lobes, _uniform(rng, p["tumour_suvmax"]),
+                          _uniform(rng, p["tumour_ct_delta_hu"]), core))
+    # Hot metastatic nodes along the pelvic side walls.
+    for _ in range(int(rng.integers(p["nodes"][0], p["nodes"][1] + 1))):
+        side = rng.choice([-1.0, 1.0])
+        nc = (side * rng.uniform(0.3, 0.45) * bx, rng.uniform(-0.1, 0.2) * by, rng.uniform(-20, 50))
+        nr = _uniform(rng, p["node_radius_mm"])
+        lesions.append(Lesion("node", [Ellipsoid(nc, (nr, nr * 0.9, nr * 1.1))],
+                              _uniform(rng, p["node_suvmax"]), float(rng.uniform(-5, 10))))
+    suv = dict(p["suv"])
+    suv["bladder"] = _uniform(rng, p["bladder_suv"])
+    return PelvisAnatomy(
+        body=body, fat_mm=fat, bones=[sacrum, iliac_l, iliac_r, femur_l, femur_r], bladder=bladder,
+        bladder_fill_scale_pet=_uniform(rng, p["bladder_fill_change"]), rectum=rectum,
+        bowel=bowel, bowel_suv=bowel_suv, uterus=uterus, lesions=lesions,
+        couch_y_mm=by + 6.0, suv=suv, hu=dict(p["hu"]),
+    )
+
+
+def grid_points(image: sitk.Image) -> np.ndarray:
+    """Physical coordinates (z, y, x, 3) of every voxel centre of ``image``."""
+    size = image.GetSize()
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in size], indexing="ij"), axis=-1)
+    spacing = np.asarray(image.GetSpacing())
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    phys = np.asarray(image.GetOrigin()) + (idx * spacing) @ direction.T
+    return np.transpose(phys, (2, 1, 0, 3))  # (x, y, z, 3) -> (z, y, x, 3)
+
+
+def make_grid(size_xyz, spacing_xyz, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:
+    """An empty float image of the given size/spacing centred on ``centre_mm``."""
+    image = sitk.Image([int(s) for s in size_xyz], sitk.sitkFloat32)
+    image.SetSpacing([float(s) for s in spacing_xyz])
+    extent = (np.asarray(size_xyz) - 1) * np.asarray(spacing_xyz)
+    image.SetOrigin(list(np.asarray(centre_mm) - extent / 2.0))
+    return image
+
+
+def _array_image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(like)
+    return image
+
+
+def sample_misregistration(rng: np.random.Generator, p: dict) -> sitk.Euler3DTransform:
+    """Rigid CT->PET transform (SimpleITK fixed=CT, moving=PET convention)."""
+    t = rng.uniform(-1, 1, 3) * np.asarray(p["misregistration_shift_mm"], dtype=float)
+    a = np.deg2rad(rng.uniform(-1, 1, 3) * np.asarray(p["misregistration_rotation_deg"], dtype=float))
+    transform = sitk.Euler3DTransform()
+    transform.SetCenter((0.0, 0.0, 0.0))
+    transform.SetRotation(*map(float, a))
+    transform.SetTranslation(tuple(map(float, t)))
+    return transform
+
+
+def transform_to_dict(transform: sitk.Euler3DTransform) -> dict[str, Any]:
+    return {
+        "type": "Euler3DTransform",
+        "convention": "maps a CT physical point (mm) to the same anatomy's PET physical point",
+        "center_mm": list(transform.GetCenter()),
+        "angles_rad": [transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ()],
+        "translation_mm": list(transform.GetTranslation()),
+    }
+
+
+def transform_from_dict(d: dict[str, Any]) -> sitk.Euler3DTransform:
+    transform = sitk.Euler3DTransform()
+    transform.SetCenter(d["center_mm"])
+    transform.SetRotation(*d["angles_rad"])
+    transform.SetTranslation(d["translation_mm"])
+    return transform
+
+
+def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
+    """Simulate one patient's CT, PET and lesion label from ``phantom.pelvis`` params.
+
+    The patient's generator is seeded by ``(seed, index)`` so patients are independent
+    of cohort size and order.
+    """
+    rng = np.random.default_rng([seed, index])
+    anatomy = sample_anatomy(rng, p)
+
+    ct_grid = make_grid(p["ct_size"], p["ct_spacing_mm"])
+    ct_points = grid_points(ct_grid)
+    hu = anatomy.ct_hu(ct_points)
+    if p["ct_noise_hu"] > 0:
+        hu = hu + rng.normal(0.0, p["ct_noise_hu"], hu.shape).astype(np.float32)
+    label = np.zeros(hu.shape, dtype=np.uint8)
+    for lesion in anatomy.lesions:
+        label[lesion.contains(ct_points)] = LABEL_TUMOUR if lesion.kind == "tumour" else LABEL_NODE
+
+    ct_to_pet = sample_misregistration(rng, p)
+
+    # Activity on a fine grid in the PET frame, blurred by the PSF, then binned to the
+    # coarse PET grid: the blur happens before sampling, as in a scanner.
+    pet_size = np.asarray(p["pet_size"])
+    pet_spacing = np.asarray(p["pet_spacing_mm"], dtype=float)
+    oversample = int(p["pet_oversample"])
+    fine = make_grid(pet_size * oversample, pet_spacing / oversample)
+    fine_points = grid_points(fine)
+    suv_fine = anatomy.pet_suv(inverse_rigid_points(ct_to_pet, fine_points))
+    sigma_vox = p["pet_fwhm_mm"] / 2.3548 / (pet_spacing[::-1] / oversample)
+    suv_fine = ndimage.gaussian_filter(suv_fine, sigma=sigma_vox, mode="constant")
+    z, y, x = (pet_size[::-1]).tolist()
+    suv = suv_fine.reshape(z, oversample, y, oversample, x, oversample).mean(axis=(1, 3, 5))
+    if p["pet_counts_per_suv"] > 0:  # Poisson counting noise at a given count level
+        lam = np.clip(suv, 0, None) * p["pet_counts_per_suv"]
+        suv = rng.poisson(lam).astype(np.float32) / p["pet_counts_per_suv"]
+    pet = make_grid(p["pet_size"], p["pet_spacing_mm"])
+
+    lesions = []
+    for i, lesion in enumerate(anatomy.lesions, start=1):
+        mask = lesion.contains(ct_points)
+        voxel_ml = float(np.prod(p["ct_spacing_mm"])) / 1000.0
+        centroid = ct_points[mask].mean(axis=0).tolist() if mask.any() else None
+        lesions.append({
+            "id": i, "kind": lesion.kind, "suv_max": lesion.suv_max,
+            "ct_delta_hu": lesion.ct_delta_hu, "necrotic": lesion.necrotic_core is not None,
+            "volume_ml": float(mask.sum()) * voxel_ml, "centroid_mm": centroid,
+            "lobes": [lobe.to_dict() for lobe in lesion.lobes],
+        })
+    b = anatomy.bladder
+    organs = {
+        "bladder": {**b.to_dict(), "z_range_mm": [b.centre[2] - b.radii[2], b.centre[2] + b.radii[2]],
+                    "suv": anatomy.suv["bladder"], "fill_scale_pet": anatomy.bladder_fill_scale_pet},
+        "body_half_axes_mm": list(anatomy.body.radii[:2]), "fat_mm": anatomy.fat_mm,
+    }
+    demographics = {
+        "weight_kg": round(_uniform(rng, p["weight_kg"]), 1),
+        "age": int(rng.integers(30, 76)),
+    }
+    return SimulatedPatient(
+        index=index,
+        ct_hu=_array_image(hu.astype(np.float32), ct_grid),
+        pet_suv=_array_image(suv.astype(np.float32), pet),
+        label=_array_image(label, ct_grid),
+        pet_to_ct_truth=transform_to_dict(ct_to_pet),
+        lesions=lesions,
+        organs=organs,
+        demographics=demographics,
+    )
+
+
+def inverse_rigid_points(transform: sitk.Euler3DTransform, points: np.ndarray) -> np.ndarray:
+    """Apply the inverse of a rigid ``T(x) = R (x - c) + c + t`` to (…, 3) points, vectorised.
+
+    A PET point q shows the anatomy found at ``T^-1(q)`` on CT.
+    """
+    rotation = np.asarray(transform.GetMatrix()).reshape(3, 3)
+    centre = np.asarray(transform.GetCenter())
+    shift = np.asarray(transform.GetTranslation())
+    return (points - centre - shift) @ rotation + centre  # row-vector form of R^T (q - c - t)

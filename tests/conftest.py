@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny simulated pelvic cohort written as DICOM, and its ingestion."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from crossmodal.params import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def tiny_pelvis_params(n_patients: int = 3) -> dict:
+    """The quick profile's phantom, made smaller still so fixtures take seconds."""
+    p = copy.deepcopy(load_params(REPO / "params.yaml", "quick")["phantom"]["pelvis"])
+    p.update(n_patients=n_patients, ct_size=[80, 80, 20], ct_spacing_mm=[5.0, 5.0, 6.0],
+             pet_size=[64, 64, 20], pet_spacing_mm=[6.25, 6.25, 6.0], pet_oversample=1)
+    return p
+
+
+@pytest.fixture(scope="session")
+def pelvis_params() -> dict:
+    return tiny_pelvis_params()
+
+
+@pytest.fixture(scope="session")
+def pelvis_cohort(tmp_path_factory, pelvis_params) -> Path:
+    """A clean simulated cohort (DICOM tree + labels + truth). Treat as read-only."""
+    from crossmodal.phantom.cohort import generate_pelvis_cohort
+
+    return generate_pelvis_cohort(pelvis_params, tmp_path_factory.mktemp("cohort") / "pelvis")
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory, pelvis_cohort) -> Path:
+    from crossmodal.io.cohort import ingest_dicom_cohort
+
+    out = tmp_path_factory.mktemp("ingest")
+    report = ingest_dicom_cohort(pelvis_cohort, out, modalities=["CT", "PT"], salt="test-salt")
+    assert not report.problems, report.problems
+    return out

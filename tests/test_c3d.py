@@ -1,0 +1,97 @@
+"""Reduced-width C3D early-fusion baseline: shapes, training, determinism, CV format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from crossmodal.c3d import C3D
+from crossmodal.c3d import c3d_cross_validated
+from crossmodal.c3d import predict_c3d
+from crossmodal.c3d import stack_modalities
+from crossmodal.c3d import train_c3d
+from crossmodal.classify import OOF_COLUMNS
+from crossmodal.classify import cross_validated_scores
+from crossmodal.classify import fold_assignments
+from crossmodal.classify import metrics_with_ci
+
+
+def _volumes(n=12, seed=0, shape=(8, 16, 16)):
+    """Noise volumes; positives carry a bright block in channel 2 ("PET")."""
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]
+    x = rng.normal(0.0, 0.3, size=(n, 3, *shape)).astype(np.float32)
+    x[y == 1, 2, 2:6, 4:10, 4:10] += 1.5
+    x[::4, 1] = 0.0  # some patients lack MRI
+    return x, y
+
+
+def test_topology_has_eight_convolutions_and_width():
+    model = C3D(3, width=4)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert len(convs) == 8
+    assert all(c.kernel_size == (3, 3, 3) for c in convs)
+    assert [c.out_channels for c in convs] == [4, 8, 16, 16, 32, 32, 32, 32]
+    assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules()) == 8
+
+
+def test_forward_backward_shapes():
+    torch.manual_seed(0)
+    model = C3D(3, width=4)
+    x = torch.randn(2, 3, 8, 32, 32, requires_grad=True)
+    out = model(x)
+    assert out.shape == (2,)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+    assert all(p.grad is not None for p in model.parameters())
+    # pool1 keeps depth, later pools halve it
+    feats = model.features[:4](x)
+    assert feats.shape[2:] == (8, 16, 16)
+    # odd and very small inputs still pass all five pools
+    assert model(torch.randn(2, 3, 5, 17, 9)).shape == (2,)
+
+
+def test_stack_modalities():
+    ct = np.ones((4, 5, 6))
+    pet = 2 * np.ones((4, 5, 6))
+    vol = stack_modalities({"CT": ct, "PET": pet, "MRI": None})
+    assert vol.shape == (3, 4, 5, 6) and vol.dtype == np.float32
+    assert vol[0].min() == 1 and vol[1].max() == 0 and vol[2].min() == 2
+    with pytest.raises(ValueError):
+        stack_modalities({"CT": ct, "PET": np.ones((4, 5, 7))})
+    with pytest.raises(ValueError):
+        stack_modalities({})
+
+
+def test_training_reduces_loss_gives_probabilities_and_is_deterministic():
+    x, y = _volumes()
+    state = torch.random.get_rng_state()
+    model = train_c3d(
+        x, y, np.arange(len(y)), width=4, epochs=8, lr=3e-3, batch_size=6, seed=0, device="cpu"
+    )
+    assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
+    history = model.loss_history
+    assert len(history) == 8 and np.all(np.isfinite(history))
+    assert np.mean(history[-2:]) < history[0]
+    prob = predict_c3d(model, x)
+    assert prob.shape == (len(y),) and np.all((prob >= 0) & (prob <= 1))
+    again = train_c3d(
+        x, y, np.arange(len(y)), width=4, epochs=8, lr=3e-3, batch_size=6, seed=0, device="cpu"
+    )
+    np.testing.assert_array_equal(prob, predict_c3d(again, x))
+
+
+def test_cross_validated_output_matches_classifier_format():
+    x, y = _volumes(n=12)
+    case_ids = [f"p{i:02d}" for i in range(12)]
+    folds = fold_assignments(pd.Series(y, index=case_ids), n_splits=3, n_repeats=2, seed=0)
+    oof = c3d_cross_validated(x, y, folds, seed=0, width=2, epochs=2, batch_size=4, device="cpu")
+    assert tuple(oof.columns) == OOF_COLUMNS
+    assert len(oof) == 2 * 12
+    assert oof["prob"].between(0, 1).all()
+    # same layout as a classifier's OOF table on the same folds
+    flat = x.reshape(len(y), -1)[:, :50]
+    ref = cross_validated_scores(flat, y, classifier="naive_bayes", folds=folds)
+    pd.testing.assert_frame_equal(oof.drop(columns="prob"), ref.drop(columns="prob"))
+    table = metrics_with_ci(oof, n_boot=50, seed=0)
+    assert {"auc", "accuracy"} <= set(table.index)
