@@ -130,7 +130,6 @@ def test_edges_on_body_outline(slices):
     hu, _, body, _ = slices
     e = edges(window_ct(hu))
     assert e.dtype == bool and e.any()
-    ys, xs = np.nonzero(e)
     # edges lie near the outline or the gas pocket, not in the uniform interior
     inner = _ellipse(55, 80, 30, 50) & ~_ellipse(60, 80, 10, 10)
     assert not e[inner].any()

@@ -99,6 +99,25 @@ def ingest_pelvis(out: Path, params: Path = ParamsOption, profile: str = Profile
         raise typer.Exit(1)
 
 
+part1_app = typer.Typer(help="Part 1 (PET/CT lesion detection) stages.")
+app.add_typer(part1_app, name="part1")
+
+
+@part1_app.command("align-fuse")
+def part1_align_fuse(ingest_dir: Path, out: Path, params: Path = ParamsOption,
+                     profile: str = ProfileOption) -> None:
+    """Align PET to CT, enhance, localise and fuse every input (params: align_fuse)."""
+    from crossmodal.io.case import load_cases
+    from crossmodal.part1 import run_align_fuse
+
+    cfg = load_params(params, profile)
+    tables = run_align_fuse(load_cases(ingest_dir), out, cfg["align_fuse"], progress=True)
+    alignment = tables["alignment"]
+    if "error_after_mm" in alignment:
+        typer.echo(f"alignment error: {alignment['error_before_mm'].mean():.2f} mm before, "
+                   f"{alignment['error_after_mm'].mean():.2f} mm after refinement")
+
+
 @app.command("export-nnunet")
 def export_nnunet(ingest_dir: Path, out: Path, params: Path = ParamsOption,
                   profile: str = ProfileOption) -> None:

@@ -44,7 +44,8 @@ def _interpolator(name):
     try:
         return _INTERPOLATORS[name]
     except KeyError:
-        raise ValueError(f"interpolator must be one of {sorted(_INTERPOLATORS)}, got {name!r}") from None
+        known = sorted(_INTERPOLATORS)
+        raise ValueError(f"interpolator must be one of {known}, got {name!r}") from None
 
 
 def resample_to_reference(moving, reference, *, transform=None, interpolator="linear",
@@ -170,7 +171,9 @@ def _initial_transform(ct, pet, kind, initialization):
         mode = (sitk.CenteredTransformInitializerFilter.GEOMETRY if initialization == "geometry"
                 else sitk.CenteredTransformInitializerFilter.MOMENTS)
         return sitk.CenteredTransformInitializer(ct, pet, base, mode)
-    raise ValueError(f"initialization must be 'center', 'geometry' or 'moments', got {initialization!r}")
+    raise ValueError(
+        f"initialization must be 'center', 'geometry' or 'moments', got {initialization!r}"
+    )
 
 
 def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=32,
@@ -187,7 +190,10 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
     moving_pet : SimpleITK.Image
         PET in SUV on its own grid (the moving image).
     kind : {"rigid", "affine"}, optional
-        Euler 3-D (6 parameters) or full affine (12).
+        Euler 3-D (6 parameters) or full affine (12). On a phantom whose true
+        misregistration is rigid, affine lets MI trade a few percent of scale against
+        the PSF-blurred PET outline (about 2 mm mean error against 0.3 mm for rigid);
+        choose it only when scanner-level scale or shear differences are expected.
     metric : {"mattes", "correlation", "meansquares"}, optional
         Mattes mutual information is the cross-modal default; the others are for
         same-modality checks.
@@ -261,26 +267,16 @@ def _register(fixed_ct, moving_pet, *, kind, metric, bins, sampling, iterations,
               shrink_factors, smoothing_sigmas, learning_rate, min_step, initialization,
               ct_range, pet_range, fixed_mask, initial_transform, seed, threads):
     fixed, moving = _prepare(fixed_ct, moving_pet, ct_range, pet_range)
-    settings = dict(metric=metric, bins=bins, sampling=sampling, iterations=iterations,
-                    shrink_factors=shrink_factors, smoothing_sigmas=smoothing_sigmas,
-                    learning_rate=learning_rate, min_step=min_step, fixed_mask=fixed_mask,
-                    seed=seed, threads=threads)
-
     if initial_transform is not None:
         init = sitk.Transform(initial_transform).Downcast()  # a copy; the caller's is untouched
     else:
-        init = _initial_transform(fixed, moving, "rigid", initialization)
-    if kind == "affine" and initial_transform is None:
-        # Rigid first: on a body that is nearly a cylinder along z, scale and shear are
-        # weakly constrained and an affine search from scratch wanders off the rigid
-        # optimum; the affine stage then only adds what the data support.
-        rigid, _, _ = _run(fixed, moving, init, **settings)
-        rigid = _innermost(rigid)
-        init = sitk.AffineTransform(3)
-        init.SetCenter(rigid.GetCenter())
-        init.SetMatrix(rigid.GetMatrix())
-        init.SetTranslation(rigid.GetTranslation())
-    final, reg, history = _run(fixed, moving, init, **settings)
+        init = _initial_transform(fixed, moving, kind, initialization)
+    final, reg, history = _run(fixed, moving, init, metric=metric, bins=bins,
+                               sampling=sampling, iterations=iterations,
+                               shrink_factors=shrink_factors,
+                               smoothing_sigmas=smoothing_sigmas, learning_rate=learning_rate,
+                               min_step=min_step, fixed_mask=fixed_mask, seed=seed,
+                               threads=threads)
     return RegistrationResult(
         transform=_innermost(final),
         metric_value=float(reg.GetMetricValue()),

@@ -108,3 +108,29 @@ def flatten_params(params: dict[str, Any], prefix: str = "") -> pd.DataFrame:
             rows.append({"parameter": name, "value": value if not isinstance(value, dict) else
                          ", ".join(f"{k}={v}" for k, v in value.items())})
     return pd.DataFrame(rows, columns=["parameter", "value"])
+
+
+def bootstrap_mean_ci(values, *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap CI of the mean (resampling the given units, e.g. patients)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    return float(values.mean()), float(lo), float(hi)
+
+
+def summary_with_ci(table: pd.DataFrame, columns: list[str], *, by: str | None = None,
+                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``mean ± sd [95 % CI]`` per column (and per group), one row per unit in ``table``."""
+    groups = table.groupby(by, sort=False) if by else [("all", table)]
+    rows = []
+    for key, group in groups:
+        row = {by or "group": key, "n": len(group)}
+        for col in columns:
+            mean, lo, hi = bootstrap_mean_ci(group[col], n_boot=n_boot, seed=seed)
+            row[col] = f"{mean:.3g} ± {group[col].std(ddof=1):.2g} [{lo:.3g}, {hi:.3g}]"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(by or "group")

@@ -330,7 +330,7 @@ def _write_image(path: Path, image8: np.ndarray) -> None:
         import tifffile
 
         # ultralytics stacks the pages of a multi-page TIFF as channels (BGR order for 3).
-        tifffile.imwrite(path, np.ascontiguousarray(np.moveaxis(image8, 2, 0)))
+        tifffile.imwrite(path, np.ascontiguousarray(np.moveaxis(image8, 2, 0)), photometric="minisblack")
 
 
 def _yolo_lines(boxes: np.ndarray, classes: np.ndarray, width: int, height: int) -> list[str]:

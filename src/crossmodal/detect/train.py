@@ -108,11 +108,15 @@ FASTERRCNN_DEFAULTS: dict[str, Any] = {
     "fliplr": 0.5,
     "grad_clip": 10.0,
     "val": True,
-    # anchors = imgsz * these fractions, one per FPN level (P2..P6): small lesions
-    # need anchors far below torchvision's 32..512 px defaults.
-    "anchor_fractions": (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2),
+    # Anchor sizes in pixels per FPN level P2..P6 (strides 4..64): 2 and 3 strides.
+    # torchvision's 32..512 px defaults suit 800-px photos, not 5-40 px lesions.
+    "anchor_sizes": ((8, 12), (16, 24), (32, 48), (64, 96), (128, 192)),
     "max_det": 300,
+    "fpn_channels": 128,
+    "representation": 256,  # box-head MLP width
+    "rois_per_image": 64,  # sampled RoIs per image for the box-head loss (CPU cost)
 }
+_MODEL_OPTIONS = ("anchor_sizes", "max_det", "fpn_channels", "representation", "rois_per_image")
 
 
 @dataclass
@@ -522,25 +526,40 @@ def _collate(batch):
 
 
 def _build_fasterrcnn(*, num_classes: int, channels: int, imgsz: int, scale: str,
-                      anchor_fractions: Sequence[float], max_det: int):
+                      anchor_sizes: Sequence[Sequence[int]], max_det: int, fpn_channels: int = 128,
+                      representation: int = 256, rois_per_image: int = 64):
     import torch.nn as nn
+    import torchvision
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.faster_rcnn import TwoMLPHead
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
     # From scratch: trainable BatchNorm (the default FrozenBatchNorm2d only suits
-    # pretrained weights) and all five stages trainable.
-    backbone = resnet_fpn_backbone(
-        backbone_name=_RESNET_OF_SCALE[scale], weights=None, norm_layer=nn.BatchNorm2d, trainable_layers=5
-    )
+    # pretrained weights), all stages trainable.
+    body = getattr(torchvision.models, _RESNET_OF_SCALE[scale])(weights=None, norm_layer=nn.BatchNorm2d)
     if channels != 3:
-        backbone.body.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    sizes = tuple((max(2, int(round(imgsz * f))),) for f in anchor_fractions)
+        body.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    stage2 = body.inplanes // 8
+    backbone = BackboneWithFPN(
+        body,
+        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        in_channels_list=[stage2 * 2**i for i in range(4)],
+        out_channels=fpn_channels,
+        extra_blocks=LastLevelMaxPool(),
+    )
+    sizes = tuple(tuple(int(v) for v in level) for level in anchor_sizes)
     anchors = AnchorGenerator(sizes=sizes, aspect_ratios=((0.5, 1.0, 2.0),) * len(sizes))
+    # torchvision's box head (256 x 7 x 7 -> 1024, 512 RoIs per image) is sized for
+    # 800-px images and would dominate the cost on 128-256 px slices.
+    box_head = TwoMLPHead(fpn_channels * 7 * 7, representation)
     return FasterRCNN(
         backbone,
-        num_classes=num_classes + 1,
         rpn_anchor_generator=anchors,
+        box_head=box_head,
+        box_predictor=FastRCNNPredictor(representation, num_classes + 1),
         min_size=imgsz,
         max_size=imgsz,
         # Same [0, 1] input as the YOLO models; BatchNorm does the rest.
@@ -550,6 +569,7 @@ def _build_fasterrcnn(*, num_classes: int, channels: int, imgsz: int, scale: str
         rpn_post_nms_top_n_train=1000,
         rpn_pre_nms_top_n_test=1000,
         rpn_post_nms_top_n_test=500,
+        box_batch_size_per_image=rois_per_image,
         box_score_thresh=0.001,
         box_detections_per_img=max_det,
     )
@@ -562,8 +582,7 @@ def _fasterrcnn_from_record(record: Mapping):
         channels=int(record["channels"]),
         imgsz=int(record["imgsz"]),
         scale=record["scale"],
-        anchor_fractions=options["anchor_fractions"],
-        max_det=int(options["max_det"]),
+        **options,
     )
 
 
@@ -593,7 +612,8 @@ def _train_fasterrcnn(data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, 
             train_set, batch_size=int(batch), shuffle=True, generator=generator,
             num_workers=int(workers), collate_fn=_collate,
         )
-        model_options = {"anchor_fractions": list(opts["anchor_fractions"]), "max_det": int(opts["max_det"])}
+        model_options = {key: opts[key] for key in _MODEL_OPTIONS}
+        model_options["anchor_sizes"] = [list(level) for level in model_options["anchor_sizes"]]
         model = _build_fasterrcnn(
             num_classes=len(names), channels=channels, imgsz=imgsz, scale=scale, **model_options
         ).to(device)
@@ -655,7 +675,7 @@ def _train_fasterrcnn(data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, 
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     return {
-        "train_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()},
+        "train_args": _jsonable(opts),
         "model_options": model_options,
         "class_names": names,
         "channels": channels,

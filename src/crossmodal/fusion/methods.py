@@ -84,7 +84,9 @@ def fuse(name, ct01, pet01, **kwargs):
     ct, pet = _check_pair(ct01, pet01)
     out = np.asarray(func(ct, pet, **kwargs), dtype=np.float32)
     if out.shape != ct.shape + (3,):
-        raise RuntimeError(f"fusion {name!r} returned shape {out.shape}, expected {ct.shape + (3,)}")
+        raise RuntimeError(
+            f"fusion {name!r} returned shape {out.shape}, expected {ct.shape + (3,)}"
+        )
     return np.clip(out, 0.0, 1.0)
 
 
@@ -161,7 +163,10 @@ def adaptive_weight(suv, region=None, *, slope=2.0, threshold=None, suv_max=10.0
     if threshold is None:
         values = np.minimum(suv[mask], suv_max)
         # threshold_otsu fails on a flat histogram; a flat region has no hot part anyway
-        threshold = float(values.max()) if np.ptp(values) == 0 else float(filters.threshold_otsu(values))
+        if np.ptp(values) == 0:
+            threshold = float(values.max())
+        else:
+            threshold = float(filters.threshold_otsu(values))
     w = np.clip((suv - threshold) / slope, 0.0, 1.0)
     w[~mask] = 0.0
     return w.astype(np.float32), float(threshold)

@@ -85,7 +85,8 @@ def mutual_information(a, f, *, bins=256, value_range=(0.0, 1.0)):
     ia, jf = _bin(a, bins, value_range), _bin(f, bins, value_range)
     if ia.shape != jf.shape:
         raise ValueError("images must have the same shape")
-    joint = np.bincount(ia * bins + jf, minlength=bins * bins).reshape(bins, bins).astype(np.float64)
+    joint = np.bincount(ia * bins + jf, minlength=bins * bins).reshape(bins, bins)
+    joint = joint.astype(np.float64)
     p = joint / joint.sum()
     pa = p.sum(axis=1, keepdims=True)
     pf = p.sum(axis=0, keepdims=True)

@@ -232,12 +232,26 @@ def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
                               _uniform(rng, p["node_suvmax"]), float(rng.uniform(-5, 10))))
     suv = dict(p["suv"])
     suv["bladder"] = _uniform(rng, p["bladder_suv"])
+    # Patients do not lie centred in the field of view: shift the whole anatomy.
+    offset = np.array([*(rng.uniform(-1, 1, 2) * np.asarray(p["body_offset_mm"], dtype=float)), 0.0])
+    body = _shifted(body, offset)
+    bones = [_shifted(b, offset) for b in (sacrum, iliac_l, iliac_r, femur_l, femur_r)]
+    bladder, uterus, rectum = (_shifted(e, offset) for e in (bladder, uterus, rectum))
+    bowel = [_shifted(e, offset) for e in bowel]
+    for lesion in lesions:
+        lesion.lobes = [_shifted(e, offset) for e in lesion.lobes]
+        if lesion.necrotic_core is not None:
+            lesion.necrotic_core = _shifted(lesion.necrotic_core, offset)
     return PelvisAnatomy(
-        body=body, fat_mm=fat, bones=[sacrum, iliac_l, iliac_r, femur_l, femur_r], bladder=bladder,
+        body=body, fat_mm=fat, bones=bones, bladder=bladder,
         bladder_fill_scale_pet=_uniform(rng, p["bladder_fill_change"]), rectum=rectum,
         bowel=bowel, bowel_suv=bowel_suv, uterus=uterus, lesions=lesions,
-        couch_y_mm=by + 6.0, suv=suv, hu=dict(p["hu"]),
+        couch_y_mm=offset[1] + by + 6.0, suv=suv, hu=dict(p["hu"]),
     )
+
+
+def _shifted(e: Ellipsoid, offset: np.ndarray) -> Ellipsoid:
+    return Ellipsoid(tuple(np.asarray(e.centre) + offset), e.radii)
 
 
 def grid_points(image: sitk.Image) -> np.ndarray:

@@ -1,0 +1,900 @@
+"""Seeded skeletal CT/MRI/PET phantom of a breast-cancer patient screened for bone metastasis.
+
+This is the Part 2 cohort of the method spec ("Skeletal CT/MRI/PET"). Like the pelvic
+phantom (:mod:`crossmodal.phantom.pelvis`, whose :class:`~crossmodal.phantom.pelvis.Ellipsoid`,
+:func:`~crossmodal.phantom.pelvis.make_grid` and :func:`~crossmodal.phantom.pelvis.grid_points`
+are reused here) the anatomy is analytic, in patient coordinates (DICOM LPS, mm: +x left,
++y posterior, +z superior), so every modality is sampled on its own grid and the lesion
+label is exact on each of them.
+
+Anatomy (a trunk compressed along z, so that small grids hold it: the lower thoracic spine
+to the proximal femora spans ~270 mm instead of ~450 mm)
+
+* trunk: elliptic body outline with a subcutaneous fat layer, soft tissue/muscle inside,
+  the lung bases at the top, kidneys, a bladder; a couch under the body (CT only);
+* spine: ``n_thoracic + n_lumbar`` vertebrae (vertebral body, pedicles, lamina, spinous and
+  transverse processes) separated by discs;
+* ribs: one pair per thoracic vertebra, each a chain of small ellipsoids along an arc that
+  descends anteriorly;
+* pelvis: sacrum, iliac wings, pubis/acetabular rami; proximal femora (head, neck/trochanter,
+  shaft);
+* every bone is a union of ellipsoidal lobes with a cortical shell of ``cortex_mm`` around
+  trabecular marrow.
+
+Findings (all inside bone; their appearance is a parameter table)
+
+===========================  ==========================  =====================  ==================
+finding                      CT (HU)                     MRI T1                 PET (SUV)
+===========================  ==========================  =====================  ==================
+metastasis, lytic            soft tissue, below marrow   dark (in bright marrow) hot
+metastasis, sclerotic        very dense                  very dark              hot (less avid)
+metastasis, mixed            sclerotic rim, lytic core   dark                   hot
+degenerative sclerosis       dense (fools CT)            near marrow            near marrow
+haemangioma                  coarse "polka-dot" (fools)  brighter (fatty)       cold
+fracture / arthritis uptake  near normal, sclerotic line mildly dark (oedema)   hot (fools PET)
+focal red marrow             near normal                 intermediate (fools)   mildly raised
+===========================  ==========================  =====================  ==================
+
+Only metastases are labelled (``1``); mimics appear in both classes and are never
+labelled. A positive patient (bone metastasis) has 1..N metastases of random type and site.
+
+Modalities: each patient has a random non-empty subset of CT, MR and PT (probabilities in
+the parameters), each on its own grid (CT fine, MR intermediate with thicker slices, PET
+coarse) and each with its own small patient-positioning shift (the CT is the reference).
+Physics per modality:
+
+* CT: HU, partial volume by oversampling, Gaussian noise;
+* MR: T1-like arbitrary units (fat and fatty marrow bright, muscle intermediate, cortex,
+  lung and air dark; never negative, no HU), a smooth multiplicative bias field,
+  Rician noise;
+* PET: SUV, activity oversampled, blurred by a Gaussian PSF, binned to the coarse grid,
+  Poisson counting noise (the pelvic phantom's scanner model).
+
+Known limits (also in the book's phantom card): ellipsoid shapes; z is compressed; one
+T1-like MR contrast only (no STIR/DWI); no MR chemical shift or PET reconstruction
+correlations; metastases have uniform uptake; no soft-tissue metastases.
+
+Functions here return arrays and :class:`SimulatedSkeletalPatient`; writing DICOM is
+:mod:`crossmodal.phantom.skeleton_cohort`'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from crossmodal.phantom.pelvis import Ellipsoid
+from crossmodal.phantom.pelvis import grid_points
+from crossmodal.phantom.pelvis import make_grid
+
+__all__ = [
+    "DEFAULT_SKELETON_PARAMS",
+    "LABEL_METASTASIS",
+    "METASTASIS_TYPES",
+    "MIMIC_FOOLS",
+    "MIMIC_TYPES",
+    "MODALITIES",
+    "QUICK_SKELETON_OVERRIDES",
+    "Bone",
+    "Finding",
+    "SkeletalAnatomy",
+    "SimulatedSkeletalPatient",
+    "patient_is_positive",
+    "patient_modalities",
+    "render_ideal",
+    "sample_skeletal_anatomy",
+    "simulate_skeletal_patient",
+]
+
+# DICOM Modality codes, in the fixed order used everywhere (the Case image keys).
+MODALITIES = ("CT", "MR", "PT")
+LABEL_METASTASIS = 1
+METASTASIS_TYPES = ("lytic", "sclerotic", "mixed")
+MIMIC_TYPES = ("degenerative_sclerosis", "haemangioma", "fracture_uptake", "red_marrow")
+# The modality each mimic is designed to fool (the others show it as benign).
+MIMIC_FOOLS = {"degenerative_sclerosis": "CT", "haemangioma": "CT", "fracture_uptake": "PT",
+               "red_marrow": "MR"}
+
+# Tissue classes of the analytic model; later painting overwrites earlier.
+AIR, FAT, SOFT, LUNG, KIDNEY, BLADDER, DISC, CORTEX, MARROW, COUCH = range(10)
+_TISSUES = {"air": AIR, "fat": FAT, "soft": SOFT, "lung": LUNG, "kidney": KIDNEY,
+            "bladder": BLADDER, "disc": DISC, "cortex": CORTEX, "marrow": MARROW, "couch": COUCH}
+
+# Proposed defaults (the integrator moves them to params.yaml under phantom.skeleton).
+# Grids are (x, y, z). Slice counts x modality probabilities follow the thesis's totals
+# (CT 3051 : MRI 3543 : PET 1818 slices = 1 : 1.16 : 0.60): 46*0.65 : 38*0.9 : 30*0.6
+# = 1 : 1.14 : 0.60.
+DEFAULT_SKELETON_PARAMS: dict[str, Any] = {
+    "seed": 20230601,
+    "n_patients": 60,
+    "positive_fraction": 0.5,   # low-discrepancy draw per patient index (patient_is_positive)
+    "modality_probability": {"CT": 0.65, "MR": 0.9, "PT": 0.6},  # low-discrepancy; never none
+    # Grids: CT fine, MR intermediate in-plane with thicker slices, PET coarse.
+    "ct_size": [96, 96, 46],
+    "ct_spacing_mm": [3.75, 3.75, 6.0],
+    "mr_size": [80, 80, 38],
+    "mr_spacing_mm": [4.5, 4.5, 7.2],
+    "pet_size": [64, 64, 30],
+    "pet_spacing_mm": [5.625, 5.625, 9.2],
+    "oversample": {"CT": 2, "MR": 2, "PT": 2},  # sub-samples per axis (partial volume, PSF)
+    "modality_shift_mm": [5.0, 5.0, 5.0],       # MR/PET positioning vs CT, uniform +-range per axis
+    # Physics
+    "ct_noise_hu": 20.0,
+    "mr_scale": 1000.0,          # stored MR units for fat signal 1.0
+    "mr_noise": 0.03,            # Rician sigma as a fraction of the fat signal
+    "mr_bias_amplitude": 0.25,   # max |log| of the multiplicative bias field
+    "pet_fwhm_mm": 7.0,
+    "pet_counts_per_suv": 30.0,  # Poisson noise level (0 = no noise)
+    # Anatomy ranges [low, high]
+    "body_half_width_mm": [125.0, 160.0],
+    "body_half_depth_mm": [90.0, 120.0],
+    "fat_mm": [8.0, 28.0],
+    "n_thoracic": 3,             # vertebrae with a rib pair (T10-T12)
+    "n_lumbar": 5,
+    "vertebra_height_mm": [16.0, 20.0],
+    "disc_mm": [4.0, 6.0],
+    "vertebra_half_width_mm": [18.0, 23.0],
+    "vertebra_half_depth_mm": [13.0, 17.0],
+    "cortex_mm": [1.5, 2.5],
+    "rib_radius_mm": [4.5, 6.0],
+    "bladder_radius_mm": [18.0, 35.0],
+    # Tissue values. Marrow varies per patient (bone density, fat fraction, marrow uptake).
+    "hu": {"air": -1000.0, "fat": -100.0, "soft": 45.0, "lung": -820.0, "kidney": 35.0,
+           "bladder": 8.0, "disc": 85.0, "cortex": 1200.0, "couch": 300.0},
+    "marrow_hu": [150.0, 280.0],
+    "t1": {"air": 0.0, "fat": 1.0, "soft": 0.35, "lung": 0.03, "kidney": 0.45, "bladder": 0.12,
+           "disc": 0.30, "cortex": 0.04, "couch": 0.0},
+    "marrow_t1": [0.70, 0.95],
+    "suv": {"air": 0.0, "fat": 0.3, "soft": 0.8, "lung": 0.4, "disc": 0.5, "cortex": 0.4,
+            "couch": 0.0},
+    "marrow_suv": [0.9, 1.8],
+    "kidney_suv": [2.5, 5.0],
+    "bladder_suv": [8.0, 30.0],
+    # Metastases (positives only)
+    "metastases": [1, 4],
+    "metastasis_radius_mm": [5.0, 14.0],
+    "metastasis_types": {"lytic": 0.4, "sclerotic": 0.25, "mixed": 0.35},
+    "metastasis_sites": {"vertebra": 0.5, "pelvis": 0.25, "rib": 0.1, "femur": 0.15},
+    # ct_hu: lesion HU (mixed: the sclerotic rim; ct_hu_core: its lytic core);
+    # t1: absolute T1 signal (fat = 1); suv: SUVmax
+    "metastasis_appearance": {
+        "lytic": {"ct_hu": [10.0, 70.0], "t1": [0.2, 0.4], "suv": [3.0, 10.0]},
+        "sclerotic": {"ct_hu": [700.0, 1100.0], "t1": [0.05, 0.2], "suv": [2.0, 7.0]},
+        "mixed": {"ct_hu": [600.0, 1000.0], "ct_hu_core": [10.0, 70.0], "t1": [0.1, 0.3],
+                  "suv": [3.0, 9.0]},
+    },
+    # Benign mimics (both classes)
+    "mimics": [0, 3],
+    "mimic_radius_mm": [5.0, 11.0],
+    "mimic_types": {"degenerative_sclerosis": 0.3, "haemangioma": 0.25, "fracture_uptake": 0.3,
+                    "red_marrow": 0.15},
+    # ct_hu: HU (sclerosis) or added HU (others; haemangioma: polka-dot amplitude);
+    # t1_factor: multiplies the local T1 signal; suv: factor of the local SUV, except
+    # fracture_uptake whose suv is an absolute SUVmax.
+    "mimic_appearance": {
+        "degenerative_sclerosis": {"ct_hu": [500.0, 850.0], "t1_factor": [0.8, 0.95],
+                                   "suv": [1.0, 1.4]},
+        "haemangioma": {"ct_hu": [350.0, 550.0], "t1_factor": [1.1, 1.3], "suv": [0.4, 0.7]},
+        "fracture_uptake": {"ct_hu": [200.0, 400.0], "t1_factor": [0.65, 0.85], "suv": [2.5, 6.0]},
+        "red_marrow": {"ct_hu": [10.0, 40.0], "t1_factor": [0.45, 0.65], "suv": [1.1, 1.5]},
+    },
+    "haemangioma_period_mm": 6.0,   # spacing of the thickened vertical trabeculae
+    "fracture_line_mm": 3.0,        # thickness of the sclerotic fracture line on CT
+    # Acquisition record (PET SUV tags, study dates)
+    "weight_kg": [50.0, 90.0],
+    "injected_dose_mbq_per_kg": 3.7,
+    "uptake_time_min": [50.0, 75.0],
+    "study_spread_days": 21,        # MR and PET within +- this many days of the CT
+}
+
+# The quick profile: 12 patients on tiny grids (a smoke test of Part 2, not a study).
+QUICK_SKELETON_OVERRIDES: dict[str, Any] = {
+    "n_patients": 12,
+    "ct_size": [64, 64, 22],
+    "ct_spacing_mm": [5.625, 5.625, 12.5],
+    "mr_size": [48, 48, 20],
+    "mr_spacing_mm": [7.5, 7.5, 13.8],
+    "pet_size": [40, 40, 16],
+    "pet_spacing_mm": [9.0, 9.0, 17.5],
+}
+
+_GRID_KEYS = {"CT": ("ct_size", "ct_spacing_mm"), "MR": ("mr_size", "mr_spacing_mm"),
+              "PT": ("pet_size", "pet_spacing_mm")}
+
+
+# --------------------------------------------------------------------------- anatomy
+
+
+@dataclass
+class Bone:
+    """A bone: a union of ellipsoidal lobes, a cortical shell around marrow.
+
+    ``marrow_sites`` are the lobes where findings may be placed (e.g. the vertebral body,
+    not the spinous process); ``tangents`` (ribs only) give each lobe's arc direction.
+    """
+
+    name: str
+    group: str  # "vertebra" | "pelvis" | "rib" | "femur"
+    lobes: list[Ellipsoid]
+    cortex_mm: float
+    marrow_sites: list[int]
+    tangents: list[tuple[float, float, float]] | None = None
+
+    def marrow_lobe(self, i: int) -> Ellipsoid:
+        radii = np.maximum(np.asarray(self.lobes[i].radii) - self.cortex_mm, 0.2)
+        return Ellipsoid(self.lobes[i].centre, tuple(map(float, radii)))
+
+
+@dataclass
+class Finding:
+    """A metastasis or a benign mimic inside one bone, with its appearance per modality.
+
+    The meaning of ``ct_hu``, ``t1`` and ``suv`` depends on ``type`` (see the module table
+    and the ``metastasis_appearance``/``mimic_appearance`` parameters).
+    """
+
+    kind: str  # "metastasis" | "mimic"
+    type: str
+    bone: int  # index into SkeletalAnatomy.bones
+    shape: Ellipsoid
+    ct_hu: float
+    t1: float
+    suv: float
+    ct_hu_core: float | None = None  # mixed metastasis: lytic core
+    line_normal: tuple[float, float, float] | None = None  # fracture line (None: no line)
+
+    def to_dict(self, bones: list[Bone]) -> dict[str, Any]:
+        d = {"kind": self.kind, "type": self.type, "bone": bones[self.bone].name,
+             "site": bones[self.bone].group, **self.shape.to_dict(),
+             "ct_hu": self.ct_hu, "t1": self.t1, "suv": self.suv}
+        if self.ct_hu_core is not None:
+            d["ct_hu_core"] = self.ct_hu_core
+        if self.line_normal is not None:
+            d["line_normal"] = list(self.line_normal)
+        if self.kind == "mimic":
+            d["fools"] = MIMIC_FOOLS[self.type]
+        return d
+
+
+@dataclass
+class SkeletalAnatomy:
+    """One patient's trunk, skeleton, organs and findings, in patient coordinates."""
+
+    body_half_axes: tuple[float, float]
+    fat_mm: float
+    bones: list[Bone]
+    discs: list[Ellipsoid]
+    lungs: list[Ellipsoid]
+    kidneys: list[Ellipsoid]
+    bladder: Ellipsoid
+    couch_y_mm: float
+    metastases: list[Finding]
+    mimics: list[Finding]
+    values: dict[str, dict[str, float]]  # modality -> tissue -> value (marrow included)
+
+    def tissue(self, sampler: _Sampler, *, couch: bool) -> np.ndarray:
+        """Tissue class at every sample point of ``sampler``."""
+        bx, by = self.body_half_axes
+        _, y1, x1 = sampler.axes  # the body is a prism along z: one plane suffices
+        y, x = y1[:, None], x1[None, :]
+        plane = np.full((len(y1), len(x1)), AIR, dtype=np.uint8)
+        if couch:
+            plane[(y1 > self.couch_y_mm) & (y1 < self.couch_y_mm + 8.0), :] = COUCH
+        plane[(x / bx) ** 2 + (y / by) ** 2 <= 1.0] = FAT
+        plane[(x / (bx - self.fat_mm)) ** 2 + (y / (by - self.fat_mm)) ** 2 <= 1.0] = SOFT
+        t = np.repeat(plane[None], sampler.shape[0], axis=0)
+        for organs, cls in ((self.lungs, LUNG), (self.kidneys, KIDNEY), ([self.bladder], BLADDER),
+                            (self.discs, DISC)):
+            for organ in organs:
+                sampler.paint(t, organ, cls)
+        for bone in self.bones:
+            for lobe in bone.lobes:
+                sampler.paint(t, lobe, CORTEX)
+            for i in range(len(bone.lobes)):
+                sampler.paint(t, bone.marrow_lobe(i), MARROW)
+        return t
+
+    def finding_region(self, sampler: _Sampler, finding: Finding):
+        """(block, mask) of the finding's ellipsoid inside its own bone, or None."""
+        hit = sampler.inside(finding.shape)
+        if hit is None:
+            return None
+        block, in_shape = hit
+        pts = sampler.points(block)
+        in_bone = np.zeros(in_shape.shape, dtype=bool)
+        lo, hi = np.asarray(finding.shape.centre) - finding.shape.radii, np.asarray(finding.shape.centre) + finding.shape.radii
+        for lobe in self.bones[finding.bone].lobes:
+            c, r = np.asarray(lobe.centre), np.asarray(lobe.radii)
+            if np.all(c + r >= lo) and np.all(c - r <= hi):
+                in_bone |= lobe.contains(pts)
+        return block, in_shape & in_bone
+
+
+class _Sampler:
+    """Sample points of an axis-aligned grid in anatomy coordinates, built block by block.
+
+    The grid's voxel centres (as :func:`~crossmodal.phantom.pelvis.grid_points` would give
+    them) minus the modality's positioning shift; since the grids have the identity
+    direction, the points are separable and each ellipsoid is evaluated only on the
+    points of its bounding block.
+    """
+
+    def __init__(self, grid: sitk.Image, shift_mm=(0.0, 0.0, 0.0)):
+        if not np.allclose(grid.GetDirection(), np.eye(3).ravel()):
+            raise ValueError("the skeletal phantom samples axis-aligned grids only")
+        origin, spacing, size = grid.GetOrigin(), grid.GetSpacing(), grid.GetSize()
+        x, y, z = (origin[k] + spacing[k] * np.arange(size[k]) - float(shift_mm[k]) for k in range(3))
+        self.axes = (z, y, x)
+        self.shape = (len(z), len(y), len(x))
+
+    def points(self, block=(slice(None),) * 3) -> np.ndarray:
+        """Points ``(z, y, x, 3)`` (x, y, z in mm) of a block of the grid."""
+        z, y, x = (ax[b] for ax, b in zip(self.axes, block))
+        out = np.empty((len(z), len(y), len(x), 3))
+        out[..., 0] = x[None, None, :]
+        out[..., 1] = y[None, :, None]
+        out[..., 2] = z[:, None, None]
+        return out
+
+    def block(self, centre, radii) -> tuple[slice, slice, slice] | None:
+        out = []
+        for ax, c, r in zip(self.axes, centre[::-1], radii[::-1]):  # (z, y, x) order
+            lo, hi = np.searchsorted(ax, c - r, "left"), np.searchsorted(ax, c + r, "right")
+            if lo >= hi:
+                return None
+            out.append(slice(int(lo), int(hi)))
+        return tuple(out)
+
+    def inside(self, ell: Ellipsoid, scale: float = 1.0):
+        block = self.block(np.asarray(ell.centre), np.asarray(ell.radii) * scale)
+        if block is None:
+            return None
+        return block, ell.contains(self.points(block), scale)
+
+    def paint(self, target: np.ndarray, ell: Ellipsoid, value) -> None:
+        hit = self.inside(ell)
+        if hit is not None:
+            target[hit[0]][hit[1]] = value
+
+
+def _draw(rng: np.random.Generator, bounds) -> float:
+    lo, hi = bounds
+    return float(rng.uniform(lo, hi))
+
+
+def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    names = sorted(weights)
+    w = np.asarray([weights[n] for n in names], dtype=float)
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
+
+
+def _vertebra(name: str, group_level: str, zc: float, h: float, yc: float, rx: float, ry: float,
+              cortex: float) -> Bone:
+    """Vertebral body (marrow site) plus pedicles, lamina, spinous and transverse processes."""
+    back = yc + ry
+    lobes = [
+        Ellipsoid((0.0, yc, zc), (rx, ry, h / 2)),                       # body
+        Ellipsoid((0.6 * rx, back + 5.0, zc), (4.5, 7.0, 0.3 * h)),      # pedicles
+        Ellipsoid((-0.6 * rx, back + 5.0, zc), (4.5, 7.0, 0.3 * h)),
+        Ellipsoid((0.0, back + 19.0, zc), (0.65 * rx, 4.5, 0.35 * h)),   # lamina
+        Ellipsoid((0.0, back + 29.0, zc - 0.1 * h), (4.5, 10.0, 0.3 * h)),  # spinous process
+    ]
+    if group_level == "lumbar":  # long transverse processes (thoracic ones meet the ribs)
+        lobes += [Ellipsoid((s * (rx + 10.0), back + 9.0, zc), (12.0, 4.0, 0.2 * h)) for s in (-1, 1)]
+    return Bone(name, "vertebra", lobes, cortex, marrow_sites=[0])
+
+
+def _rib(name: str, side: float, z0: float, drop: float, a: float, b: float, r: float,
+         cortex: float) -> Bone:
+    """A rib: ellipsoids along an elliptic arc from beside the spine to the anterior wall."""
+    theta0, theta1 = np.deg2rad(22.0), np.deg2rad(150.0)
+    n = max(int(np.ceil((theta1 - theta0) * 0.5 * (a + b) / (0.6 * r))), 2)  # overlapping: continuous marrow
+    lobes, tangents = [], []
+    for th in np.linspace(theta0, theta1, n):
+        c = (side * a * np.sin(th), b * np.cos(th), z0 - drop * (th - theta0) / (theta1 - theta0))
+        t = np.array([side * a * np.cos(th), -b * np.sin(th), -drop / (theta1 - theta0)])
+        lobes.append(Ellipsoid(tuple(map(float, c)), (r, r, 0.85 * r)))
+        tangents.append(tuple(map(float, t / np.linalg.norm(t))))
+    return Bone(name, "rib", lobes, cortex, marrow_sites=list(range(n)), tangents=tangents)
+
+
+def _build_skeleton(rng: np.random.Generator, p: dict, bx: float, by: float, fat: float):
+    """Spine, ribs, pelvis and femora; returns bones, discs and landmarks."""
+    h = _draw(rng, p["vertebra_height_mm"])
+    d = _draw(rng, p["disc_mm"])
+    rx, ry = _draw(rng, p["vertebra_half_width_mm"]), _draw(rng, p["vertebra_half_depth_mm"])
+    cortex = _draw(rng, p["cortex_mm"])
+    yc = min(0.3 * by, by - fat - ry - 50.0)  # the spine sits posterior, under the back muscles
+    n_t, n_l = int(p["n_thoracic"]), int(p["n_lumbar"])
+    z_sacrum_top = -45.0  # the column grows upward from the sacrum
+    bones, discs = [], []
+    names = [f"T{12 - n_t + 1 + k}" for k in range(n_t)] + [f"L{k + 1}" for k in range(n_l)]
+    n = len(names)
+    z_centres = {}
+    for k, name in enumerate(names):  # k = 0 is the top vertebra
+        zc = z_sacrum_top + d + h / 2 + (n - 1 - k) * (h + d)
+        thoracic = name.startswith("T")
+        scale = 0.88 if thoracic else 1.0
+        bones.append(_vertebra(name, "thoracic" if thoracic else "lumbar", zc, h,
+                               yc, rx * scale, ry * scale, cortex))
+        discs.append(Ellipsoid((0.0, yc, zc - h / 2 - d / 2), (rx * scale, ry * scale, d / 2 + 0.5)))
+        z_centres[name] = zc
+    # Ribs: one pair per thoracic vertebra, descending anteriorly.
+    a, b = bx - fat - 12.0, by - fat - 10.0
+    r_rib = _draw(rng, p["rib_radius_mm"])
+    for name in names[:n_t]:
+        drop = _draw(rng, (25.0, 40.0))
+        for side, tag in ((1.0, "L"), (-1.0, "R")):
+            bones.append(_rib(f"rib_{name}_{tag}", side, z_centres[name], drop, a, b, r_rib, cortex))
+    # Pelvis: sacrum, iliac wings, pubic/acetabular rami; femora.
+    z_hip = z_sacrum_top - 60.0
+    bones.append(Bone("sacrum", "pelvis", [Ellipsoid((0.0, yc + 8.0, z_sacrum_top - 28.0),
+                                                      (0.9 * rx + 10.0, 0.9 * ry, 30.0))],
+                      cortex, marrow_sites=[0]))
+    for s, tag in ((1.0, "L"), (-1.0, "R")):
+        bones.append(Bone(f"ilium_{tag}", "pelvis",
+                          [Ellipsoid((s * 0.55 * bx, yc - 2.0, z_sacrum_top - 18.0), (11.0, 0.3 * by, 30.0))],
+                          cortex, marrow_sites=[0]))
+        bones.append(Bone(f"pubis_{tag}", "pelvis",
+                          [Ellipsoid((s * 0.38 * bx, -0.35 * by, z_hip - 2.0), (0.2 * bx, 11.0, 11.0)),
+                           Ellipsoid((s * 0.5 * bx, -0.02 * by, z_hip + 8.0), (14.0, 16.0, 15.0))],
+                          cortex, marrow_sites=[0, 1]))
+        r_head = _draw(rng, (19.0, 23.0))
+        head_x = s * (0.45 * bx + 15.0)
+        bones.append(Bone(f"femur_{tag}", "femur",
+                          [Ellipsoid((head_x, -0.03 * by, z_hip), (r_head, r_head, r_head)),
+                           Ellipsoid((head_x + s * 22.0, -0.03 * by, z_hip - 14.0), (18.0, 15.0, 20.0)),
+                           Ellipsoid((head_x + s * 28.0, -0.03 * by, z_hip - 80.0), (13.0, 13.0, 60.0))],
+                          cortex + 1.0, marrow_sites=[0, 1]))
+    landmarks = {"z_hip": z_hip, "z_sacrum_top": z_sacrum_top, "spine_y": yc,
+                 "vertebra_half_axes": (rx, ry), "vertebra_height": h, "disc": d,
+                 "z_vertebrae": z_centres}
+    return bones, discs, landmarks
+
+
+def _random_point_in(rng: np.random.Generator, ell: Ellipsoid, fraction: float) -> np.ndarray:
+    u = rng.normal(size=3)
+    u *= rng.uniform() ** (1.0 / 3.0) / np.linalg.norm(u)
+    return np.asarray(ell.centre) + fraction * u * np.asarray(ell.radii)
+
+
+# Irrational steps of the per-patient low-discrepancy draws (rationally independent).
+_WEYL_STEP = {"label": 0.6180339887498949, "CT": 0.4142135623730951, "MR": 0.7320508075688772,
+              "PT": 0.6457513110645907}  # golden ratio, sqrt(2), sqrt(3), sqrt(7) mod 1
+
+
+def _weyl(index: int, key: str, seed: int) -> float:
+    """Point ``index`` of a Weyl sequence ``(offset + index * step) mod 1`` with a seeded offset."""
+    offset = np.random.default_rng([int(seed), 99, list(_WEYL_STEP).index(key)]).uniform()
+    return float((offset + index * _WEYL_STEP[key]) % 1.0)
+
+
+def patient_is_positive(index: int, positive_fraction: float, *, seed: int) -> bool:
+    """Bone-metastasis status of patient ``index``.
+
+    A low-discrepancy (golden-ratio Weyl) draw: the share of positives among the first
+    ``n`` patients stays within about ``1/n`` of ``positive_fraction`` for every ``n``, so
+    small cohorts are balanced too, and a patient's status does not depend on the cohort
+    size.
+    """
+    return _weyl(index, "label", seed) < positive_fraction
+
+
+def patient_modalities(index: int, probability: dict[str, float], positive_fraction: float, *,
+                       seed: int) -> list[str]:
+    """The modalities of patient ``index`` (DICOM codes, fixed order), never empty.
+
+    One low-discrepancy draw per modality (as :func:`patient_is_positive`), so each
+    modality's share stays close to its probability even in small cohorts and the
+    thesis's slice ratio holds. The draws run over the patient's rank *within its class*,
+    so the k-th positive and the k-th negative patient have the same modalities: which
+    series a patient has says nothing about the label (the presence flags of the
+    cross-modal feature vector cannot leak it). A patient who draws none gets the
+    modality whose draw came closest to its probability.
+    """
+    positive = patient_is_positive(index, positive_fraction, seed=seed)
+    rank = sum(patient_is_positive(j, positive_fraction, seed=seed) == positive for j in range(index))
+    u = {m: _weyl(rank, m, seed) for m in MODALITIES}
+    prob = {m: float(probability.get(m, 0.0)) for m in MODALITIES}
+    present = [m for m in MODALITIES if u[m] < prob[m]]
+    if not present:
+        present = [min((m for m in MODALITIES if prob[m] > 0), key=lambda m: u[m] - prob[m])]
+    return present
+
+
+def _field_of_view(p: dict, shifts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Box (in anatomy mm) seen by every modality's grid, whatever the patient has."""
+    lo, hi = np.full(3, -np.inf), np.full(3, np.inf)
+    for m, (size_key, spacing_key) in _GRID_KEYS.items():
+        half = (np.asarray(p[size_key]) - 1) * np.asarray(p[spacing_key]) / 2.0
+        lo = np.maximum(lo, -half - shifts[m])
+        hi = np.minimum(hi, half - shifts[m])
+    return lo, hi
+
+
+def _site_lobes(bones: list[Bone], group: str) -> list[tuple[int, int]]:
+    return [(b, i) for b, bone in enumerate(bones) if bone.group == group for i in bone.marrow_sites]
+
+
+def _place(rng, bones, group, radius, fov, *, where="marrow"):
+    """A centre and radii for a finding in a random marrow site of ``group`` inside ``fov``."""
+    sites = _site_lobes(bones, group)
+    for _ in range(200):
+        b, i = sites[int(rng.integers(len(sites)))]
+        bone = bones[b]
+        marrow = bone.marrow_lobe(i)
+        if group == "rib":  # a segment of the rib, centred on the rib axis
+            centre = np.asarray(marrow.centre)
+            radii = np.full(3, radius)
+        elif where == "endplate":
+            c, r = np.asarray(marrow.centre), np.asarray(marrow.radii)
+            side = rng.choice([-1.0, 1.0])  # upper or lower endplate, inside the marrow
+            rho, phi = 0.5 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+            centre = c + np.array([rho * np.cos(phi) * r[0], rho * np.sin(phi) * r[1], side * 0.8 * r[2]])
+            radii = np.array([radius, radius, 0.5 * radius])
+        else:
+            centre = _random_point_in(rng, marrow, 0.6)
+            radii = radius * rng.uniform(0.8, 1.2, 3)
+        margin = np.minimum(radii, 0.5 * np.asarray(fov[1] - fov[0]))
+        if np.all(centre - 0.5 * margin >= fov[0]) and np.all(centre + 0.5 * margin <= fov[1]):
+            return b, i, Ellipsoid(tuple(map(float, centre)), tuple(map(float, radii)))
+    raise RuntimeError(f"no {group} site inside the common field of view: grids too small?")
+
+
+def _overlaps(shape: Ellipsoid, others: list[Finding]) -> bool:
+    for o in others:
+        gap = np.linalg.norm(np.subtract(shape.centre, o.shape.centre))
+        if gap < max(shape.radii) + max(o.shape.radii):
+            return True
+    return False
+
+
+def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool,
+                            shifts: dict[str, np.ndarray] | None = None) -> tuple[SkeletalAnatomy, dict]:
+    """Draw one patient's anatomy and findings from the ranges in ``p``.
+
+    Parameters
+    ----------
+    rng : the patient's generator.
+    p : ``phantom.skeleton`` parameters.
+    positive : whether the patient has bone metastases (1..N of them are placed).
+    shifts : each modality's positioning shift (mm); findings are placed where every
+        modality's grid sees them. Default: no shifts.
+
+    Returns
+    -------
+    anatomy : the analytic patient.
+    summary : JSON-ready description for the truth sidecar.
+    """
+    shifts = shifts or {m: np.zeros(3) for m in MODALITIES}
+    bx, by = _draw(rng, p["body_half_width_mm"]), _draw(rng, p["body_half_depth_mm"])
+    fat = _draw(rng, p["fat_mm"])
+    bones, discs, lm = _build_skeleton(rng, p, bx, by, fat)
+    z_top_t = max(lm["z_vertebrae"].values())
+    lungs = [Ellipsoid((s * 0.42 * bx, -0.05 * by, z_top_t + 70.0), (0.34 * bx, 0.55 * by, 110.0))
+             for s in (-1.0, 1.0)]
+    rx = lm["vertebra_half_axes"][0]
+    z_kidney = lm["z_vertebrae"].get("L2", z_top_t) + 10.0
+    kidneys = [Ellipsoid((s * (rx + 42.0), lm["spine_y"] + 4.0, z_kidney), (20.0, 26.0, 38.0))
+               for s in (-1.0, 1.0)]
+    r_bl = _draw(rng, p["bladder_radius_mm"])
+    bladder = Ellipsoid((0.0, -0.45 * by + r_bl * 0.5, lm["z_hip"] + 22.0), (1.2 * r_bl, 0.9 * r_bl, r_bl))
+
+    values = {"CT": {k: float(v) for k, v in p["hu"].items()},
+              "MR": {k: float(v) for k, v in p["t1"].items()},
+              "PT": {k: float(v) for k, v in p["suv"].items()}}
+    values["CT"]["marrow"] = _draw(rng, p["marrow_hu"])
+    values["MR"]["marrow"] = _draw(rng, p["marrow_t1"])
+    values["PT"]["marrow"] = _draw(rng, p["marrow_suv"])
+    values["PT"]["kidney"] = _draw(rng, p["kidney_suv"])
+    values["PT"]["bladder"] = _draw(rng, p["bladder_suv"])
+
+    fov = _field_of_view(p, shifts)
+    metastases: list[Finding] = []
+    if positive:
+        lo, hi = p["metastases"]
+        for _ in range(int(rng.integers(max(int(lo), 1), int(hi) + 1))):
+            kind = _choice(rng, p["metastasis_types"])
+            site = _choice(rng, p["metastasis_sites"])
+            for _attempt in range(50):  # separate lesions, so each keeps its own appearance
+                b, _, shape = _place(rng, bones, site, _draw(rng, p["metastasis_radius_mm"]), fov)
+                if not _overlaps(shape, metastases):
+                    break
+            else:
+                continue  # no free place: one metastasis fewer (the first always fits)
+            look = p["metastasis_appearance"][kind]
+            metastases.append(Finding(
+                "metastasis", kind, b, shape, ct_hu=_draw(rng, look["ct_hu"]), t1=_draw(rng, look["t1"]),
+                suv=_draw(rng, look["suv"]),
+                ct_hu_core=_draw(rng, look["ct_hu_core"]) if "ct_hu_core" in look else None))
+    mimics: list[Finding] = []
+    lo, hi = p["mimics"]
+    for _ in range(int(rng.integers(int(lo), int(hi) + 1))):
+        kind = _choice(rng, p["mimic_types"])
+        look = p["mimic_appearance"][kind]
+        for _attempt in range(50):
+            radius = _draw(rng, p["mimic_radius_mm"])
+            normal = None
+            if kind == "degenerative_sclerosis":
+                b, _, shape = _place(rng, bones, "vertebra", radius, fov, where="endplate")
+            elif kind == "haemangioma":
+                b, _, shape = _place(rng, bones, "vertebra", radius, fov)
+            elif kind == "red_marrow":
+                b, _, shape = _place(rng, bones, _choice(rng, {"vertebra": 0.6, "pelvis": 0.4}), radius, fov)
+            else:  # fracture (rib, vertebral endplate) or arthritis (femoral head): hot on PET
+                site = _choice(rng, {"rib": 0.4, "vertebra": 0.3, "femur": 0.3})
+                b, i, shape = _place(rng, bones, site, radius, fov,
+                                     where="endplate" if site == "vertebra" else "marrow")
+                if site == "rib":
+                    normal = bones[b].tangents[bones[b].marrow_sites.index(i)]
+                elif site == "vertebra":
+                    normal = (0.0, 0.0, 1.0)
+            if not _overlaps(shape, metastases + mimics):
+                break
+        else:
+            continue  # no free place: this patient has one mimic fewer
+        mimics.append(Finding("mimic", kind, b, shape, ct_hu=_draw(rng, look["ct_hu"]),
+                              t1=_draw(rng, look["t1_factor"]), suv=_draw(rng, look["suv"]),
+                              line_normal=normal))
+    anatomy = SkeletalAnatomy(
+        body_half_axes=(bx, by), fat_mm=fat, bones=bones, discs=discs, lungs=lungs, kidneys=kidneys,
+        bladder=bladder, couch_y_mm=by + 6.0, metastases=metastases, mimics=mimics, values=values)
+    summary = {"body_half_axes_mm": [bx, by], "fat_mm": fat,
+               "vertebral_body_centres_mm": {k: [0.0, lm["spine_y"], z] for k, z in lm["z_vertebrae"].items()},
+               "vertebra_height_mm": lm["vertebra_height"], "disc_mm": lm["disc"],
+               "marrow": {m: values[m]["marrow"] for m in MODALITIES},
+               "bladder": {**bladder.to_dict(), "suv": values["PT"]["bladder"]},
+               "kidney_suv": values["PT"]["kidney"]}
+    return anatomy, summary
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _apply_finding(modality: str, f: Finding, values: np.ndarray, pts: np.ndarray, region: np.ndarray,
+                   p: dict, marrow: float) -> None:
+    """Write finding ``f``'s appearance into ``values`` (a block view) where ``region``."""
+    v = values  # view of the block
+    if f.kind == "metastasis":
+        if modality == "CT":
+            v[region] = f.ct_hu
+            if f.type == "mixed":
+                v[region & f.shape.contains(pts, scale=0.6)] = f.ct_hu_core
+        elif modality == "MR":
+            v[region] = f.t1
+        else:
+            v[region] = f.suv
+        return
+    if modality == "CT":
+        if f.type == "degenerative_sclerosis":
+            v[region] = np.maximum(v[region], f.ct_hu)
+        elif f.type == "haemangioma":  # fatty marrow between thickened vertical trabeculae
+            period = float(p["haemangioma_period_mm"])
+            x, y = pts[..., 0], pts[..., 1]
+            dots = (np.cos(2 * np.pi * x / period) * np.cos(2 * np.pi * y / period)) > 0.3
+            texture = marrow - 60.0 + f.ct_hu * dots
+            v[region] = np.where(v[region] > marrow + 300.0, v[region], texture[region])
+        elif f.type == "fracture_uptake" and f.line_normal is not None:
+            dist = np.abs((pts - np.asarray(f.shape.centre)) @ np.asarray(f.line_normal))
+            line = region & (dist <= 0.5 * float(p["fracture_line_mm"]))
+            v[line] += f.ct_hu
+        elif f.type == "fracture_uptake":  # arthritis: mild subchondral sclerosis
+            v[region] += 0.3 * f.ct_hu
+        else:  # red marrow: slightly denser than fatty marrow
+            v[region] += f.ct_hu
+    elif modality == "MR":
+        v[region] *= f.t1
+    else:
+        v[region] = f.suv if f.type == "fracture_uptake" else v[region] * f.suv
+
+
+def render_ideal(anatomy: SkeletalAnatomy, modality: str, grid: sitk.Image, p: dict, *,
+                 shift_mm=(0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free tissue values of one modality at the voxel centres of ``grid``.
+
+    Before any scanner effect (no partial volume, bias field, PSF or noise): the truth the
+    simulated images are made from, also handy for figures and tests.
+
+    Parameters
+    ----------
+    anatomy : from :func:`sample_skeletal_anatomy`.
+    modality : "CT" (HU), "MR" (T1-like, fat = 1) or "PT" (SUV).
+    grid : an axis-aligned image whose geometry is sampled.
+    p : ``phantom.skeleton`` parameters (finding textures).
+    shift_mm : the modality's positioning shift (anatomy at ``x`` appears at ``x + shift``).
+
+    Returns
+    -------
+    values : (z, y, x) float32
+    metastasis_ids : (z, y, x) uint8, 1-based index into ``anatomy.metastases`` (0 = none)
+    """
+    sampler = _Sampler(grid, shift_mm)
+    t = anatomy.tissue(sampler, couch=(modality == "CT"))
+    lut = np.zeros(len(_TISSUES), dtype=np.float32)
+    for name, cls in _TISSUES.items():
+        lut[cls] = anatomy.values[modality].get(name, 0.0)
+    values = lut[t]
+    marrow = anatomy.values[modality]["marrow"]
+    ids = np.zeros(t.shape, dtype=np.uint8)
+    for k, f in enumerate(anatomy.mimics + anatomy.metastases):
+        hit = anatomy.finding_region(sampler, f)
+        if hit is None:
+            continue
+        block, region = hit
+        _apply_finding(modality, f, values[block], sampler.points(block), region, p, marrow)
+        if f.kind == "metastasis":
+            ids[block][region] = k - len(anatomy.mimics) + 1
+    return values, ids
+
+
+def _bin(array: np.ndarray, o: int) -> np.ndarray:
+    """Mean over o x o x o blocks (fine grid -> modality grid)."""
+    a = array.astype(np.float32)
+    if o == 1:
+        return a
+    z, y, x = (s // o for s in array.shape)
+    a = a.reshape(z, o, y, o, x, o).sum(axis=5).sum(axis=3).sum(axis=1)
+    return a / np.float32(o ** 3)
+
+
+def _label_from_ids(ids: np.ndarray, n: int, o: int) -> tuple[np.ndarray, list[int]]:
+    """Lesion label on the modality grid: voxels at least half covered by a metastasis.
+
+    A metastasis too small to half-fill any voxel still gets its best-covered voxel, so
+    that every sampled metastasis has a box on every modality.
+    """
+    label = _bin(ids > 0, o) >= 0.5
+    fine = np.nonzero(ids)
+    owner = ids[fine]
+    coarse = np.ravel_multi_index(tuple(a // o for a in fine), label.shape)
+    flat = label.reshape(-1)  # a view: setting it sets the label
+    counts = []
+    for i in range(1, n + 1):
+        voxels, hits = np.unique(coarse[owner == i], return_counts=True)
+        if len(voxels) and not flat[voxels].any():
+            flat[voxels[np.argmax(hits)]] = True  # the best-covered voxel
+        counts.append(int(flat[voxels].sum()))
+    return label.astype(np.uint8) * LABEL_METASTASIS, counts
+
+
+def _image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(like)
+    return image
+
+
+def _mr_bias(grid: sitk.Image, coefficients: np.ndarray, amplitude: float) -> np.ndarray:
+    """Smooth multiplicative bias field exp(sum c_k b_k), |log| <= amplitude, on the MR grid."""
+    pts = grid_points(grid)
+    half = np.maximum(np.abs(pts).reshape(-1, 3).max(axis=0), 1e-6)
+    u, v, w = (pts[..., k] / half[k] for k in range(3))
+    basis = [u, v, w, u * u - 1.0 / 3.0, v * v - 1.0 / 3.0, u * v]
+    c = np.asarray(coefficients, dtype=float)
+    log_field = sum(ck * bk for ck, bk in zip(c, basis)) * amplitude / max(np.abs(c).sum(), 1e-9)
+    return np.exp(log_field).astype(np.float32)
+
+
+def _simulate_modality(anatomy: SkeletalAnatomy, modality: str, p: dict, shift: np.ndarray,
+                       rng: np.random.Generator, bias_coefficients: np.ndarray):
+    size_key, spacing_key = _GRID_KEYS[modality]
+    size, spacing = np.asarray(p[size_key]), np.asarray(p[spacing_key], dtype=float)
+    o = int(p["oversample"][modality])
+    grid = make_grid(size, spacing)
+    fine = make_grid(size * o, spacing / o)
+    values, ids = render_ideal(anatomy, modality, fine, p, shift_mm=shift)
+    label, voxels = _label_from_ids(ids, len(anatomy.metastases), o)
+    if modality == "CT":
+        image = _bin(values, o)
+        if p["ct_noise_hu"] > 0:
+            image = image + rng.normal(0.0, p["ct_noise_hu"], image.shape).astype(np.float32)
+    elif modality == "MR":
+        signal = _bin(values, o) * _mr_bias(grid, bias_coefficients, float(p["mr_bias_amplitude"]))
+        sigma = float(p["mr_noise"])
+        if sigma > 0:  # Rician: magnitude of a complex signal with Gaussian noise
+            signal = np.hypot(signal + rng.normal(0.0, sigma, signal.shape),
+                              rng.normal(0.0, sigma, signal.shape))
+        image = (signal * float(p["mr_scale"])).astype(np.float32)
+    else:
+        sigma_vox = p["pet_fwhm_mm"] / 2.3548 / (spacing[::-1] / o)  # (z, y, x)
+        image = _bin(ndimage.gaussian_filter(values, sigma=sigma_vox, mode="constant"), o)
+        if p["pet_counts_per_suv"] > 0:
+            lam = np.clip(image, 0, None) * p["pet_counts_per_suv"]
+            image = (rng.poisson(lam) / p["pet_counts_per_suv"]).astype(np.float32)
+    return _image(image.astype(np.float32), grid), _image(label, grid), voxels
+
+
+# --------------------------------------------------------------------------- patient
+
+
+@dataclass
+class SimulatedSkeletalPatient:
+    """One simulated patient: 1-3 modalities on their own grids, labels, and the truth.
+
+    ``images`` and ``labels`` are keyed by DICOM Modality code (``"CT"`` in HU, ``"MR"``
+    in T1-like arbitrary units, ``"PT"`` in SUVbw); only the patient's modalities appear.
+    """
+
+    index: int
+    patient_label: int
+    images: dict[str, sitk.Image]
+    labels: dict[str, sitk.Image]
+    lesions: list[dict[str, Any]]
+    mimics: list[dict[str, Any]]
+    offsets_mm: dict[str, list[float]]
+    anatomy: dict[str, Any]
+    demographics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> list[str]:
+        return [m for m in MODALITIES if m in self.images]
+
+    def truth(self) -> dict[str, Any]:
+        """The evaluation-only sidecar (never used by the methods themselves)."""
+        return {
+            "patient_label": self.patient_label,
+            "diagnosis": "bone metastasis" if self.patient_label else "no bone metastasis",
+            "modalities": self.modalities,
+            "lesions": self.lesions,
+            "mimics": self.mimics,
+            "modality_offset_mm": self.offsets_mm,
+            "offset_convention": "anatomy at patient point x (CT frame) appears at x + offset in that modality",
+            "anatomy": self.anatomy,
+        }
+
+
+def simulate_skeletal_patient(index: int, p: dict, *, seed: int) -> SimulatedSkeletalPatient:
+    """Simulate one patient's CT/MR/PET series, metastasis labels and truth.
+
+    Parameters
+    ----------
+    index : patient number; the generator is seeded by ``(seed, index)`` so patients are
+        independent of cohort size and order.
+    p : ``phantom.skeleton`` parameters (see :data:`DEFAULT_SKELETON_PARAMS`).
+    seed : cohort seed.
+
+    Returns
+    -------
+    SimulatedSkeletalPatient
+        Images and labels (uint8, 1 = metastasis, mimics unlabelled) per present modality.
+
+    Examples
+    --------
+    >>> p = {**DEFAULT_SKELETON_PARAMS, **QUICK_SKELETON_OVERRIDES}
+    >>> patient = simulate_skeletal_patient(0, p, seed=1)
+    >>> set(patient.images) == set(patient.labels) and len(patient.images) >= 1
+    True
+    """
+    rng = np.random.default_rng([seed, index])
+    positive = patient_is_positive(index, float(p["positive_fraction"]), seed=seed)
+    present = patient_modalities(index, p["modality_probability"], float(p["positive_fraction"]),
+                                 seed=seed)
+    limit = np.asarray(p["modality_shift_mm"], dtype=float)
+    shifts = {"CT": np.zeros(3)}
+    for m in ("MR", "PT"):
+        shifts[m] = rng.uniform(-1, 1, 3) * limit
+    anatomy, summary = sample_skeletal_anatomy(rng, p, positive=positive, shifts=shifts)
+    bias = rng.uniform(-1, 1, 6)
+    demographics = {"weight_kg": round(_draw(rng, p["weight_kg"]), 1), "age": int(rng.integers(35, 81)),
+                    "sex": "F"}
+
+    images, labels, voxels = {}, {}, {}
+    for k, m in enumerate(MODALITIES):
+        if m not in present:
+            continue
+        noise_rng = np.random.default_rng([seed, index, 100 + k])  # independent of other modalities
+        images[m], labels[m], voxels[m] = _simulate_modality(anatomy, m, p, shifts[m], noise_rng, bias)
+    lesions = []
+    for i, f in enumerate(anatomy.metastases):
+        lesions.append({"id": i + 1, **f.to_dict(anatomy.bones),
+                        "label_voxels": {m: voxels[m][i] for m in images}})
+    mimics = [{"id": i + 1, **f.to_dict(anatomy.bones)} for i, f in enumerate(anatomy.mimics)]
+    summary["mr_bias_coefficients"] = bias.tolist()
+    return SimulatedSkeletalPatient(
+        index=index, patient_label=int(positive), images=images, labels=labels, lesions=lesions,
+        mimics=mimics, offsets_mm={m: shifts[m].tolist() for m in MODALITIES}, anatomy=summary,
+        demographics=demographics)
