@@ -16,6 +16,7 @@ from crossmodal.detect.dataset import export_yolo
 from crossmodal.detect.dataset import label_lesions_3d
 from crossmodal.detect.dataset import patient_split
 from crossmodal.detect.dataset import read_index
+from crossmodal.detect.dataset import read_split
 from crossmodal.detect.dataset import read_yolo_labels
 from crossmodal.detect.dataset import sample_slices
 
@@ -67,7 +68,9 @@ def test_sample_slices():
     neg = [("a", z) for z in range(10) if z not in (3, 4)]
     chosen = sample_slices(pos, neg, negatives_per_positive=1.5, seed=0, must_include=[("a", 9)])
     assert set(pos) <= set(chosen) and ("a", 9) in chosen and len(chosen) == 5
-    assert chosen == sample_slices(pos, neg[::-1], negatives_per_positive=1.5, seed=0, must_include=[("a", 9)])
+    assert chosen == sample_slices(
+        pos, neg[::-1], negatives_per_positive=1.5, seed=0, must_include=[("a", 9)]
+    )
     assert len(sample_slices(pos, neg, negatives_per_positive=float("inf"), seed=0)) == 10
     assert sample_slices(pos, neg, negatives_per_positive=0, seed=0) == pos
 
@@ -82,9 +85,18 @@ def _records(seed=0, n_cases=6, per_case=3, size=(48, 64)):
             boxes = []
             for _ in range(k):
                 x0, y0 = int(rng.integers(0, size[1] - 6)), int(rng.integers(0, size[0] - 6))
-                boxes.append((x0, y0, int(rng.integers(x0 + 1, size[1] + 1)), int(rng.integers(y0 + 1, size[0] + 1))))
+                boxes.append(
+                    (
+                        x0,
+                        y0,
+                        int(rng.integers(x0 + 1, size[1] + 1)),
+                        int(rng.integers(y0 + 1, size[0] + 1)),
+                    )
+                )
             records.append(
-                SliceRecord(case_id=f"case{c}", z=z * 7, image=image, boxes=boxes, lesion_ids=list(range(k)))
+                SliceRecord(
+                    case_id=f"case{c}", z=z * 7, image=image, boxes=boxes, lesion_ids=list(range(k))
+                )
             )
     return records
 
@@ -96,7 +108,11 @@ def test_export_yolo_round_trip_and_layout(tmp_path):
     data = yaml.safe_load(data_yaml.read_text())
     assert data["path"] == str((tmp_path / "ds").absolute())
     assert (data["train"], data["val"], data["test"], data["channels"]) == (
-        "images/train", "images/val", "images/test", 3)
+        "images/train",
+        "images/val",
+        "images/test",
+        3,
+    )
     assert data["names"] == {0: "lesion"}
     assert data_yaml.read_text().startswith("#")  # header with the folder tree
     rows = read_index(tmp_path / "ds")
@@ -121,6 +137,17 @@ def test_export_yolo_round_trip_and_layout(tmp_path):
         assert boxes.shape == expected.shape
         assert np.abs(boxes - expected).max(initial=0) < 0.5
         assert np.all(classes == 0)
+    # read_split: the evaluation view of one split, lesion ids included
+    by_name = {(r.case_id, r.z): r for r in records}
+    for s in ("train", "val", "test"):
+        for row in read_split(tmp_path / "ds", s):
+            record = by_name[(row["case_id"], row["z"])]
+            assert split[record.case_id] == s and row["image_path"].is_file()
+            assert (
+                np.abs(row["boxes"] - np.asarray(record.boxes, float).reshape(-1, 4)).max(initial=0)
+                < 0.5
+            )
+            assert list(row["lesion_ids"]) == list(record.lesion_ids)
 
 
 def test_export_coco_matches_yolo(tmp_path):
@@ -128,15 +155,28 @@ def test_export_coco_matches_yolo(tmp_path):
     split = patient_split([r.case_id for r in records], [0] * len(records), seed=0)
     export_yolo(records, tmp_path / "ds", split_of=split)
     for s in ("train", "val", "test"):
-        coco = json.loads(export_coco(records, tmp_path / f"{s}.json", split=s, split_of=split).read_text())
+        coco = json.loads(
+            export_coco(records, tmp_path / f"{s}.json", split=s, split_of=split).read_text()
+        )
         expected_images = [r for r in records if split[r.case_id] == s]
         assert len(coco["images"]) == len(expected_images)  # negatives included
         assert any(r.boxes == [] for r in records)
         for image in coco["images"]:
             anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
-            coco_boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                                    a["bbox"][1] + a["bbox"][3]] for a in anns]).reshape(-1, 4)
-            label = (tmp_path / "ds" / image["file_name"].replace("images/", "labels/")).with_suffix(".txt")
+            coco_boxes = np.array(
+                [
+                    [
+                        a["bbox"][0],
+                        a["bbox"][1],
+                        a["bbox"][0] + a["bbox"][2],
+                        a["bbox"][1] + a["bbox"][3],
+                    ]
+                    for a in anns
+                ]
+            ).reshape(-1, 4)
+            label = (
+                tmp_path / "ds" / image["file_name"].replace("images/", "labels/")
+            ).with_suffix(".txt")
             yolo_boxes, _ = read_yolo_labels(label, image["width"], image["height"])
             assert np.abs(coco_boxes - yolo_boxes).max(initial=0) < 0.5
             assert all(a["area"] == pytest.approx(a["bbox"][2] * a["bbox"][3]) for a in anns)
@@ -156,3 +196,18 @@ def test_export_rejects_bad_boxes_and_supports_tiff(tmp_path):
 
     pages = tifffile.imread(tmp_path / "tif" / "images" / "train" / "x_z001.tiff")
     assert pages.shape == (4, 8, 8) and pages.dtype == np.uint8
+    # 3 channels in TIFF: one RGB page, decoded by OpenCV exactly like the PNG
+    rgb = np.random.default_rng(0).uniform(0, 1, (8, 8, 3))
+    three = SliceRecord(case_id="y", z=2, image=rgb, boxes=[])
+    export_yolo([three], tmp_path / "tif3", split_of={"y": "val"}, image_format="tiff")
+    export_yolo([three], tmp_path / "png3", split_of={"y": "val"})
+    from_tiff = cv2.imread(str(tmp_path / "tif3/images/val/y_z002.tiff"), cv2.IMREAD_COLOR)
+    from_png = cv2.imread(str(tmp_path / "png3/images/val/y_z002.png"), cv2.IMREAD_COLOR)
+    assert np.array_equal(from_tiff, from_png)
+
+
+def test_patient_split_many_small_strata_keeps_global_fractions():
+    cases = [f"c{i}" for i in range(30)]
+    split = patient_split(cases, cases, seed=0)  # every case its own stratum
+    counts = sorted(sum(v == s for v in split.values()) for s in ("train", "val", "test"))
+    assert counts == [6, 6, 18]

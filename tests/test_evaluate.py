@@ -45,7 +45,9 @@ def _random_dataset(seed: int, *, n_patients=6, slices=5, n_classes=1, empty_pre
                 for _ in range(int(rng.integers(0, 4))):
                     xy0 = rng.uniform(0, 100, size=2)
                     wh0 = rng.uniform(4, 30, size=2)
-                    d.append([*xy0, *(xy0 + wh0), rng.uniform(0.0, 0.8), rng.integers(0, n_classes)])
+                    d.append(
+                        [*xy0, *(xy0 + wh0), rng.uniform(0.0, 0.8), rng.integers(0, n_classes)]
+                    )
             dets.append(np.asarray(d, float).reshape(-1, 6))
     gt = ev.ground_truth(image_ids, patient_ids, boxes, classes=classes, lesion_ids=lesions)
     return gt, ev.predictions(image_ids, dets)
@@ -61,8 +63,14 @@ def _coco_eval(gt: ev.GroundTruth, preds: pd.DataFrame, max_dets: int):
     for r in gt.boxes.itertuples():
         w, h = r.x1 - r.x0, r.y1 - r.y0
         anns.append(
-            dict(id=len(anns) + 1, image_id=ids[r.image_id], category_id=int(r.class_id) + 1,
-                 bbox=[r.x0, r.y0, w, h], area=w * h, iscrowd=0)
+            dict(
+                id=len(anns) + 1,
+                image_id=ids[r.image_id],
+                category_id=int(r.class_id) + 1,
+                bbox=[r.x0, r.y0, w, h],
+                area=w * h,
+                iscrowd=0,
+            )
         )
     dataset = dict(
         images=[dict(id=i, width=200, height=200) for i in ids.values()],
@@ -74,8 +82,12 @@ def _coco_eval(gt: ev.GroundTruth, preds: pd.DataFrame, max_dets: int):
         coco.dataset = dataset
         coco.createIndex()
         results = [
-            dict(image_id=ids[r.image_id], category_id=int(r.class_id) + 1,
-                 bbox=[r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0], score=r.score)
+            dict(
+                image_id=ids[r.image_id],
+                category_id=int(r.class_id) + 1,
+                bbox=[r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0],
+                score=r.score,
+            )
             for r in preds.itertuples()
         ]
         dt = coco.loadRes(results) if results else COCO()
@@ -98,14 +110,20 @@ def _coco_eval(gt: ev.GroundTruth, preds: pd.DataFrame, max_dets: int):
 
 
 def _simple_gt():
-    boxes = [np.array([[10, 10, 20, 20], [40, 40, 60, 50]]), np.zeros((0, 4)), np.array([[5, 5, 15, 25]])]
+    boxes = [
+        np.array([[10, 10, 20, 20], [40, 40, 60, 50]]),
+        np.zeros((0, 4)),
+        np.array([[5, 5, 15, 25]]),
+    ]
     return ev.ground_truth(["a", "b", "c"], ["P1", "P1", "P2"], boxes, lesion_ids=[[1, 2], [], [1]])
 
 
 def test_perfect_detections_give_ap_one():
     gt = _simple_gt()
-    dets = [np.c_[b, np.full(len(b), 0.9), np.zeros(len(b))] for b in
-            [gt.boxes[gt.boxes.image_id == i][ev._BOX].to_numpy() for i in ["a", "b", "c"]]]
+    dets = [
+        np.c_[b, np.full(len(b), 0.9), np.zeros(len(b))]
+        for b in [gt.boxes[gt.boxes.image_id == i][ev._BOX].to_numpy() for i in ["a", "b", "c"]]
+    ]
     preds = ev.predictions(["a", "b", "c"], dets)
     assert ev.ap50(gt, preds) == pytest.approx(1.0)
     assert ev.ap50_95(gt, preds) == pytest.approx(1.0)
@@ -116,7 +134,9 @@ def test_perfect_detections_give_ap_one():
 
 def test_all_misses_give_zero():
     gt = _simple_gt()
-    preds = ev.predictions(["a", "b"], [np.array([[70, 70, 90, 90, 0.9, 0]]), np.array([[0, 0, 5, 5, 0.8, 0]])])
+    preds = ev.predictions(
+        ["a", "b"], [np.array([[70, 70, 90, 90, 0.9, 0]]), np.array([[0, 0, 5, 5, 0.8, 0]])]
+    )
     assert ev.ap50(gt, preds) == 0.0
     assert ev.ap50_95(gt, preds) == 0.0
     precision, recall = ev.precision_recall_at(gt, preds, 0.1)
@@ -134,13 +154,15 @@ def test_hand_computed_pr_curve_and_ap():
     gt_boxes = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10]], float)
     gt = ev.ground_truth(["i"], ["P"], [gt_boxes])
     far = [100, 100, 110, 110]
-    dets = np.array([
-        [*gt_boxes[0], 0.9, 0],
-        [*far, 0.8, 0],
-        [*gt_boxes[1], 0.7, 0],
-        [*far, 0.6, 0],
-        [*gt_boxes[2], 0.5, 0],
-    ])
+    dets = np.array(
+        [
+            [*gt_boxes[0], 0.9, 0],
+            [*far, 0.8, 0],
+            [*gt_boxes[1], 0.7, 0],
+            [*far, 0.6, 0],
+            [*gt_boxes[2], 0.5, 0],
+        ]
+    )
     preds = ev.predictions(["i"], [dets])
     curve = ev.pr_curve(gt, preds)
     np.testing.assert_allclose(curve.score, [0.9, 0.8, 0.7, 0.6, 0.5])
@@ -153,8 +175,12 @@ def test_hand_computed_pr_curve_and_ap():
     np.testing.assert_allclose(curve.precision_interpolated.mean(), expected)
     # max-F1 operating point: F1 at .9 = .4, .7 = 4/7, .5 = 2*.6*.75/1.35 = 2/3
     assert ev.choose_operating_confidence(gt, preds) == pytest.approx(0.5)
-    assert ev.choose_operating_confidence(gt, preds, rule="min_recall", target=0.5) == pytest.approx(0.7)
-    assert ev.choose_operating_confidence(gt, preds, rule="min_precision", target=0.65) == pytest.approx(0.7)
+    assert ev.choose_operating_confidence(
+        gt, preds, rule="min_recall", target=0.5
+    ) == pytest.approx(0.7)
+    assert ev.choose_operating_confidence(
+        gt, preds, rule="min_precision", target=0.65
+    ) == pytest.approx(0.7)
     assert ev.precision_recall_at(gt, preds, 0.7) == pytest.approx((2 / 3, 0.5))
 
 
@@ -164,12 +190,16 @@ def test_duplicates_are_false_positives_and_max_dets():
     preds = ev.predictions(["i"], [dets])
     assert ev.precision_recall_at(gt, preds, 0.0) == pytest.approx((0.5, 1.0))
     assert ev.ap50(gt, preds) == pytest.approx(1.0)  # the duplicate ranks after the TP
-    low_first = ev.predictions(["i"], [np.array([[50, 50, 60, 60, 0.95, 0], [0, 0, 10, 10, 0.5, 0]])])
+    low_first = ev.predictions(
+        ["i"], [np.array([[50, 50, 60, 60, 0.95, 0], [0, 0, 10, 10, 0.5, 0]])]
+    )
     assert ev.ap50(gt, low_first, max_dets=1) == 0.0
     assert ev.ap50(gt, low_first, max_dets=None) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("seed,n_classes,max_dets", [(0, 1, 100), (1, 1, 2), (2, 3, 100), (3, 2, 1000)])
+@pytest.mark.parametrize(
+    "seed,n_classes,max_dets", [(0, 1, 100), (1, 1, 2), (2, 3, 100), (3, 2, 1000)]
+)
 def test_agrees_with_pycocotools(seed, n_classes, max_dets):
     gt, preds = _random_dataset(seed, n_classes=n_classes)
     # the fixture must contain the edge cases
@@ -232,7 +262,9 @@ def test_bootstrap_ci_contains_estimate_and_paired_difference():
     assert lo <= est <= hi and lo < hi
     # determinism: same seed, same interval
     assert ev.patient_bootstrap(ev.ap50, gt, preds, n_boot=500, seed=1) == (est, lo, hi)
-    diff, dlo, dhi = ev.paired_bootstrap_difference(ev.ap50, gt, preds, preds.copy(), n_boot=200, seed=3)
+    diff, dlo, dhi = ev.paired_bootstrap_difference(
+        ev.ap50, gt, preds, preds.copy(), n_boot=200, seed=3
+    )
     assert diff == 0.0 and dlo == 0.0 and dhi == 0.0
     # a clearly worse detector (scores shuffled) gives a positive difference
     worse = preds.copy()

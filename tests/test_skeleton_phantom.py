@@ -13,6 +13,9 @@ import SimpleITK as sitk
 
 from crossmodal.io.case import load_cases
 from crossmodal.io.cohort import ingest_dicom_cohort
+from crossmodal.params import load_params
+from crossmodal.phantom.pelvis import grid_points
+from crossmodal.phantom.pelvis import make_grid
 from crossmodal.phantom.skeleton import DEFAULT_SKELETON_PARAMS
 from crossmodal.phantom.skeleton import MIMIC_FOOLS
 from crossmodal.phantom.skeleton import MODALITIES
@@ -24,8 +27,6 @@ from crossmodal.phantom.skeleton import sample_skeletal_anatomy
 from crossmodal.phantom.skeleton import simulate_skeletal_patient
 from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
 from crossmodal.phantom.skeleton_cohort import is_skeleton_up_to_date
-from crossmodal.phantom.pelvis import make_grid
-from crossmodal.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = {"CT": 1.0, "MR": 1.0, "PT": 1.0}
@@ -58,7 +59,14 @@ def arr(image: sitk.Image) -> np.ndarray:
 
 
 def value_at(image: sitk.Image, point_mm) -> float:
-    return float(arr(image)[tuple(image.TransformPhysicalPointToIndex(tuple(map(float, point_mm))))[::-1]])
+    index = image.TransformPhysicalPointToIndex(tuple(map(float, point_mm)))
+    return float(arr(image)[index[::-1]])
+
+
+def ideal_at(anatomy, modality: str, point_mm, p: dict) -> float:
+    """The noise-free value of a modality at one point (a one-voxel grid there)."""
+    grid = make_grid([1, 1, 1], [0.5] * 3, tuple(point_mm))
+    return render_ideal(anatomy, modality, grid, p)[0].item()
 
 
 def in_modality(patient, finding: dict, modality: str) -> np.ndarray:
@@ -108,6 +116,14 @@ def test_class_mix_and_modality_ratio_follow_the_parameters():
     thesis = {"CT": 3051, "MR": 3543, "PT": 1818}
     for m in ("MR", "PT"):
         assert slices[m] / slices["CT"] == pytest.approx(thesis[m] / thesis["CT"], rel=0.1)
+
+
+def test_sampler_points_are_the_grid_voxel_centres():
+    from crossmodal.phantom.skeleton import _Sampler
+
+    grid = make_grid([5, 4, 3], [2.0, 3.0, 7.0], (1.0, -2.0, 5.0))
+    np.testing.assert_allclose(_Sampler(grid).points(), grid_points(grid))
+    np.testing.assert_allclose(_Sampler(grid, (1.0, 2.0, 3.0)).points(), grid_points(grid) - [1.0, 2.0, 3.0])
 
 
 # ----------------------------------------------------------------- labels
@@ -172,7 +188,8 @@ def test_mr_is_t1_like_without_hu(scanned):
             if clear and abs(centre[2]) < 100:
                 i, j, k = img.TransformPhysicalPointToIndex(tuple(np.asarray(centre) + shift))
                 marrow = mr[k - 1:k + 2, j - 1:j + 2, i - 1:i + 2].max()  # least partial volume
-                i, j, k = img.TransformPhysicalPointToIndex(tuple(np.asarray([0.0, -0.5 * by, centre[2]]) + shift))
+                front = np.asarray([0.0, -0.5 * by, centre[2]]) + shift
+                i, j, k = img.TransformPhysicalPointToIndex(tuple(front))
                 soft = np.median(mr[k, j - 1:j + 2, i - 1:i + 2])
                 assert marrow > 1.4 * soft > 0
                 break
@@ -202,15 +219,13 @@ def test_metastasis_and_mimic_appearance_noise_free(params):
         anatomy, _ = sample_skeletal_anatomy(rng, p, positive=True)
         marrow = {m: anatomy.values[m]["marrow"] for m in MODALITIES}
         for f in anatomy.metastases + anatomy.mimics:
-            grid = make_grid([1, 1, 1], [0.5, 0.5, 0.5], f.shape.centre)
-            v = {m: float(render_ideal(anatomy, m, grid, p)[0].ravel()[0]) for m in MODALITIES}
-            ids = render_ideal(anatomy, "CT", grid, p)[1].ravel()[0]
+            v = {m: ideal_at(anatomy, m, f.shape.centre, p) for m in MODALITIES}
+            one_voxel = make_grid([1, 1, 1], [0.5] * 3, f.shape.centre)
+            ids = render_ideal(anatomy, "CT", one_voxel, p)[1].item()
             if f.line_normal is not None:  # a fracture's sclerotic line is thin: look beside it
-                v["CT"] = min(
-                    float(render_ideal(anatomy, "CT", make_grid([1, 1, 1], [0.5] * 3, np.asarray(f.shape.centre)
-                                                                + s * (0.5 * p["fracture_line_mm"] + 1.0) * np.asarray(f.line_normal)),
-                                       p)[0].ravel()[0])
-                    for s in (-1.0, 1.0))
+                step = (0.5 * p["fracture_line_mm"] + 1.0) * np.asarray(f.line_normal)
+                v["CT"] = min(ideal_at(anatomy, "CT", np.asarray(f.shape.centre) + s * step, p)
+                              for s in (-1.0, 1.0))
             seen.add(f.type)
             if f.kind == "metastasis":
                 assert ids > 0

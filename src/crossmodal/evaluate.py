@@ -69,7 +69,9 @@ __all__ = [
 # Built exactly as pycocotools' Params.setDetParams, so the floating-point thresholds
 # (e.g. 0.6000000000000001) agree bit for bit.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+COCO_RECALL_THRESHOLDS = np.linspace(
+    0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True
+)
 
 _BOX = ["x0", "y0", "x1", "y1"]
 
@@ -352,7 +354,9 @@ def _weights(patient_weights, n_patients: int) -> tuple[np.ndarray, bool]:
     scalar = w.ndim == 1
     w = np.atleast_2d(w)
     if w.shape[1] != n_patients:
-        raise ValueError(f"patient_weights has {w.shape[1]} columns, ground truth {n_patients} patients")
+        raise ValueError(
+            f"patient_weights has {w.shape[1]} columns, ground truth {n_patients} patients"
+        )
     return w, scalar
 
 
@@ -363,7 +367,9 @@ def _out(values: np.ndarray, scalar: bool):
 # --------------------------------------------------------------------------- AP
 
 
-def _ap_weighted(tp: np.ndarray, patient: np.ndarray, n_gt: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _ap_weighted(
+    tp: np.ndarray, patient: np.ndarray, n_gt: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     """COCO interpolated AP for each row of patient weights ``w``; NaN where no GT."""
     n_patients = len(n_gt)
     npig = w @ n_gt
@@ -453,7 +459,9 @@ def _ap_from_matching(matching: Matching, *, class_ids=None, patient_weights=Non
                 per_class.append(np.full(len(w), np.nan))
                 continue
             per_class.append(_ap_weighted(m.tp[t_i], m.patient, m.n_gt, w))
-        per_threshold.append(_mean_over_classes(per_class) if per_class else np.full(len(w), np.nan))
+        per_threshold.append(
+            _mean_over_classes(per_class) if per_class else np.full(len(w), np.nan)
+        )
     values = np.mean(np.vstack(per_threshold), axis=0)
     return _out(values, scalar)
 
@@ -465,7 +473,9 @@ def ap50(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, pa
     )
 
 
-def ap50_95(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, patient_weights=None):
+def ap50_95(
+    gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, patient_weights=None
+):
     """COCO AP averaged over IoU 0.50:0.05:0.95 (see :func:`average_precision`)."""
     return average_precision(
         gt,
@@ -476,7 +486,7 @@ def ap50_95(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100,
     )
 
 
-# --------------------------------------------------------------------------- curves, operating point
+# ------------------------------------------------------------------- PR curve, operating point
 
 
 class PRCurve(NamedTuple):
@@ -535,7 +545,9 @@ def pr_curve(
         idx = np.searchsorted(recall, COCO_RECALL_THRESHOLDS, side="left")
         ok = idx < len(recall)
         interp[ok] = envelope[idx[ok]]
-    return PRCurve(scores[last], precision[last], recall[last], COCO_RECALL_THRESHOLDS.copy(), interp)
+    return PRCurve(
+        scores[last], precision[last], recall[last], COCO_RECALL_THRESHOLDS.copy(), interp
+    )
 
 
 def _counts_at(matching: Matching, conf: float, w: np.ndarray, t_i: int = 0):
@@ -715,7 +727,9 @@ def lesion_sensitivity(
     frame = pd.DataFrame({"key": keys, "patient": patient, "hit": hit})
     lesions = frame.groupby("key", sort=False).agg(patient=("patient", "first"), hit=("hit", "max"))
     n_patients = len(d["patients"])
-    found = np.bincount(lesions["patient"], weights=lesions["hit"].astype(float), minlength=n_patients)
+    found = np.bincount(
+        lesions["patient"], weights=lesions["hit"].astype(float), minlength=n_patients
+    )
     total = np.bincount(lesions["patient"], minlength=n_patients).astype(float)
     num, den = w @ found, w @ total
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -748,7 +762,11 @@ def resample_patients(gt: GroundTruth, preds: pd.DataFrame, counts: np.ndarray):
         b = gt.boxes[gt.boxes["image_id"].isin(ids)]
         p = preds[preds["image_id"].isin(ids)]
         for k in range(count):
-            images.append(pd.DataFrame({"image_id": [(i, k) for i in ids], "patient_id": [(patient, k)] * len(ids)}))
+            images.append(
+                pd.DataFrame(
+                    {"image_id": [(i, k) for i in ids], "patient_id": [(patient, k)] * len(ids)}
+                )
+            )
             boxes.append(b.assign(image_id=[(i, k) for i in b["image_id"]]))
             dets.append(p.assign(image_id=[(i, k) for i in p["image_id"]]))
     new_gt = GroundTruth(
@@ -760,7 +778,9 @@ def resample_patients(gt: GroundTruth, preds: pd.DataFrame, counts: np.ndarray):
 def _bootstrap_weights(n_patients: int, n_boot: int, seed) -> np.ndarray:
     rng = np.random.default_rng(seed)
     # Counts of a with-replacement draw of P patients: multinomial(P, uniform).
-    return rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_boot).astype(float)
+    return rng.multinomial(n_patients, np.full(n_patients, 1.0 / n_patients), size=n_boot).astype(
+        float
+    )
 
 
 def _evaluate_boot(metric_fn, gt, preds, weights):

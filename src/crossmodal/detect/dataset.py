@@ -39,6 +39,7 @@ __all__ = [
     "label_lesions_3d",
     "patient_split",
     "read_index",
+    "read_split",
     "read_yolo_labels",
     "sample_slices",
 ]
@@ -131,13 +132,13 @@ def label_lesions_3d(mask3d: np.ndarray, *, connectivity: int = 26) -> np.ndarra
 # --------------------------------------------------------------------------- split / sampling
 
 
-def _largest_remainder(n: int, fractions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    exact = fractions * n
-    counts = np.floor(exact).astype(int)
-    remainder = exact - counts
-    # Random tie-break so that no split systematically wins the odd case.
-    order = np.lexsort((rng.random(len(fractions)), -remainder))
-    counts[order[: n - counts.sum()]] += 1
+def _allocate(want: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Split n items so that counts track ``want`` (greedy largest deficit)."""
+    counts = np.zeros(len(want), dtype=int)
+    for _ in range(n):
+        deficit = want - counts
+        best = np.flatnonzero(np.isclose(deficit, deficit.max()))
+        counts[rng.choice(best)] += 1  # random tie-break: no split wins the odd case by rule
     return counts
 
 
@@ -171,10 +172,11 @@ def patient_split(
 
     Notes
     -----
-    Within each stratum the cases are shuffled and cut by the largest-remainder rule.
-    Afterwards every split with a positive fraction is made non-empty, when there are
-    enough cases, by moving one case out of the largest split (from its largest
-    stratum).
+    Within each stratum the cases are shuffled and dealt to the split furthest below its
+    target; the rounding left over is carried to the next stratum, so that many small
+    strata still give the global fractions. Afterwards every split with a positive
+    fraction is made non-empty, when there are enough cases, by moving one case out of
+    the largest split (from its largest stratum).
     """
     if len(case_ids) != len(strata):
         raise ValueError("case_ids and strata must have the same length")
@@ -191,10 +193,13 @@ def patient_split(
     for case in sorted(stratum_of, key=repr):  # input order must not matter
         by_stratum.setdefault(stratum_of[case], []).append(case)
     members: dict[str, dict[Hashable, list]] = {name: {} for name in names}
+    carry = np.zeros(len(names))  # rounding left over from earlier strata
     for stratum in sorted(by_stratum, key=repr):
         cases = list(by_stratum[stratum])
         rng.shuffle(cases)
-        counts = _largest_remainder(len(cases), fractions, rng)
+        want = fractions * len(cases) + carry
+        counts = _allocate(want, len(cases), rng)
+        carry = want - counts
         start = 0
         for name, count in zip(names, counts):
             members[name][stratum] = cases[start : start + count]
@@ -329,8 +334,15 @@ def _write_image(path: Path, image8: np.ndarray) -> None:
     else:
         import tifffile
 
-        # ultralytics stacks the pages of a multi-page TIFF as channels (BGR order for 3).
-        tifffile.imwrite(path, np.ascontiguousarray(np.moveaxis(image8, 2, 0)), photometric="minisblack")
+        if channels == 3:
+            # ultralytics reads 3-channel data with IMREAD_COLOR, which sees only the first
+            # page of a multi-page TIFF: store one RGB page, read back like the PNG.
+            tifffile.imwrite(path, image8, photometric="rgb")
+        else:
+            # Other channel counts: one page per channel, which ultralytics stacks.
+            tifffile.imwrite(
+                path, np.ascontiguousarray(np.moveaxis(image8, 2, 0)), photometric="minisblack"
+            )
 
 
 def _yolo_lines(boxes: np.ndarray, classes: np.ndarray, width: int, height: int) -> list[str]:
@@ -351,25 +363,28 @@ def _check_boxes(record, width: int, height: int) -> np.ndarray:
         or np.any(boxes[:, 2] > width)
         or np.any(boxes[:, 3] > height)
     ):
-        raise ValueError(f"{record.case_id} z={record.z}: boxes outside the image or empty: {boxes}")
+        raise ValueError(
+            f"{record.case_id} z={record.z}: boxes outside the image or empty: {boxes}"
+        )
     return boxes
 
 
-def _yaml_header(root: Path, splits: Mapping[str, int]) -> str:
-    tree = "\n".join(
-        f"#     {kind}/{split}/   # {splits.get(split, 0)} slices"
-        for kind in ("images", "labels")
-        for split in SPLITS
-    )
+def _yaml_header(root: Path, counts: Mapping[str, int], suffix: str) -> str:
+    n = " / ".join(str(counts.get(split, 0)) for split in SPLITS)
     return (
-        "# crossmodal 2-D lesion detection dataset (ultralytics YOLO format), written by\n"
-        "# crossmodal.detect.dataset.export_yolo. Do not edit by hand.\n"
-        "# Format: https://docs.ultralytics.com/datasets/detect/\n"
+        "# crossmodal 2-D lesion detection dataset in ultralytics YOLO format, written by\n"
+        "# crossmodal.detect.dataset.export_yolo; regenerate rather than edit.\n"
+        "# Documentation: https://docs.ultralytics.com/datasets/detect/\n"
         f"# Example usage: yolo train data={root / 'data.yaml'} model=yolov8n.yaml amp=False\n"
-        "# Images are <case>_z<zzz>.png, channels (R, G, B) = model channels 0, 1, 2.\n"
-        "# Labels: one line per box, 'class cx cy w h', normalised to [0, 1].\n"
-        "# index.csv maps every image to its case (patient), slice and split.\n"
-        f"# {root.name}/\n{tree}\n"
+        "# Channels: (R, G, B) of each image = model channels 0, 1, 2 (e.g. CT, PET, fused).\n"
+        "# Labels: one line per box, 'class cx cy w h', normalised; empty = negative slice.\n"
+        "#\n"
+        f"# {root.name}/\n"
+        "# ├── data.yaml\n"
+        "# ├── index.csv                  # image -> case (patient), z, split, lesion ids\n"
+        f"# ├── images/{{train,val,test}}/   # <case>_z<zzz>{suffix}  ({n} slices)\n"
+        "# └── labels/{train,val,test}/   # <case>_z<zzz>.txt\n"
+        "\n"
     )
 
 
@@ -459,7 +474,16 @@ def export_yolo(
     with open(root / "index.csv", "w", newline="") as fh:
         writer = csv.DictWriter(
             fh,
-            fieldnames=["image", "case_id", "z", "split", "width", "height", "n_boxes", "lesion_ids"],
+            fieldnames=[
+                "image",
+                "case_id",
+                "z",
+                "split",
+                "width",
+                "height",
+                "n_boxes",
+                "lesion_ids",
+            ],
         )
         writer.writeheader()
         writer.writerows(rows)
@@ -472,7 +496,7 @@ def export_yolo(
         "names": {i: str(n) for i, n in enumerate(class_names)},
     }
     yaml_path = root / "data.yaml"
-    yaml_path.write_text(_yaml_header(root, counts) + yaml.safe_dump(data, sort_keys=False))
+    yaml_path.write_text(_yaml_header(root, counts, suffix) + yaml.safe_dump(data, sort_keys=False))
     return yaml_path
 
 
@@ -485,6 +509,48 @@ def read_index(dataset_dir: str | os.PathLike) -> list[dict]:
             row[key] = int(row[key])
         row["lesion_ids"] = [int(v) for v in row["lesion_ids"].split()]
     return rows
+
+
+def read_split(dataset_dir: str | os.PathLike, split: str) -> list[dict]:
+    """Everything needed to evaluate one split of an :func:`export_yolo` dataset.
+
+    Returns
+    -------
+    list of dict
+        One per image, in ``index.csv`` order: ``image_path`` (absolute),
+        ``image_id`` (the relative path, unique), ``case_id``, ``z``, ``width``,
+        ``height``, ``boxes`` ((n, 4) pixels), ``classes``, ``lesion_ids``.
+        ``crossmodal.evaluate.ground_truth`` takes these lists directly.
+    """
+    root = Path(dataset_dir).absolute()
+    out = []
+    for row in read_index(root):
+        if row["split"] != split:
+            continue
+        image_path = root / row["image"]
+        label_path = (root / "labels" / Path(row["image"]).relative_to("images")).with_suffix(
+            ".txt"
+        )
+        boxes, classes = read_yolo_labels(label_path, row["width"], row["height"])
+        lesion_ids = np.asarray(row["lesion_ids"], int)
+        if len(lesion_ids) != len(boxes):
+            raise ValueError(
+                f"{label_path}: {len(boxes)} boxes but {len(lesion_ids)} lesion ids in index.csv"
+            )
+        out.append(
+            {
+                "image_path": image_path,
+                "image_id": row["image"],
+                "case_id": row["case_id"],
+                "z": row["z"],
+                "width": row["width"],
+                "height": row["height"],
+                "boxes": boxes,
+                "classes": classes,
+                "lesion_ids": lesion_ids,
+            }
+        )
+    return out
 
 
 def read_yolo_labels(
@@ -594,7 +660,8 @@ def export_coco(
         "images": images,
         "annotations": annotations,
         "categories": [
-            {"id": i + 1, "name": str(n), "supercategory": "lesion"} for i, n in enumerate(class_names)
+            {"id": i + 1, "name": str(n), "supercategory": "lesion"}
+            for i, n in enumerate(class_names)
         ],
     }
     path = Path(path)

@@ -184,7 +184,21 @@ def _read_yaml(path: Path) -> dict:
 
 # ultralytics.data.utils.IMG_FORMATS, copied: importing ultralytics here would fix its
 # config folder before configure_ultralytics() runs.
-_IMG_FORMATS = {"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"}
+_IMG_FORMATS = {
+    "avif",
+    "bmp",
+    "dng",
+    "heic",
+    "heif",
+    "jp2",
+    "jpeg",
+    "jpg",
+    "mpo",
+    "png",
+    "tif",
+    "tiff",
+    "webp",
+}
 
 
 def _split_images(data: Mapping, split: str) -> list[Path]:
@@ -240,7 +254,10 @@ def dataset_view(data_yaml: str | os.PathLike, view_dir: str | os.PathLike) -> P
         (view / rel).mkdir(parents=True, exist_ok=True)  # empty splits stay valid
     data["path"] = str(view)
     out = view / "data.yaml"
-    out.write_text(f"# Link mirror of {data_yaml} (label caches land here)\n" + yaml.safe_dump(data, sort_keys=False))
+    out.write_text(
+        f"# Link mirror of {data_yaml} (label caches land here)\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
     return out
 
 
@@ -364,13 +381,31 @@ def train_detector(
     start = time.perf_counter()
     if spec.family == "ultralytics":
         result = _train_ultralytics(
-            spec, scale, train_yaml, out_dir, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-            device=device, workers=workers, config_dir=config_dir, **kw,
+            spec,
+            scale,
+            train_yaml,
+            out_dir,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            seed=seed,
+            device=device,
+            workers=workers,
+            config_dir=config_dir,
+            **kw,
         )
     else:
         result = _train_fasterrcnn(
-            train_yaml, out_dir, scale=scale, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-            device=device, workers=workers, **kw,
+            train_yaml,
+            out_dir,
+            scale=scale,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            seed=seed,
+            device=device,
+            workers=workers,
+            **kw,
         )
     record.update(result)
     record["train_seconds"] = time.perf_counter() - start
@@ -404,8 +439,21 @@ def _ultralytics_class(spec: DetectorSpec):
     return YOLO
 
 
-def _train_ultralytics(spec, scale, data_yaml, out_dir, *, epochs, imgsz, batch, seed, device,
-                       workers, config_dir, **kw) -> dict:
+def _train_ultralytics(
+    spec,
+    scale,
+    data_yaml,
+    out_dir,
+    *,
+    epochs,
+    imgsz,
+    batch,
+    seed,
+    device,
+    workers,
+    config_dir,
+    **kw,
+) -> dict:
     configure_ultralytics(config_dir)
     model_cls = _ultralytics_class(spec)
     _seed_everything(seed)
@@ -429,6 +477,15 @@ def _train_ultralytics(spec, scale, data_yaml, out_dir, *, epochs, imgsz, batch,
         verbose=False,
     )
     args.update(kw)
+    epoch_seconds: list[float] = []
+    clock = {}
+    # Training time per epoch without validation, comparable with Faster R-CNN's.
+    model.add_callback(
+        "on_train_epoch_start", lambda tr: clock.__setitem__("t", time.perf_counter())
+    )
+    model.add_callback(
+        "on_train_epoch_end", lambda tr: epoch_seconds.append(time.perf_counter() - clock["t"])
+    )
     model.train(**args)
     trainer = model.trainer
     best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
@@ -441,6 +498,8 @@ def _train_ultralytics(spec, scale, data_yaml, out_dir, *, epochs, imgsz, batch,
         frame = pd.read_csv(results_csv)
         frame.columns = [c.strip() for c in frame.columns]
         history = frame.to_dict(orient="records")
+        for row, seconds in zip(history, epoch_seconds):
+            row["train_seconds"] = seconds
     data = _read_yaml(Path(data_yaml))
     names = data["names"]
     names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
@@ -464,7 +523,8 @@ def _read_image(path: Path) -> np.ndarray:
         import tifffile
 
         image = tifffile.imread(path)
-        image = np.moveaxis(image, 0, -1) if image.ndim == 3 and image.shape[0] < image.shape[-1] else image
+        if image.ndim == 3 and image.shape[-1] != 3:  # pages = channels (see export_yolo)
+            image = np.moveaxis(image, 0, -1)
     else:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
@@ -525,9 +585,18 @@ def _collate(batch):
     return tuple(zip(*batch))
 
 
-def _build_fasterrcnn(*, num_classes: int, channels: int, imgsz: int, scale: str,
-                      anchor_sizes: Sequence[Sequence[int]], max_det: int, fpn_channels: int = 128,
-                      representation: int = 256, rois_per_image: int = 64):
+def _build_fasterrcnn(
+    *,
+    num_classes: int,
+    channels: int,
+    imgsz: int,
+    scale: str,
+    anchor_sizes: Sequence[Sequence[int]],
+    max_det: int,
+    fpn_channels: int = 128,
+    representation: int = 256,
+    rois_per_image: int = 64,
+):
     import torch.nn as nn
     import torchvision
     from torchvision.models.detection import FasterRCNN
@@ -539,7 +608,9 @@ def _build_fasterrcnn(*, num_classes: int, channels: int, imgsz: int, scale: str
 
     # From scratch: trainable BatchNorm (the default FrozenBatchNorm2d only suits
     # pretrained weights), all stages trainable.
-    body = getattr(torchvision.models, _RESNET_OF_SCALE[scale])(weights=None, norm_layer=nn.BatchNorm2d)
+    body = getattr(torchvision.models, _RESNET_OF_SCALE[scale])(
+        weights=None, norm_layer=nn.BatchNorm2d
+    )
     if channels != 3:
         body.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     stage2 = body.inplanes // 8
@@ -586,13 +657,17 @@ def _fasterrcnn_from_record(record: Mapping):
     )
 
 
-def _train_fasterrcnn(data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, device, workers, **kw) -> dict:
+def _train_fasterrcnn(
+    data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, device, workers, **kw
+) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
     unknown = set(kw) - set(FASTERRCNN_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown Faster R-CNN options {sorted(unknown)}; known: {sorted(FASTERRCNN_DEFAULTS)}")
+        raise TypeError(
+            f"unknown Faster R-CNN options {sorted(unknown)}; known: {sorted(FASTERRCNN_DEFAULTS)}"
+        )
     opts = {**FASTERRCNN_DEFAULTS, **kw}
     data = _read_yaml(Path(data_yaml))
     names = data["names"]
@@ -609,8 +684,12 @@ def _train_fasterrcnn(data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, 
             raise ValueError(f"no training images under {data['path']}/{data['train']}")
         generator = torch.Generator().manual_seed(seed)
         loader = DataLoader(
-            train_set, batch_size=int(batch), shuffle=True, generator=generator,
-            num_workers=int(workers), collate_fn=_collate,
+            train_set,
+            batch_size=int(batch),
+            shuffle=True,
+            generator=generator,
+            num_workers=int(workers),
+            collate_fn=_collate,
         )
         model_options = {key: opts[key] for key in _MODEL_OPTIONS}
         model_options["anchor_sizes"] = [list(level) for level in model_options["anchor_sizes"]]
@@ -671,7 +750,9 @@ def _train_fasterrcnn(data_yaml, out_dir, *, scale, epochs, imgsz, batch, seed, 
             if fitness >= best_fitness:  # ties -> later epoch, as ultralytics
                 best_fitness, best_epoch = fitness, epoch + 1
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        torch.save({"model": best_state, "format": "crossmodal-fasterrcnn-1"}, out_dir / "weights.pt")
+        torch.save(
+            {"model": best_state, "format": "crossmodal-fasterrcnn-1"}, out_dir / "weights.pt"
+        )
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     return {
@@ -709,7 +790,9 @@ def _fasterrcnn_predict(model, image_paths, *, conf, batch, device) -> list[np.n
         for start in range(0, len(image_paths), batch):
             chunk = image_paths[start : start + batch]
             tensors = [
-                torch.from_numpy(np.ascontiguousarray(_read_image(Path(p)).transpose(2, 0, 1))).to(device)
+                torch.from_numpy(np.ascontiguousarray(_read_image(Path(p)).transpose(2, 0, 1))).to(
+                    device
+                )
                 for p in chunk
             ]
             for result in model(tensors):
@@ -773,8 +856,14 @@ def predict(
         out = []
         for start in range(0, len(paths), batch):
             results = detector._model.predict(
-                paths[start : start + batch], conf=conf, iou=iou, imgsz=detector.imgsz,
-                max_det=max_det, device=_ultralytics_device(device), verbose=False, batch=batch,
+                paths[start : start + batch],
+                conf=conf,
+                iou=iou,
+                imgsz=detector.imgsz,
+                max_det=max_det,
+                device=_ultralytics_device(device),
+                verbose=False,
+                batch=batch,
             )
             for r in results:
                 boxes = r.boxes

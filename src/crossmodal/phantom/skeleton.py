@@ -23,24 +23,26 @@ to the proximal femora spans ~270 mm instead of ~450 mm)
 
 Findings (all inside bone; their appearance is a parameter table)
 
-===========================  ==========================  =====================  ==================
-finding                      CT (HU)                     MRI T1                 PET (SUV)
-===========================  ==========================  =====================  ==================
-metastasis, lytic            soft tissue, below marrow   dark (in bright marrow) hot
-metastasis, sclerotic        very dense                  very dark              hot (less avid)
-metastasis, mixed            sclerotic rim, lytic core   dark                   hot
-degenerative sclerosis       dense (fools CT)            near marrow            near marrow
-haemangioma                  coarse "polka-dot" (fools)  brighter (fatty)       cold
-fracture / arthritis uptake  near normal, sclerotic line mildly dark (oedema)   hot (fools PET)
-focal red marrow             near normal                 intermediate (fools)   mildly raised
-===========================  ==========================  =====================  ==================
+=========================  ===========================  =======================  ===============
+finding                    CT (HU)                      MRI T1                   PET (SUV)
+=========================  ===========================  =======================  ===============
+metastasis, lytic          soft tissue, below marrow    dark in bright marrow    hot
+metastasis, sclerotic      very dense                   very dark                hot (less avid)
+metastasis, mixed          sclerotic rim, lytic core    dark                     hot
+degenerative sclerosis     dense (fools CT)             near marrow              near marrow
+haemangioma                coarse polka-dot (fools CT)  brighter (fatty)         cold
+fracture/arthritis uptake  near normal, sclerotic line  mildly dark (oedema)     hot (fools PET)
+focal red marrow           near normal                  intermediate (fools MR)  mildly raised
+=========================  ===========================  =======================  ===============
 
 Only metastases are labelled (``1``); mimics appear in both classes and are never
 labelled. A positive patient (bone metastasis) has 1..N metastases of random type and site.
 
-Modalities: each patient has a random non-empty subset of CT, MR and PT (probabilities in
-the parameters), each on its own grid (CT fine, MR intermediate with thicker slices, PET
-coarse) and each with its own small patient-positioning shift (the CT is the reference).
+Modalities: each patient has a non-empty subset of CT, MR and PT (probabilities in the
+parameters; drawn so that availability is the same in both classes, see
+:func:`patient_modalities`), each on its own grid (CT fine, MR intermediate with thicker
+slices, PET coarse) and each with its own small patient-positioning shift (the CT is the
+reference).
 Physics per modality:
 
 * CT: HU, partial volume by oversampling, Gaussian noise;
@@ -52,7 +54,9 @@ Physics per modality:
 
 Known limits (also in the book's phantom card): ellipsoid shapes; z is compressed; one
 T1-like MR contrast only (no STIR/DWI); no MR chemical shift or PET reconstruction
-correlations; metastases have uniform uptake; no soft-tissue metastases.
+correlations; metastases have uniform uptake; no soft-tissue metastases; in the quick
+profile's coarsest grids a rare small rib metastasis can miss every sample of a modality
+(its ``label_voxels`` in the truth is then 0 there).
 
 Functions here return arrays and :class:`SimulatedSkeletalPatient`; writing DICOM is
 :mod:`crossmodal.phantom.skeleton_cohort`'s job.
@@ -250,14 +254,16 @@ class Finding:
 
     def to_dict(self, bones: list[Bone]) -> dict[str, Any]:
         d = {"kind": self.kind, "type": self.type, "bone": bones[self.bone].name,
-             "site": bones[self.bone].group, **self.shape.to_dict(),
-             "ct_hu": self.ct_hu, "t1": self.t1, "suv": self.suv}
-        if self.ct_hu_core is not None:
-            d["ct_hu_core"] = self.ct_hu_core
+             "site": bones[self.bone].group, **self.shape.to_dict()}
+        if self.kind == "metastasis":
+            d.update(ct_hu=self.ct_hu, t1=self.t1, suv_max=self.suv)
+            if self.ct_hu_core is not None:
+                d["ct_hu_core"] = self.ct_hu_core
+            return d
+        d.update(fools=MIMIC_FOOLS[self.type], ct_hu=self.ct_hu, t1_factor=self.t1)
+        d["suv_max" if self.type == "fracture_uptake" else "suv_factor"] = self.suv
         if self.line_normal is not None:
             d["line_normal"] = list(self.line_normal)
-        if self.kind == "mimic":
-            d["fools"] = MIMIC_FOOLS[self.type]
         return d
 
 
@@ -307,7 +313,8 @@ class SkeletalAnatomy:
         block, in_shape = hit
         pts = sampler.points(block)
         in_bone = np.zeros(in_shape.shape, dtype=bool)
-        lo, hi = np.asarray(finding.shape.centre) - finding.shape.radii, np.asarray(finding.shape.centre) + finding.shape.radii
+        centre, radii = np.asarray(finding.shape.centre), np.asarray(finding.shape.radii)
+        lo, hi = centre - radii, centre + radii
         for lobe in self.bones[finding.bone].lobes:
             c, r = np.asarray(lobe.centre), np.asarray(lobe.radii)
             if np.all(c + r >= lo) and np.all(c - r <= hi):
@@ -393,7 +400,8 @@ def _rib(name: str, side: float, z0: float, drop: float, a: float, b: float, r: 
          cortex: float) -> Bone:
     """A rib: ellipsoids along an elliptic arc from beside the spine to the anterior wall."""
     theta0, theta1 = np.deg2rad(22.0), np.deg2rad(150.0)
-    n = max(int(np.ceil((theta1 - theta0) * 0.5 * (a + b) / (0.6 * r))), 2)  # overlapping: continuous marrow
+    # lobes overlap (step 0.6 r) so that the marrow inside stays continuous
+    n = max(int(np.ceil((theta1 - theta0) * 0.5 * (a + b) / (0.6 * r))), 2)
     lobes, tangents = [], []
     for th in np.linspace(theta0, theta1, n):
         c = (side * a * np.sin(th), b * np.cos(th), z0 - drop * (th - theta0) / (theta1 - theta0))
@@ -437,9 +445,8 @@ def _build_skeleton(rng: np.random.Generator, p: dict, bx: float, by: float, fat
                                                       (0.9 * rx + 10.0, 0.9 * ry, 30.0))],
                       cortex, marrow_sites=[0]))
     for s, tag in ((1.0, "L"), (-1.0, "R")):
-        bones.append(Bone(f"ilium_{tag}", "pelvis",
-                          [Ellipsoid((s * 0.55 * bx, yc - 2.0, z_sacrum_top - 18.0), (11.0, 0.3 * by, 30.0))],
-                          cortex, marrow_sites=[0]))
+        ilium = Ellipsoid((s * 0.55 * bx, yc - 2.0, z_sacrum_top - 18.0), (11.0, 0.3 * by, 30.0))
+        bones.append(Bone(f"ilium_{tag}", "pelvis", [ilium], cortex, marrow_sites=[0]))
         bones.append(Bone(f"pubis_{tag}", "pelvis",
                           [Ellipsoid((s * 0.38 * bx, -0.35 * by, z_hip - 2.0), (0.2 * bx, 11.0, 11.0)),
                            Ellipsoid((s * 0.5 * bx, -0.02 * by, z_hip + 8.0), (14.0, 16.0, 15.0))],
@@ -535,7 +542,8 @@ def _place(rng, bones, group, radius, fov, *, where="marrow"):
             c, r = np.asarray(marrow.centre), np.asarray(marrow.radii)
             side = rng.choice([-1.0, 1.0])  # upper or lower endplate, inside the marrow
             rho, phi = 0.5 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
-            centre = c + np.array([rho * np.cos(phi) * r[0], rho * np.sin(phi) * r[1], side * 0.8 * r[2]])
+            offset = np.array([rho * np.cos(phi), rho * np.sin(phi), side * 0.8])
+            centre = c + offset * r
             radii = np.array([radius, radius, 0.5 * radius])
         else:
             centre = _random_point_in(rng, marrow, 0.6)
@@ -554,8 +562,9 @@ def _overlaps(shape: Ellipsoid, others: list[Finding]) -> bool:
     return False
 
 
-def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool,
-                            shifts: dict[str, np.ndarray] | None = None) -> tuple[SkeletalAnatomy, dict]:
+def sample_skeletal_anatomy(
+    rng: np.random.Generator, p: dict, *, positive: bool, shifts: dict[str, np.ndarray] | None = None
+) -> tuple[SkeletalAnatomy, dict]:
     """Draw one patient's anatomy and findings from the ranges in ``p``.
 
     Parameters
@@ -583,7 +592,8 @@ def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool
     kidneys = [Ellipsoid((s * (rx + 42.0), lm["spine_y"] + 4.0, z_kidney), (20.0, 26.0, 38.0))
                for s in (-1.0, 1.0)]
     r_bl = _draw(rng, p["bladder_radius_mm"])
-    bladder = Ellipsoid((0.0, -0.45 * by + r_bl * 0.5, lm["z_hip"] + 22.0), (1.2 * r_bl, 0.9 * r_bl, r_bl))
+    bladder = Ellipsoid((0.0, -0.45 * by + r_bl * 0.5, lm["z_hip"] + 22.0),
+                        (1.2 * r_bl, 0.9 * r_bl, r_bl))
 
     values = {"CT": {k: float(v) for k, v in p["hu"].items()},
               "MR": {k: float(v) for k, v in p["t1"].items()},
@@ -609,8 +619,8 @@ def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool
                 continue  # no free place: one metastasis fewer (the first always fits)
             look = p["metastasis_appearance"][kind]
             metastases.append(Finding(
-                "metastasis", kind, b, shape, ct_hu=_draw(rng, look["ct_hu"]), t1=_draw(rng, look["t1"]),
-                suv=_draw(rng, look["suv"]),
+                "metastasis", kind, b, shape, ct_hu=_draw(rng, look["ct_hu"]),
+                t1=_draw(rng, look["t1"]), suv=_draw(rng, look["suv"]),
                 ct_hu_core=_draw(rng, look["ct_hu_core"]) if "ct_hu_core" in look else None))
     mimics: list[Finding] = []
     lo, hi = p["mimics"]
@@ -625,7 +635,8 @@ def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool
             elif kind == "haemangioma":
                 b, _, shape = _place(rng, bones, "vertebra", radius, fov)
             elif kind == "red_marrow":
-                b, _, shape = _place(rng, bones, _choice(rng, {"vertebra": 0.6, "pelvis": 0.4}), radius, fov)
+                site = _choice(rng, {"vertebra": 0.6, "pelvis": 0.4})
+                b, _, shape = _place(rng, bones, site, radius, fov)
             else:  # fracture (rib, vertebral endplate) or arthritis (femoral head): hot on PET
                 site = _choice(rng, {"rib": 0.4, "vertebra": 0.3, "femur": 0.3})
                 b, i, shape = _place(rng, bones, site, radius, fov,
@@ -645,7 +656,8 @@ def sample_skeletal_anatomy(rng: np.random.Generator, p: dict, *, positive: bool
         body_half_axes=(bx, by), fat_mm=fat, bones=bones, discs=discs, lungs=lungs, kidneys=kidneys,
         bladder=bladder, couch_y_mm=by + 6.0, metastases=metastases, mimics=mimics, values=values)
     summary = {"body_half_axes_mm": [bx, by], "fat_mm": fat,
-               "vertebral_body_centres_mm": {k: [0.0, lm["spine_y"], z] for k, z in lm["z_vertebrae"].items()},
+               "vertebral_body_centres_mm": {k: [0.0, lm["spine_y"], z]
+                                             for k, z in lm["z_vertebrae"].items()},
                "vertebra_height_mm": lm["vertebra_height"], "disc_mm": lm["disc"],
                "marrow": {m: values[m]["marrow"] for m in MODALITIES},
                "bladder": {**bladder.to_dict(), "suv": values["PT"]["bladder"]},
@@ -842,7 +854,8 @@ class SimulatedSkeletalPatient:
             "lesions": self.lesions,
             "mimics": self.mimics,
             "modality_offset_mm": self.offsets_mm,
-            "offset_convention": "anatomy at patient point x (CT frame) appears at x + offset in that modality",
+            "offset_convention": ("anatomy at patient point x (CT frame) appears at x + offset "
+                                  "in that modality"),
             "anatomy": self.anatomy,
         }
 

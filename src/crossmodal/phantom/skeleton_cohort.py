@@ -59,7 +59,8 @@ def is_skeleton_up_to_date(root: str | Path, params: dict[str, Any]) -> bool:
     if not record.exists():
         return False
     saved = json.loads(record.read_text())
-    return saved.get("fingerprint") == params_fingerprint(params) and saved.get("version") == GENERATOR_VERSION
+    return (saved.get("fingerprint") == params_fingerprint(params)
+            and saved.get("version") == GENERATOR_VERSION)
 
 
 def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: int) -> dict[str, Any]:
@@ -91,8 +92,8 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
         acquisition = day
         if modality == "PT":
             acquisition = day + dt.timedelta(minutes=float(rng.uniform(*p["uptake_time_min"])))
-            pet = {"weight_kg": weight, "injected_dose_bq": p["injected_dose_mbq_per_kg"] * weight * 1e6,
-                   "injection_datetime": day, "series_datetime": acquisition}
+            pet = {"weight_kg": weight, "injection_datetime": day, "series_datetime": acquisition,
+                   "injected_dose_bq": p["injected_dose_mbq_per_kg"] * weight * 1e6}
         write_series(sim.images[modality], folder / sub, modality=modality, patient=patient,
                      study={**study, "acquisition_datetime": acquisition}, series_uid=series_uid,
                      series_number=number, series_description=description, pet=pet)
