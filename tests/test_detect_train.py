@@ -172,3 +172,14 @@ def test_unknown_detector_and_options(dataset, tmp_path):
         train_detector(
             "fasterrcnn", dataset, tmp_path, epochs=1, imgsz=SIZE, batch=2, seed=0, mosaic=1.0
         )
+
+
+def test_configure_ultralytics_is_offline_and_idempotent(yolo_config):
+    import os
+
+    from crossmodal.detect.env import configure_ultralytics
+
+    assert os.environ["YOLO_OFFLINE"] == "1"
+    assert (yolo_config / "Arial.ttf").stat().st_size > 0
+    assert (yolo_config / "Arial.Unicode.ttf").is_file()
+    assert configure_ultralytics() == yolo_config  # a second call changes nothing

@@ -231,3 +231,22 @@ def test_registration_figure(pair, rigid_result):
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 6
     assert "before" in fig.axes[0].get_title() and "after" in fig.axes[3].get_title()
+
+
+def test_fov_margin_mask_drops_axial_ends():
+    from crossmodal.register import _metric_mask
+
+    ct = sitk.Image([8, 8, 20], sitk.sitkFloat32)
+    ct.SetSpacing((2.0, 2.0, 3.0))
+    ct.SetOrigin((0.0, 0.0, 0.0))  # slices at z = 0, 3, ..., 57
+    pet = sitk.Image([4, 4, 10], sitk.sitkFloat32)
+    pet.SetSpacing((4.0, 4.0, 4.0))
+    pet.SetOrigin((0.0, 0.0, 10.0))  # PET covers z = 10 ... 46
+    mask = sitk.GetArrayFromImage(_metric_mask(ct, pet, 8.0, None)).astype(bool)
+    kept = np.flatnonzero(mask.any(axis=(1, 2))) * 3.0
+    assert kept.min() >= 18.0 and kept.max() <= 38.0  # 8 mm inside the PET's 10..46 mm
+    assert mask[kept.astype(int) // 3].all()
+    assert _metric_mask(ct, pet, None, None) is None
+    user = sitk.Image(ct.GetSize(), sitk.sitkUInt8)
+    user.CopyInformation(ct)
+    assert not sitk.GetArrayFromImage(_metric_mask(ct, pet, 8.0, user)).any()
