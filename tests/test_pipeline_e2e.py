@@ -72,3 +72,17 @@ def test_no_identifier_in_anything_the_pipeline_wrote(quick_repro):
     assert ids
     assert assert_no_identifier(quick_repro / "results", ids) > 10
     assert assert_no_identifier(quick_repro / "book" / "_build" / "html", ids) > 5
+
+
+def test_detection_chapter_claims_and_dvc_metrics(quick_repro):
+    evaluation = quick_repro / "results" / "pelvis" / "evaluation"
+    claims = pd.read_csv(evaluation / "claims.csv")
+    assert {"C1", "C2", "C3", "C4"} <= set(claims["claim"])
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not measurable"}
+    metrics = pd.read_csv(evaluation / "metrics.csv")
+    assert metrics["AP50"].between(0, 1).all() and (metrics["AP50_lo"] <= metrics["AP50_hi"]).all()
+    shown = subprocess.run([Path(sys.executable).parent / "dvc", "metrics", "show", "--json"], cwd=quick_repro,
+                           capture_output=True, text=True, check=True).stdout
+    assert "adaptive_region/AP50" in shown
+    html = (quick_repro / "book" / "_build" / "html" / "executed" / "03_detection.html").read_text()
+    assert "Claimed vs reproduced" in html and html.count("<img") >= 2

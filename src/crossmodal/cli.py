@@ -118,6 +118,39 @@ def part1_align_fuse(ingest_dir: Path, out: Path, params: Path = ParamsOption,
                    f"{alignment['error_after_mm'].mean():.2f} mm after refinement")
 
 
+@part1_app.command("datasets")
+def part1_datasets(align_dir: Path, out: Path, params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+    """Export one YOLO dataset + COCO JSON per fusion input, with one shared patient split."""
+    from crossmodal.part1_detect import export_datasets
+
+    cfg = load_params(params, profile)
+    names = cfg["cohort"]["pelvis"]["label_names"]
+    split = export_datasets(align_dir, out, cfg["detect"], class_names=[names[k] for k in sorted(names)])
+    typer.echo(split["split"].value_counts().to_dict())
+
+
+@part1_app.command("train")
+def part1_train(datasets_dir: Path, out: Path, params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+    """Train every (detector, input, seed) run from scratch and store val/test detections."""
+    from crossmodal.detect.env import configure_ultralytics
+    from crossmodal.part1_detect import train_and_predict
+
+    configure_ultralytics()
+    cfg = load_params(params, profile)
+    train_and_predict(datasets_dir, out, cfg["detect"], progress=True)
+
+
+@part1_app.command("evaluate")
+def part1_evaluate(datasets_dir: Path, runs_dir: Path, out: Path, params: Path = ParamsOption,
+                   profile: str = ProfileOption) -> None:
+    """AP, FP per slice, lesion sensitivity with patient-bootstrap CIs; paired differences; claims."""
+    from crossmodal.part1_detect import evaluate_runs
+
+    cfg = load_params(params, profile)
+    tables = evaluate_runs(datasets_dir, runs_dir, out, cfg["detect"])
+    typer.echo(tables["claims"].to_string(index=False))
+
+
 @app.command("export-nnunet")
 def export_nnunet(ingest_dir: Path, out: Path, params: Path = ParamsOption,
                   profile: str = ProfileOption) -> None:

@@ -775,6 +775,15 @@ def resample_patients(gt: GroundTruth, preds: pd.DataFrame, counts: np.ndarray):
     return new_gt, pd.concat(dets, ignore_index=True)
 
 
+def bootstrap_weights(n_patients: int, n_boot: int, seed) -> np.ndarray:
+    """(n_boot, n_patients) patient counts of with-replacement draws, for ``patient_weights``.
+
+    Columns follow :attr:`GroundTruth.patients` (sorted ids). Reusing one matrix for
+    several prediction sets gives paired bootstrap samples.
+    """
+    return _bootstrap_weights(n_patients, n_boot, seed)
+
+
 def _bootstrap_weights(n_patients: int, n_boot: int, seed) -> np.ndarray:
     rng = np.random.default_rng(seed)
     # Counts of a with-replacement draw of P patients: multinomial(P, uniform).

@@ -154,6 +154,31 @@ def _prepare(ct, pet, ct_range, pet_range):
     return ct_f, pet_f
 
 
+def _metric_mask(ct, pet, margin_mm, user_mask):
+    """Fixed-image mask: the user's mask within the axial slab ``margin_mm`` inside both
+    fields of view; None when it would not restrict anything."""
+    mask = None if user_mask is None else sitk.GetArrayFromImage(user_mask) != 0
+    if margin_mm:
+        nx, ny, nz = ct.GetSize()
+        centres = [ct.TransformContinuousIndexToPhysicalPoint(((nx - 1) / 2, (ny - 1) / 2, k))
+                   for k in range(nz)]
+        k_pet = np.array([pet.TransformPhysicalPointToContinuousIndex(c)[2] for c in centres])
+        k_ct = np.arange(nz, dtype=float)
+        m_ct = margin_mm / ct.GetSpacing()[2]
+        m_pet = margin_mm / pet.GetSpacing()[2]
+        keep = ((k_ct >= m_ct) & (k_ct <= nz - 1 - m_ct)
+                & (k_pet >= m_pet) & (k_pet <= pet.GetSize()[2] - 1 - m_pet))
+        if keep.sum() >= 4 and not keep.all():  # too thin a slab: register on all
+            slab = np.zeros((nz, ny, nx), dtype=bool)
+            slab[keep] = True
+            mask = slab if mask is None else mask & slab
+    if mask is None:
+        return None
+    out = sitk.GetImageFromArray(mask.astype(np.uint8))
+    out.CopyInformation(ct)
+    return out
+
+
 def _image_centre(image):
     size = np.array(image.GetSize(), dtype=float)
     return image.TransformContinuousIndexToPhysicalPoint(((size - 1) / 2).tolist())
@@ -180,7 +205,8 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
                    sampling=0.2, iterations=200, shrink_factors=(4, 2, 1),
                    smoothing_sigmas=(2.0, 1.0, 0.0), learning_rate=1.0, min_step=1e-3,
                    initialization="center", ct_range=(-200.0, 300.0), pet_range=(0.0, 5.0),
-                   fixed_mask=None, initial_transform=None, seed=0, threads=1):
+                   fov_margin_mm=8.0, fixed_mask=None, initial_transform=None, seed=0,
+                   threads=1):
     """Rigid or affine PET-to-CT registration by mutual information.
 
     Parameters
@@ -216,8 +242,15 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
         Intensity ranges the images are clipped to before registration, so that the MI
         histogram spends its bins on tissue contrast: CT on soft tissue (bone and air
         saturate), PET below the bladder's extreme uptake. ``None`` leaves an image as is.
+    fov_margin_mm : float or None, optional
+        CT slices closer than this to either axial end of the CT or of the PET field of
+        view (PET placed by scanner geometry) are left out of the metric. The end slices
+        of a PET are unlike the anatomy (PSF and sensitivity fall off there), and when
+        both fields of view end at similar positions their edges pull the estimate back
+        towards the scanner alignment. ``None`` or 0 samples every slice.
     fixed_mask : SimpleITK.Image, optional
-        Restricts metric sampling to nonzero CT voxels (e.g. a dilated body mask).
+        Restricts metric sampling to nonzero CT voxels (e.g. a dilated body mask); it is
+        combined with the ``fov_margin_mm`` slab.
     initial_transform : SimpleITK.Transform, optional
         Starting transform (overrides ``initialization``); it is copied, not changed.
     seed : int, optional
@@ -257,7 +290,8 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
                          shrink_factors=shrink_factors, smoothing_sigmas=smoothing_sigmas,
                          learning_rate=learning_rate, min_step=min_step,
                          initialization=initialization, ct_range=ct_range,
-                         pet_range=pet_range, fixed_mask=fixed_mask,
+                         pet_range=pet_range, fov_margin_mm=fov_margin_mm,
+                         fixed_mask=fixed_mask,
                          initial_transform=initial_transform, seed=seed, threads=threads)
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous_threads)
@@ -265,8 +299,10 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
 
 def _register(fixed_ct, moving_pet, *, kind, metric, bins, sampling, iterations,
               shrink_factors, smoothing_sigmas, learning_rate, min_step, initialization,
-              ct_range, pet_range, fixed_mask, initial_transform, seed, threads):
+              ct_range, pet_range, fov_margin_mm, fixed_mask, initial_transform, seed,
+              threads):
     fixed, moving = _prepare(fixed_ct, moving_pet, ct_range, pet_range)
+    fixed_mask = _metric_mask(fixed_ct, moving_pet, fov_margin_mm, fixed_mask)
     if initial_transform is not None:
         init = sitk.Transform(initial_transform).Downcast()  # a copy; the caller's is untouched
     else:

@@ -429,7 +429,16 @@ def load_detector(out_dir: str | os.PathLike) -> TrainedDetector:
     )
 
 
+def _use_all_cpu_cores() -> None:
+    # ultralytics pins CPU training to cpu_count - 1 threads (1 on a 2-core machine) at
+    # every select_device(); a training job here owns the machine, so let torch use it all.
+    import ultralytics.utils.torch_utils as torch_utils
+
+    torch_utils.NUM_THREADS = max(1, os.cpu_count() or 1)
+
+
 def _ultralytics_class(spec: DetectorSpec):
+    _use_all_cpu_cores()
     if spec.model.startswith("rtdetr"):
         from ultralytics import RTDETR
 

@@ -1,0 +1,88 @@
+"""Part 1 detection stages without training: datasets shared split, evaluation of known
+predictions, and the claims verdicts computed from them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from crossmodal.detect.dataset import read_split
+from crossmodal.params import load_params
+from crossmodal.part1_detect import evaluate_runs
+from crossmodal.part1_detect import export_datasets
+from crossmodal.part1_detect import planned_runs
+from crossmodal.part1_detect import run_dir
+
+
+@pytest.fixture(scope="module")
+def detect_setup(part1_stage, tmp_path_factory):
+    _, align_dir, align_cfg, _ = part1_stage
+    cfg = copy.deepcopy(load_params(REPO / "params.yaml", "quick")["detect"])
+    cfg["inputs"] = list(align_cfg["inputs"])  # adaptive_region, adaptive_no_crop, pet_only, dwt
+    cfg["detectors"] = [{"name": "fake", "inputs": "all"}]
+    cfg["claims"].update(single_modality=["pet_only"], baseline_fusions=["dwt"], fp_reference="pet_only")
+    cfg["split"]["fractions"] = [0.34, 0.33, 0.33]
+    out = tmp_path_factory.mktemp("datasets")
+    split = export_datasets(align_dir, out, cfg, class_names=["cervical_tumour", "lymph_node"])
+    return cfg, out, split
+
+
+def test_every_input_shares_one_patient_split(detect_setup):
+    cfg, out, split = detect_setup
+    assert split["patient"].is_unique and set(split["split"]) == {"train", "val", "test"}
+    for name in cfg["inputs"]:
+        for s in ("train", "val", "test"):
+            cases = {i["case_id"] for i in read_split(out / name, s)}
+            assert cases == set(split.loc[split.split == s, "case_id"])
+
+
+def test_coco_json_holds_the_yolo_boxes(detect_setup):
+    cfg, out, _ = detect_setup
+    coco = json.loads((out / "adaptive_region" / "coco_test.json").read_text())
+    items = read_split(out / "adaptive_region", "test")
+    assert len(coco["images"]) == len(items)
+    yolo = sorted(tuple(np.round(b, 1)) for i in items for b in i["boxes"])
+    theirs = sorted(tuple(np.round([x, y, x + w, y + h], 1)) for x, y, w, h in (a["bbox"] for a in coco["annotations"]))
+    assert yolo == theirs and len(yolo) > 0
+
+
+def write_predictions(cfg, datasets, runs, kind_of):
+    for run in planned_runs(cfg):
+        folder = run_dir(runs, run)
+        folder.mkdir(parents=True)
+        for split in ("val", "test"):
+            rows = []
+            for item in read_split(datasets / run["input"], split):
+                kind = kind_of[run["input"]]
+                if kind in ("perfect", "noisy"):
+                    for b, c in zip(item["boxes"], item["classes"]):
+                        rows.append((item["image_id"], *b, 0.9, int(c)))
+                if kind == "noisy":  # a confident false positive on every slice
+                    rows.append((item["image_id"], 1.0, 1.0, 6.0, 6.0, 0.95, 0))
+            pd.DataFrame(rows, columns=["image_id", "x0", "y0", "x1", "y1", "score", "class_id"]).to_csv(
+                folder / f"predictions_{split}.csv", index=False)
+
+
+def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
+    cfg, datasets, _ = detect_setup
+    runs = tmp_path / "runs"
+    write_predictions(cfg, datasets, runs, {"adaptive_region": "perfect", "adaptive_no_crop": "perfect",
+                                            "pet_only": "noisy", "dwt": "none"})
+    tables = evaluate_runs(datasets, runs, tmp_path / "eval", cfg)
+    m = tables["metrics"].set_index("input")
+    assert m.loc["adaptive_region", "AP50"] == pytest.approx(1.0)
+    assert m.loc["dwt", "AP50"] == 0.0
+    assert m.loc["adaptive_region", "FP_per_slice"] == 0.0 and m.loc["pet_only", "FP_per_slice"] > 0.5
+    assert m.loc["adaptive_region", "lesion_sensitivity"] == pytest.approx(1.0)
+    claims = tables["claims"].set_index("claim")
+    assert claims.loc["C2", "ours"] == pytest.approx(1.0) and claims.loc["C2", "verdict"] == "supported"
+    assert claims.loc["C3", "ours"] < 0 and claims.loc["C3", "verdict"] == "supported"
+    assert claims.loc["C2", "thesis"] == pytest.approx(0.089)
+    assert "C4" in claims.index
+    flat = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert flat["fake/adaptive_region/AP50"] == pytest.approx(1.0)
