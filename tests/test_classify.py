@@ -23,6 +23,7 @@ from crossmodal.classify import delong_oof
 from crossmodal.classify import fold_assignments
 from crossmodal.classify import iter_folds
 from crossmodal.classify import make_classifiers
+from crossmodal.classify import mean_difference_with_ci
 from crossmodal.classify import metrics_with_ci
 from crossmodal.classify import oof_mean
 from crossmodal.classify import roc_pr_curves
@@ -226,6 +227,31 @@ def test_paired_comparison_and_delong_on_oof():
     assert delong_oof(good, good)["p_value"] == 1.0
     means = oof_mean(good)
     assert len(means) == 60 and means["prob"].between(0, 1).all()
+
+
+def test_mean_difference_over_pairs_shares_one_bootstrap():
+    X, y = _dataset(n=60, shift=1.0)
+    folds = fold_assignments(y, n_splits=5, n_repeats=2, seed=0)
+    good = {c: cross_validated_scores(X, y, classifier=c, folds=folds)
+            for c in ("logistic_regression", "naive_bayes")}
+    weak = {c: cross_validated_scores(X[:, 10:20], y, classifier=c, folds=folds)
+            for c in ("logistic_regression", "naive_bayes")}
+    # one pair: exactly the paired comparison
+    one = mean_difference_with_ci([good["naive_bayes"]], [weak["naive_bayes"]], n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(
+        one, compare_with_ci(good["naive_bayes"], weak["naive_bayes"], n_boot=200, seed=3))
+    both = mean_difference_with_ci(list(good.values()), list(weak.values()), n_boot=300, seed=3)
+    singles = [compare_with_ci(good[c], weak[c], n_boot=300, seed=3) for c in good]
+    for m in ("accuracy", "auc"):
+        assert both.loc[m, "estimate"] == pytest.approx(np.mean([t.loc[m, "estimate"] for t in singles]))
+        assert both.loc[m, "a"] == pytest.approx(np.mean([t.loc[m, "a"] for t in singles]))
+    assert both.loc["auc", "ci_low"] > 0 and both["n"].iloc[0] == 60
+    # patients outside the smallest table are left out everywhere
+    sub = mean_difference_with_ci([good["naive_bayes"]], [weak["naive_bayes"][weak["naive_bayes"]["index"] < 30]],
+                                  n_boot=50, seed=0)
+    assert sub["n"].iloc[0] == 30
+    with pytest.raises(ValueError):
+        mean_difference_with_ci([good["naive_bayes"]], [], n_boot=10)
 
 
 def test_roc_pr_curves_are_finite_json_and_consistent():

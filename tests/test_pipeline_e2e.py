@@ -86,3 +86,74 @@ def test_detection_chapter_claims_and_dvc_metrics(quick_repro):
     assert "adaptive_region/AP50" in shown
     html = (quick_repro / "book" / "_build" / "html" / "executed" / "03_detection.html").read_text()
     assert "Claimed vs reproduced" in html and html.count("<img") >= 2
+
+
+# ----------------------------------------------------------------------------- Part 2
+
+
+def test_part2_no_patient_scored_by_a_detector_that_trained_on_it(quick_repro):
+    """The leakage rule, checked on what the stage wrote: every detector's exported
+    train/val patients (its dataset index) against the patients it scored."""
+    from crossmodal.detect.dataset import read_index
+
+    detect = quick_repro / "results" / "skeleton" / "detect"
+    series = pd.read_csv(detect / "series.csv")
+    features = pd.read_csv(quick_repro / "results" / "skeleton" / "features" / "features.csv",
+                           index_col="case_id")
+    checked = 0
+    for dataset in sorted((detect / "datasets").glob("*/*")):
+        modality, detector = dataset.parent.name, dataset.name
+        index = pd.DataFrame(read_index(dataset))
+        seen = set(index.loc[index["split"].isin(["train", "val"]), "case_id"])
+        scored = set(series.loc[(series["modality"] == modality) & (series["detector"] == detector), "case_id"])
+        assert scored == set(index.loc[index["split"] == "test", "case_id"])
+        assert not seen & scored, f"{modality}/{detector} scored patients it trained on"
+        checked += 1
+    assert checked == 3 * len(set(series["detector"]))
+    # every classified patient's every series was scored by exactly one detector
+    assert not series.duplicated(["case_id", "modality"]).any()
+    assert set(series["case_id"]) == set(features.index)
+
+
+def test_part2_missing_modalities_are_zero_rows_with_a_zero_flag(quick_repro):
+    root = quick_repro / "results" / "skeleton"
+    features = pd.read_csv(root / "features" / "features.csv", index_col="case_id")
+    cohort = pd.read_csv(root / "detect" / "cohort_series.csv")
+    has = cohort.pivot_table(index="case_id", columns="modality", values="n_slices", aggfunc="size",
+                             fill_value=0).reindex(features.index, fill_value=0)
+    assert (has.sum(axis=1) < 3).any(), "the quick cohort should have patients without a modality"
+    for modality in ("CT", "MRI", "PET"):
+        present = has.get(modality, 0) > 0
+        assert (features[f"has_{modality}"] == present.astype(int)).all()
+        bins = features[[f"{modality}_b{k}" for k in range(8)]]
+        assert (bins[~present] == 0).all().all()
+    assert features.shape[1] == 24 + 3 + 1  # bins, flags, label
+
+
+def test_part2_chapter_claims_and_dvc_outputs(quick_repro):
+    import json
+
+    root = quick_repro / "results" / "skeleton"
+    claims = pd.read_csv(root / "report" / "claims.csv")
+    assert {"C5", "C6", "C7"} == set(claims["claim"])
+    assert set(claims["verdict"]) | set(claims["claim verdict"]) <= {
+        "supported", "contradicted", "mixed", "inconclusive", "not measurable"}
+    metrics = pd.read_csv(root / "classify" / "metrics.csv")
+    assert metrics["classifier"].nunique() >= 8 and set(metrics["feature_set"]) >= {"fused"}
+    assert set(pd.read_csv(root / "c3d" / "metrics.csv")["metric"]) >= {"accuracy", "auc"}
+    saved = json.loads((root / "metrics" / "claims.json").read_text())
+    assert set(saved["verdict"]) == {"C5", "C6", "C7"}
+    assert len(list((root / "plots" / "roc").glob("*_fused.json"))) >= 8
+    shown = subprocess.run([Path(sys.executable).parent / "dvc", "metrics", "show", "--json"],
+                           cwd=quick_repro, capture_output=True, text=True, check=True).stdout
+    assert "fused_minus_single" in shown and "verdict" in shown
+    html = (quick_repro / "book" / "_build" / "html" / "executed" / "04_bone_metastasis.html").read_text()
+    assert "Simulated data" in html and "Claimed versus reproduced" in html
+    assert html.count("<img") >= 4
+
+
+def test_part2_outputs_hold_no_identifier_of_the_skeletal_cohort(quick_repro):
+    ids = header_identifiers(quick_repro / "data" / "skeleton-phantom")
+    assert ids
+    assert assert_no_identifier(quick_repro / "results" / "skeleton", ids) > 50
+    assert assert_no_identifier(quick_repro / "book" / "_build" / "html" / "executed", ids) > 0

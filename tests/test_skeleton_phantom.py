@@ -16,10 +16,8 @@ from crossmodal.io.cohort import ingest_dicom_cohort
 from crossmodal.params import load_params
 from crossmodal.phantom.pelvis import grid_points
 from crossmodal.phantom.pelvis import make_grid
-from crossmodal.phantom.skeleton import DEFAULT_SKELETON_PARAMS
 from crossmodal.phantom.skeleton import MIMIC_FOOLS
 from crossmodal.phantom.skeleton import MODALITIES
-from crossmodal.phantom.skeleton import QUICK_SKELETON_OVERRIDES
 from crossmodal.phantom.skeleton import patient_is_positive
 from crossmodal.phantom.skeleton import patient_modalities
 from crossmodal.phantom.skeleton import render_ideal
@@ -34,12 +32,13 @@ N_SCAN = 10  # patients simulated (all modalities) for the physics and label che
 
 
 def quick_params() -> dict:
-    """The quick profile's ``phantom.skeleton`` (params.yaml once it is there)."""
-    try:
-        section = load_params(REPO / "params.yaml", "quick")["phantom"]["skeleton"]
-    except (KeyError, FileNotFoundError, TypeError):
-        section = {**DEFAULT_SKELETON_PARAMS, **QUICK_SKELETON_OVERRIDES}
-    return copy.deepcopy(section)
+    """The quick profile's ``phantom.skeleton`` from params.yaml."""
+    return copy.deepcopy(load_params(REPO / "params.yaml", "quick")["phantom"]["skeleton"])
+
+
+def default_params() -> dict:
+    """The default profile's ``phantom.skeleton`` from params.yaml."""
+    return copy.deepcopy(load_params(REPO / "params.yaml", "default")["phantom"]["skeleton"])
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +98,7 @@ def test_every_patient_has_at_least_one_modality(params):
 
 
 def test_class_mix_and_modality_ratio_follow_the_parameters():
-    p = DEFAULT_SKELETON_PARAMS
+    p = default_params()
     seed, n = int(p["seed"]), 233  # the thesis's cohort size
     labels = [patient_is_positive(i, 0.5, seed=seed) for i in range(n)]
     for k in (12, 60, n):  # balanced for every prefix

@@ -58,6 +58,7 @@ __all__ = [
     "fold_assignments",
     "iter_folds",
     "make_classifiers",
+    "mean_difference_with_ci",
     "metrics_with_ci",
     "oof_mean",
     "roc_pr_curves",
@@ -473,6 +474,64 @@ def compare_with_ci(oof_a, oof_b, *, n_boot=1000, seed=0, threshold=0.5, alpha=0
     table["a"] = [float(point_a[k][0]) for k in METRICS]
     table["b"] = [float(point_b[k][0]) for k in METRICS]
     table["n"] = int(ya.size)
+    return table
+
+
+def mean_difference_with_ci(oofs_a, oofs_b, *, n_boot=1000, seed=0, threshold=0.5, alpha=0.05):
+    """Mean over model pairs of the paired difference ``a_i - b_i``, with one patient bootstrap.
+
+    For example fused minus single-modality features, averaged over classifiers: every
+    replicate resamples the same patients for every pair, so the interval is that of the
+    average, not of one pair.
+
+    Parameters
+    ----------
+    oofs_a, oofs_b : sequence of DataFrame
+        OOF tables, paired by position (``oofs_a[i]`` with ``oofs_b[i]``). Only patients
+        present in every table are used.
+    n_boot, seed, threshold, alpha
+        As in :func:`metrics_with_ci`.
+
+    Returns
+    -------
+    table : DataFrame
+        As :func:`compare_with_ci` (``estimate``, ``ci_low``, ``ci_high``,
+        ``n_boot_valid``, ``a``, ``b``, ``n``), where ``a`` and ``b`` are the means over
+        pairs. With a single pair it equals :func:`compare_with_ci`.
+    """
+    if len(oofs_a) != len(oofs_b) or not len(oofs_a):
+        raise ValueError("need the same, non-zero number of tables on both sides")
+    tables = list(oofs_a) + list(oofs_b)
+    common = tables[0]["case_id"].unique()
+    for oof in tables[1:]:
+        common = np.intersect1d(common, oof["case_id"].unique())
+    if common.size == 0:
+        raise ValueError("the OOF tables share no case_id")
+    mats = []
+    for oof in tables:
+        y, prob, ids = _oof_matrices(oof[oof["case_id"].isin(common)])
+        order = np.argsort(ids)
+        mats.append((y[order], prob[:, order], ids[order]))
+    y0, _, ids0 = mats[0]
+    for y, _, ids in mats[1:]:
+        if not (np.array_equal(ids, ids0) and np.array_equal(y, y0)):
+            raise ValueError("labels differ between the OOF tables for the same case_id")
+    full = np.arange(y0.size)[None, :]
+    idx = _bootstrap_indices(y0.size, n_boot, seed)
+    k = len(oofs_a)
+    point = {"a": {m: 0.0 for m in METRICS}, "b": {m: 0.0 for m in METRICS}}
+    boot = {m: 0.0 for m in METRICS}
+    for i, (y, prob, _) in enumerate(mats):
+        side, sign = ("a", 1.0) if i < k else ("b", -1.0)
+        p = _repeat_mean(y, prob, full, threshold)
+        b = _repeat_mean(y, prob, idx, threshold)
+        for m in METRICS:
+            point[side][m] = point[side][m] + p[m][0] / k
+            boot[m] = boot[m] + sign * b[m] / k
+    table = _summarise({m: point["a"][m] - point["b"][m] for m in METRICS}, boot, alpha)
+    table["a"] = [float(point["a"][m]) for m in METRICS]
+    table["b"] = [float(point["b"][m]) for m in METRICS]
+    table["n"] = int(y0.size)
     return table
 
 

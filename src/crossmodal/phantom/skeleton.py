@@ -77,13 +77,11 @@ from crossmodal.phantom.pelvis import grid_points
 from crossmodal.phantom.pelvis import make_grid
 
 __all__ = [
-    "DEFAULT_SKELETON_PARAMS",
     "LABEL_METASTASIS",
     "METASTASIS_TYPES",
     "MIMIC_FOOLS",
     "MIMIC_TYPES",
     "MODALITIES",
-    "QUICK_SKELETON_OVERRIDES",
     "Bone",
     "Finding",
     "SkeletalAnatomy",
@@ -109,103 +107,8 @@ AIR, FAT, SOFT, LUNG, KIDNEY, BLADDER, DISC, CORTEX, MARROW, COUCH = range(10)
 _TISSUES = {"air": AIR, "fat": FAT, "soft": SOFT, "lung": LUNG, "kidney": KIDNEY,
             "bladder": BLADDER, "disc": DISC, "cortex": CORTEX, "marrow": MARROW, "couch": COUCH}
 
-# Proposed defaults (the integrator moves them to params.yaml under phantom.skeleton).
-# Grids are (x, y, z). Slice counts x modality probabilities follow the thesis's totals
-# (CT 3051 : MRI 3543 : PET 1818 slices = 1 : 1.16 : 0.60): 46*0.65 : 38*0.9 : 30*0.6
-# = 1 : 1.14 : 0.60.
-DEFAULT_SKELETON_PARAMS: dict[str, Any] = {
-    "seed": 20230601,
-    "n_patients": 60,
-    "positive_fraction": 0.5,   # low-discrepancy draw per patient index (patient_is_positive)
-    "modality_probability": {"CT": 0.65, "MR": 0.9, "PT": 0.6},  # low-discrepancy; never none
-    # Grids: CT fine, MR intermediate in-plane with thicker slices, PET coarse.
-    "ct_size": [96, 96, 46],
-    "ct_spacing_mm": [3.75, 3.75, 6.0],
-    "mr_size": [80, 80, 38],
-    "mr_spacing_mm": [4.5, 4.5, 7.2],
-    "pet_size": [64, 64, 30],
-    "pet_spacing_mm": [5.625, 5.625, 9.2],
-    "oversample": {"CT": 2, "MR": 2, "PT": 2},  # sub-samples per axis (partial volume, PSF)
-    "modality_shift_mm": [5.0, 5.0, 5.0],       # MR/PET positioning vs CT, uniform +-range per axis
-    # Physics
-    "ct_noise_hu": 20.0,
-    "mr_scale": 1000.0,          # stored MR units for fat signal 1.0
-    "mr_noise": 0.03,            # Rician sigma as a fraction of the fat signal
-    "mr_bias_amplitude": 0.25,   # max |log| of the multiplicative bias field
-    "pet_fwhm_mm": 7.0,
-    "pet_counts_per_suv": 30.0,  # Poisson noise level (0 = no noise)
-    # Anatomy ranges [low, high]
-    "body_half_width_mm": [125.0, 160.0],
-    "body_half_depth_mm": [90.0, 120.0],
-    "fat_mm": [8.0, 28.0],
-    "n_thoracic": 3,             # vertebrae with a rib pair (T10-T12)
-    "n_lumbar": 5,
-    "vertebra_height_mm": [16.0, 20.0],
-    "disc_mm": [4.0, 6.0],
-    "vertebra_half_width_mm": [18.0, 23.0],
-    "vertebra_half_depth_mm": [13.0, 17.0],
-    "cortex_mm": [1.5, 2.5],
-    "rib_radius_mm": [4.5, 6.0],
-    "bladder_radius_mm": [18.0, 35.0],
-    # Tissue values. Marrow varies per patient (bone density, fat fraction, marrow uptake).
-    "hu": {"air": -1000.0, "fat": -100.0, "soft": 45.0, "lung": -820.0, "kidney": 35.0,
-           "bladder": 8.0, "disc": 85.0, "cortex": 1200.0, "couch": 300.0},
-    "marrow_hu": [150.0, 280.0],
-    "t1": {"air": 0.0, "fat": 1.0, "soft": 0.35, "lung": 0.03, "kidney": 0.45, "bladder": 0.12,
-           "disc": 0.30, "cortex": 0.04, "couch": 0.0},
-    "marrow_t1": [0.70, 0.95],
-    "suv": {"air": 0.0, "fat": 0.3, "soft": 0.8, "lung": 0.4, "disc": 0.5, "cortex": 0.4,
-            "couch": 0.0},
-    "marrow_suv": [0.9, 1.8],
-    "kidney_suv": [2.5, 5.0],
-    "bladder_suv": [8.0, 30.0],
-    # Metastases (positives only)
-    "metastases": [1, 4],
-    "metastasis_radius_mm": [5.0, 14.0],
-    "metastasis_types": {"lytic": 0.4, "sclerotic": 0.25, "mixed": 0.35},
-    "metastasis_sites": {"vertebra": 0.5, "pelvis": 0.25, "rib": 0.1, "femur": 0.15},
-    # ct_hu: lesion HU (mixed: the sclerotic rim; ct_hu_core: its lytic core);
-    # t1: absolute T1 signal (fat = 1); suv: SUVmax
-    "metastasis_appearance": {
-        "lytic": {"ct_hu": [10.0, 70.0], "t1": [0.2, 0.4], "suv": [3.0, 10.0]},
-        "sclerotic": {"ct_hu": [700.0, 1100.0], "t1": [0.05, 0.2], "suv": [2.0, 7.0]},
-        "mixed": {"ct_hu": [600.0, 1000.0], "ct_hu_core": [10.0, 70.0], "t1": [0.1, 0.3],
-                  "suv": [3.0, 9.0]},
-    },
-    # Benign mimics (both classes)
-    "mimics": [0, 3],
-    "mimic_radius_mm": [5.0, 11.0],
-    "mimic_types": {"degenerative_sclerosis": 0.3, "haemangioma": 0.25, "fracture_uptake": 0.3,
-                    "red_marrow": 0.15},
-    # ct_hu: HU (sclerosis) or added HU (others; haemangioma: polka-dot amplitude);
-    # t1_factor: multiplies the local T1 signal; suv: factor of the local SUV, except
-    # fracture_uptake whose suv is an absolute SUVmax.
-    "mimic_appearance": {
-        "degenerative_sclerosis": {"ct_hu": [500.0, 850.0], "t1_factor": [0.8, 0.95],
-                                   "suv": [1.0, 1.4]},
-        "haemangioma": {"ct_hu": [350.0, 550.0], "t1_factor": [1.1, 1.3], "suv": [0.4, 0.7]},
-        "fracture_uptake": {"ct_hu": [200.0, 400.0], "t1_factor": [0.65, 0.85], "suv": [2.5, 6.0]},
-        "red_marrow": {"ct_hu": [10.0, 40.0], "t1_factor": [0.45, 0.65], "suv": [1.1, 1.5]},
-    },
-    "haemangioma_period_mm": 6.0,   # spacing of the thickened vertical trabeculae
-    "fracture_line_mm": 3.0,        # thickness of the sclerotic fracture line on CT
-    # Acquisition record (PET SUV tags, study dates)
-    "weight_kg": [50.0, 90.0],
-    "injected_dose_mbq_per_kg": 3.7,
-    "uptake_time_min": [50.0, 75.0],
-    "study_spread_days": 21,        # MR and PET within +- this many days of the CT
-}
-
-# The quick profile: 12 patients on tiny grids (a smoke test of Part 2, not a study).
-QUICK_SKELETON_OVERRIDES: dict[str, Any] = {
-    "n_patients": 12,
-    "ct_size": [64, 64, 22],
-    "ct_spacing_mm": [5.625, 5.625, 12.5],
-    "mr_size": [48, 48, 20],
-    "mr_spacing_mm": [7.5, 7.5, 13.8],
-    "pet_size": [40, 40, 16],
-    "pet_spacing_mm": [9.0, 9.0, 17.5],
-}
+# The parameters (defaults and the quick profile's overrides) live in params.yaml under
+# phantom.skeleton; every function here takes that section as ``p``.
 
 _GRID_KEYS = {"CT": ("ct_size", "ct_spacing_mm"), "MR": ("mr_size", "mr_spacing_mm"),
               "PT": ("pet_size", "pet_spacing_mm")}
@@ -867,7 +770,7 @@ def simulate_skeletal_patient(index: int, p: dict, *, seed: int) -> SimulatedSke
     ----------
     index : patient number; the generator is seeded by ``(seed, index)`` so patients are
         independent of cohort size and order.
-    p : ``phantom.skeleton`` parameters (see :data:`DEFAULT_SKELETON_PARAMS`).
+    p : the ``phantom.skeleton`` section of ``params.yaml`` (profile applied).
     seed : cohort seed.
 
     Returns
@@ -877,7 +780,8 @@ def simulate_skeletal_patient(index: int, p: dict, *, seed: int) -> SimulatedSke
 
     Examples
     --------
-    >>> p = {**DEFAULT_SKELETON_PARAMS, **QUICK_SKELETON_OVERRIDES}
+    >>> from crossmodal.params import load_params
+    >>> p = load_params("params.yaml", "quick")["phantom"]["skeleton"]
     >>> patient = simulate_skeletal_patient(0, p, seed=1)
     >>> set(patient.images) == set(patient.labels) and len(patient.images) >= 1
     True

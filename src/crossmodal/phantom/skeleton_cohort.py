@@ -112,7 +112,7 @@ def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: b
     Parameters
     ----------
     p : ``phantom.skeleton`` parameters (see
-        :data:`crossmodal.phantom.skeleton.DEFAULT_SKELETON_PARAMS`).
+        ``params.yaml``, profile applied).
     root : output folder.
     progress : show a progress bar.
 

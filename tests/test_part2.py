@@ -1,0 +1,484 @@
+"""Part 2 stage logic on small hand-made inputs: images to detector slices, the leakage
+rule, features with missing modalities, shared folds, classifiers, C3D volumes, claims.
+
+The stages on the real (quick-profile) artifacts are checked in test_pipeline_e2e.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from crossmodal.classify import fold_assignments
+from crossmodal.io.case import Case
+from crossmodal.part2 import _fit_split
+from crossmodal.part2 import _unfit_reason
+from crossmodal.part2 import assign_detectors
+from crossmodal.part2 import c3d_volumes
+from crossmodal.part2 import channel_stack
+from crossmodal.part2 import choices_table
+from crossmodal.part2 import claims_json
+from crossmodal.part2 import claims_table
+from crossmodal.part2 import cohort_table
+from crossmodal.part2 import common_grid
+from crossmodal.part2 import feature_set_folds
+from crossmodal.part2 import overall_verdict
+from crossmodal.part2 import run_classify
+from crossmodal.part2 import run_features
+from crossmodal.part2 import series_slices
+from crossmodal.part2 import series_table
+from crossmodal.part2 import verdict
+from crossmodal.part2 import widen_boxes
+from crossmodal.part2 import write_dvc_metrics
+
+from conftest import REPO
+
+NAMES = {"CT": "CT", "MR": "MRI", "PT": "PET"}
+
+
+def image(array, spacing=(2.0, 2.0, 4.0), origin=(0.0, 0.0, 0.0)) -> sitk.Image:
+    img = sitk.GetImageFromArray(np.asarray(array, dtype=np.float32))
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    return img
+
+
+def label_like(array, ref: sitk.Image) -> sitk.Image:
+    lab = sitk.GetImageFromArray(np.asarray(array, dtype=np.uint8))
+    lab.CopyInformation(ref)
+    return lab
+
+
+def make_case(case_id, y, modalities=("CT", "MR", "PT"), lesion=True) -> Case:
+    images, labels = {}, {}
+    for code in modalities:
+        arr = np.full((6, 20, 20), {"CT": -1000.0, "MR": 0.0, "PT": 0.0}[code], np.float32)
+        arr[:, 4:16, 3:17] = {"CT": 40.0, "MR": 500.0, "PT": 1.0}[code]  # the body
+        lab = np.zeros(arr.shape, np.uint8)
+        if lesion and y:
+            lab[2:4, 8:11, 9:12] = 1
+            arr[2:4, 8:11, 9:12] = {"CT": 700.0, "MR": 100.0, "PT": 6.0}[code]
+        images[code] = image(arr)
+        labels[code] = label_like(lab, images[code])
+    return Case(case_id=case_id, patient=case_id, images=images, labels=labels,
+                truth={"patient_label": int(y)})
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def test_widen_boxes_grows_small_boxes_about_their_centre_and_stays_inside():
+    boxes = np.array([[10.0, 10.0, 12.0, 14.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 40.0, 30.0]])
+    out = widen_boxes(boxes, min_size=8, limit=32)
+    np.testing.assert_allclose(out[0], [7.0, 8.0, 15.0, 16.0])  # centre (11, 12) kept
+    np.testing.assert_allclose(out[1], [0.0, 0.0, 8.0, 8.0])  # shifted back inside
+    np.testing.assert_allclose(out[2], boxes[2])  # large enough already
+    assert widen_boxes(np.zeros((0, 4)), min_size=8, limit=32).shape == (0, 4)
+
+
+def test_channel_stack_windows_and_percentile_scaling():
+    ct = np.array([[[-1000.0, 0.0, 1000.0]]])
+    out = channel_stack(ct, {"windows": [[-1000, 1000], [0, 500]]})
+    assert out.shape == (1, 1, 3, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, 0, :, 0], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(out[0, 0, :, 1], [0.0, 0.0, 1.0])
+    mr = np.linspace(0, 2000, 101)[None, None, :]
+    scaled = channel_stack(mr, {"scale": "percentile", "percentile": 50.0, "windows": [[0, 2]]})
+    assert scaled[0, 0, 50, 0] == pytest.approx(0.5)  # the median maps to 1, then window /2
+
+
+def test_series_slices_crop_to_body_and_box_the_lesion():
+    case = make_case("a", 1)
+    spec = {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2, "margin": 0}
+    records = list(series_slices(case, "CT", spec, imgsz=32))
+    assert len(records) == 6
+    assert all(r.image.shape == (32, 32, 3) for r in records)
+    lesion = [r for r in records if len(r.boxes)]
+    assert [r.z for r in lesion] == [2, 3]
+    # body box: rows 4..16, cols 3..17 -> 14 px wide -> scale 32/14; lesion cols 9..12, rows 8..11
+    scale = 32 / 14
+    pad_y = (32 - round(12 * scale)) // 2
+    x0, y0, x1, y1 = lesion[0].boxes[0]
+    assert x0 == pytest.approx((9 - 3) * scale, abs=0.01) and x1 == pytest.approx((12 - 3) * scale, abs=0.01)
+    assert y0 == pytest.approx((8 - 4) * scale + pad_y, abs=0.6)
+    widened = list(series_slices(case, "CT", spec, imgsz=32, zs=[2], min_box_size=12))[0]
+    bx = widened.boxes[0]
+    assert bx[2] - bx[0] == pytest.approx(12) and bx[3] - bx[1] == pytest.approx(12)
+
+
+def test_cohort_and_series_tables_count_modalities():
+    cases = [make_case("a", 1), make_case("b", 0, ("MR",)), make_case("c", 1, ("CT", "PT"))]
+    series = series_table(cases, names=NAMES)
+    assert len(series) == 6 and set(series["modality"]) == {"CT", "MRI", "PET"}
+    assert series.loc[series["case_id"] == "a", "lesion_slices"].tolist() == [2, 2, 2]
+    table = cohort_table(series)
+    assert table.loc["CT", "patients"] == 2 and table.loc["MRI", "negative"] == 1
+    assert table.loc["any", "patients"] == 3 and table.loc["any", "positive"] == 2
+    assert table.attrs["modalities_per_patient"] == {1: 1, 2: 1, 3: 1}
+
+
+# ----------------------------------------------------------------------------- leakage rule
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_cross_fit_scores_every_patient_once_by_a_detector_that_did_not_fit_it(k):
+    ids = [f"p{i:02d}" for i in range(23)]
+    y = [i % 2 for i in range(23)]
+    a = assign_detectors(ids, y, leakage="cross_fit", n_folds=k, seed=1)
+    scored = a[a["role"] == "scored"]
+    assert sorted(scored["case_id"]) == ids  # each patient scored exactly once
+    assert set(a["detector"]) == {f"d{i}" for i in range(k)}
+    both = scored.merge(a[a["role"] == "fit"], on=["case_id", "detector"])
+    assert both.empty
+    # folds of nearly equal size, labels spread over them
+    per_fold = scored.assign(y=scored["case_id"].map(dict(zip(ids, y)))).groupby("detector")["y"]
+    assert per_fold.size().max() - per_fold.size().min() <= 1
+    assert per_fold.sum().max() - per_fold.sum().min() <= 2
+
+
+def test_holdout_scores_only_patients_outside_the_detector_training_set():
+    ids = [f"p{i:02d}" for i in range(30)]
+    y = [i % 2 for i in range(30)]
+    a = assign_detectors(ids, y, leakage="holdout", holdout_fraction=0.4, seed=2)
+    fit, scored = set(a.loc[a["role"] == "fit", "case_id"]), set(a.loc[a["role"] == "scored", "case_id"])
+    assert not fit & scored and fit | scored == set(ids)
+    assert len(fit) == 12
+    split = _fit_split(sorted(fit), dict(zip(ids, y)), val_fraction=0.25, seed=0)
+    assert set(split) == fit and set(split.values()) == {"train", "val"}
+    with pytest.raises(ValueError):
+        assign_detectors(ids, y, leakage="none")
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def _detect_dir(tmp_path, *, with_pet=True):
+    """A hand-made detect stage output: 3 patients, one with MRI only."""
+    d = tmp_path / "detect"
+    d.mkdir()
+    series = pd.DataFrame([
+        ("a", "CT", 10, "d0", 1), ("a", "MRI", 8, "d0", 1), ("a", "PET", 5, "d0", 1),
+        ("b", "MRI", 8, "d1", 0),
+        ("c", "CT", 10, "d1", 1), ("c", "PET", 5, "d1", 1),
+    ], columns=["case_id", "modality", "n_slices", "detector", "y"])
+    if not with_pet:
+        series = series[series["modality"] != "PET"]
+    detections = pd.DataFrame([
+        ("CT", "d0", "a", 1, 0.95), ("CT", "d0", "a", 2, 0.1), ("MRI", "d0", "a", 3, 0.2),
+        ("MRI", "d1", "b", 0, 0.45), ("CT", "d1", "c", 4, 1.0),
+    ], columns=["modality", "detector", "case_id", "z", "confidence"])
+    series.to_csv(d / "series.csv", index=False)
+    detections.to_csv(d / "detections.csv", index=False)
+    return d
+
+
+FEATURES = {"conf": 0.2, "high": 1.0, "n_bins": 8, "normalise": "slices", "presence_flags": True}
+
+
+def test_features_give_zeros_and_a_zero_flag_for_a_missing_modality(tmp_path):
+    tables = run_features(_detect_dir(tmp_path), tmp_path / "features", FEATURES,
+                          cv={"n_splits": 2, "n_repeats": 2, "seed": 0})
+    table = pd.read_csv(tmp_path / "features" / "features.csv", index_col="case_id")
+    pd.testing.assert_frame_equal(table, tables["features"], check_dtype=False)
+    assert list(table.index) == ["a", "b", "c"]
+    b = table.loc["b"]
+    assert b[[f"CT_b{k}" for k in range(8)]].eq(0).all() and b["has_CT"] == 0
+    assert b[[f"PET_b{k}" for k in range(8)]].eq(0).all() and b["has_PET"] == 0
+    assert b["has_MRI"] == 1 and b["MRI_b2"] == pytest.approx(1 / 8)  # 0.45 in [0.4, 0.5)
+    a = table.loc["a"]
+    assert a["CT_b7"] == pytest.approx(1 / 10) and a[[f"CT_b{k}" for k in range(7)]].sum() == 0
+    assert a["MRI_b0"] == pytest.approx(1 / 8)  # exactly 0.2 counts, in the first bin
+    assert a["has_PET"] == 1 and a[[f"PET_b{k}" for k in range(8)]].sum() == 0  # imaged, nothing found
+    assert table.loc["c", "CT_b7"] == pytest.approx(1 / 10)  # exactly 1.0: last bin
+    assert table["y"].tolist() == [1, 0, 1]
+    assert (tables["detections"]["confidence"] >= 0.2).all() and len(tables["detections"]) == 4
+    folds = pd.read_csv(tmp_path / "features" / "folds.csv")
+    assert set(folds["case_id"]) == {"a", "b", "c"} and folds["repeat"].nunique() == 2
+
+
+def test_feature_set_folds_keep_each_patients_test_fold():
+    ids = np.array([f"p{i}" for i in range(12)])
+    folds = fold_assignments(np.arange(12) % 2, n_splits=3, n_repeats=2, seed=0, case_ids=ids)
+    subset = ids[[1, 2, 5, 7, 8, 11]]
+    sub = feature_set_folds(folds, subset)
+    assert len(sub) == 2 * len(subset)
+    for _, row in sub.iterrows():
+        assert subset[row["index"]] == row["case_id"]
+        original = folds[(folds["repeat"] == row["repeat"]) & (folds["case_id"] == row["case_id"])]
+        assert original["fold"].item() == row["fold"]
+
+
+# ----------------------------------------------------------------------------- classifiers
+
+
+@pytest.fixture(scope="module")
+def classified(tmp_path_factory):
+    """60 patients: PET informative, CT weakly, MRI missing for everyone but 1 patient."""
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.arange(n) % 2
+    ids = [f"p{i:02d}" for i in range(n)]
+    table = pd.DataFrame(index=pd.Index(ids, name="case_id"))
+    for name, signal in (("CT", 0.3), ("MRI", 0.0), ("PET", 1.5)):
+        for k in range(8):
+            table[f"{name}_b{k}"] = rng.normal(0, 1, n) + signal * y * (k > 4)
+    has = {"CT": np.arange(n) % 3 != 0, "MRI": np.arange(n) == 5, "PET": np.ones(n, bool)}
+    for name in ("CT", "MRI", "PET"):
+        table.loc[~has[name], [f"{name}_b{k}" for k in range(8)]] = 0.0
+    for name in ("CT", "MRI", "PET"):
+        table[f"has_{name}"] = has[name].astype(int)
+    table["y"] = y
+    root = tmp_path_factory.mktemp("classify")
+    (root / "features").mkdir()
+    table.to_csv(root / "features" / "features.csv")
+    fold_assignments(table["y"], n_splits=4, n_repeats=2, seed=3).to_csv(
+        root / "features" / "folds.csv", index=False)
+    cfg = {"classifiers": ["logistic_regression", "naive_bayes", "random_forest"],
+           "cv": {"n_splits": 4, "n_repeats": 2, "seed": 3}, "n_boot": 200, "boot_seed": 1,
+           "threshold": 0.5}
+    tables = run_classify(root / "features", root / "classify", cfg)
+    return root, tables
+
+
+def test_classify_scores_single_sets_on_their_own_patients_and_compares_on_shared(classified):
+    root, tables = classified
+    oof = tables["oof"]
+    counts = oof.groupby(["classifier", "feature_set"])["case_id"].nunique().unstack()
+    assert (counts["fused"] == 60).all() and (counts["PET"] == 60).all() and (counts["CT"] == 40).all()
+    assert "MRI" not in counts  # one patient: skipped, with a reason
+    skipped = tables["skipped"]
+    assert set(skipped["feature_set"]) == {"MRI"} and skipped["reason"].str.contains("one class").all()
+    m = tables["metrics"].set_index(["classifier", "feature_set", "metric"])
+    assert m.loc[("logistic_regression", "PET", "auc"), "estimate"] > 0.75
+    assert m.loc[("logistic_regression", "PET", "auc"), "ci_low"] < m.loc[
+        ("logistic_regression", "PET", "auc"), "estimate"]
+    comp = tables["comparisons"]
+    ct = comp[(comp["single"] == "CT") & (comp["metric"] == "auc")]
+    assert set(ct["classifier"]) == {"logistic_regression", "naive_bayes", "random_forest",
+                                     "mean over classifiers"}
+    assert (ct["n"] == 40).all()  # shared patients only
+    mean = ct[ct["classifier"] == "mean over classifiers"].iloc[0]
+    per = ct[ct["classifier"] != "mean over classifiers"]
+    assert mean["estimate"] == pytest.approx(per["estimate"].mean())
+    assert mean["estimate"] > 0  # PET in the fused set beats weak CT
+    delong = tables["delong"]
+    assert len(delong) == 6 and delong["p_value"].between(0, 1).all()
+    assert (delong.loc[delong["single"] == "CT", "n"] == 40).all()
+    assert {"fpr", "tpr", "threshold"} <= set(tables["roc"].columns)
+    for name in ("oof", "metrics", "comparisons", "delong", "roc", "pr", "skipped"):
+        assert (root / "classify" / f"{name}.csv").exists()
+
+
+def test_dvc_metrics_and_plot_files(classified, tmp_path):
+    import json
+
+    _, tables = classified
+    summary = write_dvc_metrics(tables, tmp_path / "m.json", tmp_path / "plots")
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved == summary
+    assert set(saved["fused"]) == {"logistic_regression", "naive_bayes", "random_forest"}
+    assert set(saved["fused_minus_single"]) == {"CT", "PET"}
+    roc = json.loads((tmp_path / "plots" / "roc" / "naive_bayes_fused.json").read_text())
+    assert roc[0].keys() == {"fpr", "tpr", "threshold"}
+    assert len(list((tmp_path / "plots" / "pr").glob("*.json"))) == 9
+
+
+def test_unfit_reason():
+    folds = fold_assignments(np.array([0, 0, 1, 1]), n_splits=2, n_repeats=1, seed=0,
+                             case_ids=np.arange(4))
+    assert _unfit_reason(np.array([0, 0, 1, 1]), folds) is None
+    assert "one class" in _unfit_reason(np.array([1, 1, 1, 1]), folds)
+    assert "no patient" in _unfit_reason(np.array([]), folds.iloc[:0])
+
+
+# ----------------------------------------------------------------------------- C3D input
+
+
+def test_common_grid_keeps_the_physical_box():
+    ref = image(np.zeros((10, 30, 40)), spacing=(1.0, 2.0, 3.0), origin=(5.0, -7.0, 2.0))
+    grid = common_grid(ref, (20, 15, 5))
+    assert grid.GetSize() == (20, 15, 5)
+    np.testing.assert_allclose(grid.GetSpacing(), (2.0, 4.0, 6.0))
+
+    def corner(img):
+        return np.asarray(img.GetOrigin()) - np.asarray(img.GetSpacing()) / 2
+
+    np.testing.assert_allclose(corner(grid), corner(ref))
+    far = np.asarray(grid.GetOrigin()) + (np.asarray(grid.GetSize()) - 0.5) * grid.GetSpacing()
+    np.testing.assert_allclose(far, corner(ref) + np.asarray(ref.GetSize()) * ref.GetSpacing())
+
+
+def test_c3d_volumes_stack_on_one_grid_through_patient_coordinates():
+    # CT on a 1 mm grid; MR on a 2 mm grid shifted by 4 mm, with a bright cube at a known
+    # physical place; PET missing.
+    ct = image(np.full((8, 16, 16), 40.0), spacing=(1.0, 1.0, 1.0))
+    mr_arr = np.zeros((4, 8, 8), np.float32)
+    mr_arr[1:3, 2:4, 2:4] = 1000.0  # physical x, y in [4 + 4, 4 + 8) mm
+    mr = image(mr_arr, spacing=(2.0, 2.0, 2.0), origin=(4.0, 4.0, 0.0))
+    case = Case("x", "x", images={"CT": ct, "MR": mr}, truth={"patient_label": 1})
+    cfg = {"reference": ["CT", "MR", "PT"], "grid_size": [8, 8, 4], "antialias": False,
+           "channels": {"CT": {"windows": [[-400, 1200]], "fill": -1000.0},
+                        "MR": {"windows": [[0.0, 1000.0]], "fill": 0.0},
+                        "PT": {"windows": [[0.0, 10.0]], "fill": 0.0}}}
+    vol = c3d_volumes([case], cfg, names=NAMES)
+    assert vol.shape == (1, 3, 4, 8, 8) and vol.dtype == np.float32
+    assert np.all(vol[0, 2] == 0)  # PET missing -> zeros
+    assert np.allclose(vol[0, 0], (40 + 400) / 1600)
+    # the grid has 2 mm voxels over CT's 0..16 mm box: centres at 1, 3, 5, ...; the MR cube
+    # spans 8..12 mm, i.e. grid voxels 4 and 5 (centres 9 and 11) in x and y
+    mr_on_grid = vol[0, 1]
+    bright = np.argwhere(mr_on_grid > 0.5)
+    assert set(bright[:, 1]) == {4, 5} and set(bright[:, 2]) == {4, 5}
+    assert mr_on_grid.max() == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def test_verdict_rules():
+    assert verdict(0.1, 0.02, 0.2) == "supported"
+    assert verdict(-0.1, -0.2, -0.01) == "contradicted"
+    assert verdict(0.05, -0.01, 0.1) == "inconclusive"
+    assert verdict(float("nan"), 0.0, 1.0) == "not measurable"
+    assert overall_verdict(["supported", "supported", "not measurable"]) == "supported"
+    assert overall_verdict(["contradicted", "contradicted"]) == "contradicted"
+    assert overall_verdict(["supported", "contradicted", "inconclusive"]) == "mixed"
+    assert overall_verdict(["supported", "inconclusive"]) == "inconclusive"
+    assert overall_verdict(["contradicted", "inconclusive"]) == "inconclusive"
+    assert overall_verdict(["not measurable"]) == "not measurable"
+
+
+def test_claims_table_from_hand_made_comparisons():
+    rows = []
+    for single, shift in (("CT", 0.1), ("MRI", 0.05), ("PET", -0.02)):
+        for metric in ("accuracy", "auc", "pr_auc"):
+            rows.append({"metric": metric, "estimate": shift, "ci_low": shift - 0.04,
+                         "ci_high": shift + 0.04, "a": 0.8, "b": 0.8 - shift, "n": 30,
+                         "classifier": "mean over classifiers", "single": single})
+            rows.append({"metric": metric, "estimate": shift, "ci_low": shift - 0.1,
+                         "ci_high": shift + 0.1, "a": 0.8, "b": 0.8 - shift, "n": 30,
+                         "classifier": "lda", "single": single})
+    comparisons = pd.DataFrame(rows)
+    delong = pd.DataFrame({"classifier": ["lda"] * 3, "single": ["CT", "MRI", "PET"],
+                           "auc_a": [0.9, 0.9, 0.8], "auc_b": [0.7, 0.85, 0.82],
+                           "p_value": [0.01, 0.3, 0.6]})
+    c3d = pd.DataFrame([{"classifier": "lda", "role": "best", "metric": m, "difference": 0.2,
+                         "ci_low": 0.1, "ci_high": 0.3, "n": 30} for m in ("auc", "accuracy")]
+                       + [{"classifier": "knn", "role": "median", "metric": m, "difference": 0.0,
+                           "ci_low": -0.1, "ci_high": 0.1, "n": 30} for m in ("auc", "accuracy")])
+    table = claims_table(comparisons, delong, c3d, {"thesis_c5_accuracy": 0.079, "thesis_c5_auc": 0.085})
+    c5 = table[(table["claim"] == "C5") & table["ci_low"].notna()]
+    assert len(c5) == 6 and c5["thesis"].isin([0.079, 0.085]).all()
+    assert c5.set_index("quantity").loc["auc: fused - CT", "verdict"] == "supported"
+    assert c5.set_index("quantity").loc["auc: fused - MRI", "verdict"] == "supported"
+    assert c5.set_index("quantity").loc["auc: fused - PET", "verdict"] == "inconclusive"
+    assert (table.loc[table["claim"] == "C5", "claim verdict"] == "inconclusive").all()
+    delong_row = table[table["quantity"].str.startswith("DeLong")].iloc[0]
+    assert delong_row["ours"] == "1 / 0 of 3" and delong_row["verdict"] == "inconclusive"
+    c6 = table[table["claim"] == "C6"].set_index("quantity")
+    assert c6.filter(like="best", axis=0)["verdict"].eq("supported").all()
+    assert c6.filter(like="median", axis=0)["verdict"].eq("inconclusive").all()
+    assert c6["claim verdict"].eq("inconclusive").all()
+    c7 = table[table["claim"] == "C7"]
+    assert len(c7) == 4 and c7["claim verdict"].eq("inconclusive").all()
+    assert list(table["key"]) == ["C5.accuracy.CT", "C5.accuracy.MRI", "C5.accuracy.PET", "C5.auc.CT",
+                                  "C5.auc.MRI", "C5.auc.PET", "C5.delong", "C6.best.auc",
+                                  "C6.best.accuracy", "C6.median.auc", "C6.median.accuracy",
+                                  "C7.pr_auc.CT", "C7.pr_auc.MRI", "C7.pr_auc.PET", "C7.dominance"]
+    saved = claims_json(table)
+    assert saved["verdict"] == {"C5": "inconclusive", "C6": "inconclusive", "C7": "inconclusive"}
+    assert saved["estimate"]["C5.auc.CT"] == pytest.approx(0.1) and "C5.delong" not in saved["estimate"]
+
+
+def test_choices_table_reads_its_numbers_from_params():
+    from crossmodal.params import load_params
+
+    params = load_params(REPO / "params.yaml", "default")
+    table = choices_table(params)
+    text = " ".join(table["our choice"])
+    assert f"{params['part2_detect']['imgsz']} px" in text
+    assert f"{params['features']['n_bins']} equal bins" in text
+    assert str(params["phantom"]["skeleton"]["n_patients"]) in table.loc["cohort", "our choice"]
+    quick = choices_table(load_params(REPO / "params.yaml", "quick"))
+    assert quick.loc["cohort", "our choice"] != table.loc["cohort", "our choice"]
+
+
+# ----------------------------------------------------------------------------- detect stage
+
+
+@pytest.mark.parametrize("leakage", ["cross_fit", "holdout"])
+def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, leakage):
+    """run_detect with a stand-in detector (no YOLO): which patients each detector saw,
+    which it scored, and the tables the later stages read."""
+    import crossmodal.detect.train as train_module
+    from crossmodal.detect.dataset import read_index
+    from crossmodal.part2 import run_detect
+
+    seen_by = {}
+
+    class Fake:
+        record = {"selected": "fake"}
+
+    def fake_train(name, data_yaml, out_dir, **kw):
+        index = pd.DataFrame(read_index(Path(data_yaml).parent))
+        seen_by[str(out_dir)] = set(index.loc[index["split"].isin(["train", "val"]), "case_id"])
+        assert kw["imgsz"] == 32 and kw["epochs"] == 1
+        return Fake()
+
+    def fake_predict(model, paths, **kw):
+        # one confident detection on slices 2 and 3 (the lesion slices of positives), else a weak one
+        out = []
+        for p in paths:
+            z = int(Path(p).stem.rsplit("_z", 1)[1])
+            score = 0.9 if z in (2, 3) else 0.1
+            out.append(np.array([[4.0, 4.0, 20.0, 20.0, score, 0.0]]))
+        return out
+
+    monkeypatch.setattr(train_module, "train_detector", fake_train)
+    monkeypatch.setattr(train_module, "predict", fake_predict)
+    cases = [make_case(f"c{i:02d}", i % 2, ("CT", "MR", "PT") if i % 3 else ("MR",)) for i in range(12)]
+    cfg = {"seed": 0, "leakage": leakage, "n_folds": 3, "holdout_fraction": 0.5, "val_fraction": 0.25,
+           "detector": "yolov8", "scale": "n", "imgsz": 32, "negatives_per_positive": 1.0,
+           "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20,
+           "train": {"epochs": 1, "batch": 2, "workers": 0, "options": {}},
+           "predict": {"ap_conf": 0.01, "batch": 4, "max_det": 10, "iou": 0.6},
+           "channels": {"CT": {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2},
+                        "MR": {"scale": "percentile", "percentile": 99.0, "windows": [[0, 1.2]] * 3},
+                        "PT": {"windows": [[0, 8]] * 3}}}
+    tables = run_detect(cases, tmp_path / "detect", cfg, cohort_cfg={"modalities": ["CT", "MR", "PT"]})
+    series, detections = tables["series"], tables["detections"]
+    n_detectors = 3 if leakage == "cross_fit" else 1
+    assert len(seen_by) == 3 * n_detectors
+    for (modality, detector), group in series.groupby(["modality", "detector"]):
+        saw = seen_by[str((tmp_path / "detect" / "detectors" / modality / detector).absolute())]
+        assert saw and not saw & set(group["case_id"])
+        index = pd.DataFrame(read_index(tmp_path / "detect" / "datasets" / modality / detector))
+        assert set(index.loc[index["split"] == "test", "case_id"]) == set(group["case_id"])
+        assert (group["n_slices"] == 6).all()  # every slice of a scored series
+    assert not series.duplicated(["case_id", "modality"]).any()
+    scored = set(series["case_id"])
+    if leakage == "cross_fit":
+        assert scored == {c.case_id for c in cases}
+    else:
+        fit = set().union(*seen_by.values())
+        assert scored and not scored & fit and len(scored) + len(fit) <= 12
+    # detections: every slice of every scored series, with the per-slice scores above
+    assert len(detections) == 6 * len(series)
+    assert set(detections["z"][detections["confidence"] > 0.5]) == {2, 3}
+    ap = tables["ap"].set_index("modality")
+    assert set(ap.index) == {"CT", "MRI", "PET"} and ap["ap50"].between(0, 1).all()
+    roles = tables["assignment"]
+    assert set(roles["role"]) <= {"train", "val", "scored"}
+    for name in ("assignment", "series", "detections", "training", "ap", "ap_folds", "cohort_series"):
+        assert (tmp_path / "detect" / f"{name}.csv").exists()
+    # the features stage reads these tables as they are
+    features = run_features(tmp_path / "detect", tmp_path / "features", FEATURES,
+                            cv={"n_splits": 2, "n_repeats": 1, "seed": 0},
+                            cohort_cfg={"modalities": ["CT", "MR", "PT"]})["features"]
+    assert set(features.index) == scored
+    mr_only = [c.case_id for c in cases if list(c.images) == ["MR"] and c.case_id in scored]
+    assert (features.loc[mr_only, ["has_CT", "has_PET"]] == 0).all().all()
