@@ -78,6 +78,16 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
         raise typer.Exit(1)
 
 
+def _echo_report(report) -> None:
+    """Print an ingestion summary and every skipped item; fail when nothing was usable."""
+    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "problems"}))
+    for problem in report.problems:
+        typer.echo(f"skipped: {problem['where']}: {problem['rule']}: {problem['detail']}", err=True)
+    if not report.cases:
+        typer.echo("no usable case in the cohort", err=True)
+        raise typer.Exit(1)
+
+
 phantom_app = typer.Typer(help="Write simulated cohorts as DICOM.")
 app.add_typer(phantom_app, name="phantom")
 
@@ -117,12 +127,7 @@ def ingest_pelvis(out: Path, params: Path = ParamsOption, profile: str = Profile
         max_slice_gap_ratio=rules["max_slice_gap_ratio"],
         spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True,
     )
-    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "problems"}))
-    for problem in report.problems:
-        typer.echo(f"skipped: {problem['where']}: {problem['rule']}: {problem['detail']}", err=True)
-    if not report.cases:
-        typer.echo("no usable case in the cohort", err=True)
-        raise typer.Exit(1)
+    _echo_report(report)
 
 
 @ingest_app.command("skeleton")
@@ -139,12 +144,7 @@ def ingest_skeleton(out: Path, params: Path = ParamsOption, profile: str = Profi
         require_nonempty_label=False, max_slice_gap_ratio=rules["max_slice_gap_ratio"],
         spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True,
     )
-    typer.echo(json.dumps({k: v for k, v in report.to_dict().items() if k != "problems"}))
-    for problem in report.problems:
-        typer.echo(f"skipped: {problem['where']}: {problem['rule']}: {problem['detail']}", err=True)
-    if not report.cases:
-        typer.echo("no usable case in the cohort", err=True)
-        raise typer.Exit(1)
+    _echo_report(report)
 
 
 part1_app = typer.Typer(help="Part 1 (PET/CT lesion detection) stages.")
