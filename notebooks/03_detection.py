@@ -47,6 +47,10 @@ from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.params import load_params
+from crossmodal.part1_detect import claims_view
+from crossmodal.part1_detect import differences_table
+from crossmodal.part1_detect import metric_table
+from crossmodal.part1_detect import operating_table
 from crossmodal.part1_detect import pr_figure
 from crossmodal.part1_detect import qualitative_figure
 
@@ -59,11 +63,6 @@ differences = pd.read_csv(Path(eval_dir) / "differences.csv")
 claims = pd.read_csv(Path(eval_dir) / "claims.csv")
 split = pd.read_csv(Path(datasets_dir) / "split.csv")
 runs = pd.read_csv(Path(runs_dir) / "runs.csv")
-
-
-def with_ci(frame, metric, digits=3):
-    return frame.apply(lambda r: f"{r[metric]:.{digits}f} [{r[metric + '_lo']:.{digits}f}, "
-                                 f"{r[metric + '_hi']:.{digits}f}]", axis=1)
 
 
 display(Markdown(
@@ -80,14 +79,12 @@ display(Markdown(
 # per detector.
 
 # %% tags=["hide-input"]
-metrics["AP50 [CI]"] = with_ci(metrics, "AP50")
-metrics["AP50-95 [CI]"] = with_ci(metrics, "AP50_95")
-ap_table = metrics.pivot(index="input", columns="detector", values="AP50 [CI]").reindex(cfg["inputs"]).dropna(how="all")
+ap_table = metric_table(metrics, "AP50", inputs=cfg["inputs"])
 ap_table.to_csv(out / "ap50_table.csv")
 display(ap_table)
 
 # %% tags=["hide-input"]
-display(metrics.pivot(index="input", columns="detector", values="AP50-95 [CI]").reindex(cfg["inputs"]).dropna(how="all"))
+display(metric_table(metrics, "AP50_95", inputs=cfg["inputs"]))
 
 # %% [markdown]
 # ## Precision–recall curves
@@ -104,9 +101,7 @@ plt.show()
 # At the confidence chosen on the validation patients (max F1).
 
 # %% tags=["hide-input"]
-operating = metrics[["detector", "input", "conf"]].copy()
-for m in ["precision", "recall", "FP_per_slice", "lesion_sensitivity"]:
-    operating[m] = with_ci(metrics, m, 2)
+operating = operating_table(metrics)
 operating.to_csv(out / "operating_point.csv", index=False)
 display(operating)
 
@@ -132,10 +127,7 @@ plt.show()
 # ## Paired differences: proposed input minus each other input
 
 # %% tags=["hide-input"]
-differences["difference [CI]"] = differences.apply(
-    lambda r: f"{r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]", axis=1)
-display(differences.pivot_table(index=["input"], columns=["detector", "metric"], values="difference [CI]",
-                                aggfunc="first"))
+display(differences_table(differences))
 
 # %% [markdown]
 # ## Claimed vs reproduced (C1–C4)
@@ -145,9 +137,6 @@ display(differences.pivot_table(index=["input"], columns=["detector", "metric"],
 # computed from the CIs.
 
 # %% tags=["hide-input"]
-claims_view = claims.copy()
-claims_view["ours [95 % CI]"] = claims_view.apply(
-    lambda r: f"{r.ours:+.3f}" + ("" if pd.isna(r.lo) else f" [{r.lo:+.3f}, {r.hi:+.3f}]"), axis=1)
-claims_view = claims_view[["claim", "detector", "comparison", "thesis", "ours [95 % CI]", "verdict"]]
-claims_view.to_csv(out / "claims_table.csv", index=False)
-display(claims_view)
+claims_shown = claims_view(claims)
+claims_shown.to_csv(out / "claims_table.csv", index=False)
+display(claims_shown)

@@ -61,6 +61,8 @@ from crossmodal.part2 import claims_table
 from crossmodal.part2 import cohort_table
 from crossmodal.part2 import curves_figure
 from crossmodal.part2 import metric_table
+from crossmodal.report import ci_column
+from crossmodal.report import format_ci
 
 params = load_params(params_path)
 clf_cfg = params["classify"]
@@ -68,13 +70,6 @@ out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
 detect, features, classify, c3d = map(Path, (detect_dir, features_dir, classify_dir, c3d_dir))
 pd.set_option("display.max_colwidth", 120)
-
-
-def ci(est, lo, hi, digits=2):
-    """``est [lo, hi]`` for a table cell."""
-    if pd.isna(est):
-        return "n/a"
-    return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 # %% [markdown]
@@ -137,10 +132,10 @@ ap = pd.read_csv(detect / "ap.csv")
 ap_table = pd.DataFrame({
     "modality": ap["modality"], "patients": ap["patients"], "slices": ap["slices"],
     "lesion boxes": ap["lesion_boxes"],
-    "AP50": [ci(*r) for r in ap[["ap50", "ap50_ci_low", "ap50_ci_high"]].to_numpy()],
-    "AP50-95": [ci(*r) for r in ap[["ap50_95", "ap50_95_ci_low", "ap50_95_ci_high"]].to_numpy()],
-    "lesion sensitivity": [ci(*r) for r in ap[["lesion_sensitivity", "lesion_sensitivity_ci_low",
-                                               "lesion_sensitivity_ci_high"]].to_numpy()],
+    "AP50": ci_column(ap, "ap50", "ap50_ci_low", "ap50_ci_high"),
+    "AP50-95": ci_column(ap, "ap50_95", "ap50_95_ci_low", "ap50_95_ci_high"),
+    "lesion sensitivity": ci_column(ap, "lesion_sensitivity", "lesion_sensitivity_ci_low",
+                                    "lesion_sensitivity_ci_high"),
     "FP per slice": ap["fp_per_slice"].round(3),
 }).set_index("modality")
 ap_table.to_csv(out / "detector_ap.csv")
@@ -218,7 +213,7 @@ display(Image(filename=str(out / "roc_pr.png")))
 # %% tags=["hide-input"]
 comparisons = pd.read_csv(classify / "comparisons.csv")
 diff = comparisons[comparisons["metric"].isin(["accuracy", "auc", "pr_auc"])].copy()
-diff["fused - single"] = [ci(*r) for r in diff[["estimate", "ci_low", "ci_high"]].to_numpy()]
+diff["fused - single"] = ci_column(diff, "estimate", "ci_low", "ci_high")
 diff_table = diff.pivot_table(index="classifier", columns=["metric", "single"],
                               values="fused - single", aggfunc="first", sort=False)
 diff_table.to_csv(out / "fused_vs_single.csv")
@@ -242,7 +237,7 @@ if len(delong):
 # %% tags=["hide-input"]
 display(Image(filename=str(c3d / "channels.png")))
 c3d_metrics = pd.read_csv(c3d / "metrics.csv")
-c3d_cells = [ci(*r) for r in c3d_metrics[["estimate", "ci_low", "ci_high"]].to_numpy()]
+c3d_cells = ci_column(c3d_metrics, "estimate", "ci_low", "ci_high")
 display(pd.DataFrame({"C3D": c3d_cells}, index=c3d_metrics["metric"]))
 display(pd.read_csv(c3d / "training.csv"))
 vs_c3d = c3d_comparisons(pd.read_csv(classify / "oof.csv"), metrics, pd.read_csv(c3d / "oof.csv"),
@@ -250,7 +245,7 @@ vs_c3d = c3d_comparisons(pd.read_csv(classify / "oof.csv"), metrics, pd.read_csv
                          threshold=float(clf_cfg["threshold"]))
 vs_c3d.to_csv(out / "c3d_comparisons.csv", index=False)
 shown = vs_c3d[vs_c3d["metric"].isin(["accuracy", "auc"])].copy()
-shown["classifier - C3D"] = [ci(*r) for r in shown[["difference", "ci_low", "ci_high"]].to_numpy()]
+shown["classifier - C3D"] = ci_column(shown, "difference", "ci_low", "ci_high")
 display(shown.pivot_table(index=["classifier", "role"], columns="metric", values="classifier - C3D",
                           aggfunc="first", sort=False))
 
@@ -273,7 +268,7 @@ summary = claims_json(claims)
 Path(claims_json_path).parent.mkdir(parents=True, exist_ok=True)
 Path(claims_json_path).write_text(json.dumps(summary, indent=1, sort_keys=True))
 shown = claims.copy()
-shown["ours [95 % CI]"] = [ci(o, lo, hi, 3) if pd.notna(lo) else o
+shown["ours [95 % CI]"] = [format_ci(o, lo, hi, digits=3) if pd.notna(lo) else o
                            for o, lo, hi in shown[["ours", "ci_low", "ci_high"]].to_numpy()]
 shown["thesis"] = shown["thesis"].map(lambda v: f"+{v:.3f}" if pd.notna(v) else "(direction only)")
 display(shown[["claim", "quantity", "thesis", "ours [95 % CI]", "patients", "verdict",

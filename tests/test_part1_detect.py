@@ -86,3 +86,12 @@ def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
     assert "C4" in claims.index
     flat = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert flat["fake/adaptive_region/AP50"] == pytest.approx(1.0)
+
+
+def test_ci_cells_for_book_tables():
+    from crossmodal.report import format_ci
+
+    assert format_ci(0.5, 0.25, 0.75) == "0.50 [0.25, 0.75]"
+    assert format_ci(0.1, -0.05, 0.2, digits=3, signed=True) == "+0.100 [-0.050, +0.200]"
+    assert format_ci(0.1, np.nan, np.nan, digits=1) == "0.1"
+    assert format_ci(np.nan, 0.0, 1.0) == "n/a"

@@ -28,6 +28,7 @@ from crossmodal.detect.dataset import export_yolo
 from crossmodal.detect.dataset import patient_split
 from crossmodal.detect.dataset import read_split
 from crossmodal.part1 import load_fused
+from crossmodal.report import ci_column
 
 SPLITS = ("train", "val", "test")
 
@@ -179,15 +180,16 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
     datasets_dir, runs_dir, out = Path(datasets_dir), Path(runs_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ci = float(cfg["evaluate"]["ci"])
-    n_test_patients = len(ground_truth_for(datasets_dir, used_inputs(cfg)[0], "test").patients)
+    truth = {(name, split): ground_truth_for(datasets_dir, name, split)
+             for name in used_inputs(cfg) for split in ("val", "test")}  # read once per input
+    n_test_patients = len(truth[(used_inputs(cfg)[0], "test")].patients)
     weights = ev.bootstrap_weights(n_test_patients, int(cfg["evaluate"]["n_boot"]),
                                    int(cfg["evaluate"]["seed"]))
     per_seed: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
     curves = []
     for run in planned_runs(cfg):
         folder = run_dir(runs_dir, run)
-        gt_val = ground_truth_for(datasets_dir, run["input"], "val")
-        gt_test = ground_truth_for(datasets_dir, run["input"], "test")
+        gt_val, gt_test = truth[(run["input"], "val")], truth[(run["input"], "test")]
         preds_val = _read_predictions(folder / "predictions_val.csv")
         preds_test = _read_predictions(folder / "predictions_test.csv")
         per_seed.setdefault((run["detector"], run["input"]), []).append(
@@ -280,6 +282,35 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, cfg: dict[str
             "thesis": "consistent across detectors", "ours": float(same_sign), "lo": np.nan, "hi": np.nan,
             "verdict": verdict}])], ignore_index=True)
     return claims
+
+
+# ----------------------------------------------------------------------------- book tables
+
+
+def metric_table(metrics: pd.DataFrame, metric: str, *, inputs: list[str], digits: int = 3) -> pd.DataFrame:
+    """Inputs x detectors, each cell ``estimate [95 % CI]`` of one metric."""
+    cells = metrics.assign(cell=ci_column(metrics, metric, f"{metric}_lo", f"{metric}_hi", digits=digits))
+    return cells.pivot(index="input", columns="detector", values="cell").reindex(inputs).dropna(how="all")
+
+
+def operating_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall, FP per slice and lesion sensitivity at each run's operating confidence."""
+    table = metrics[["detector", "input", "conf"]].copy()
+    for m in ["precision", "recall", "FP_per_slice", "lesion_sensitivity"]:
+        table[m] = ci_column(metrics, m, f"{m}_lo", f"{m}_hi")
+    return table
+
+
+def differences_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """Proposed minus each input, per detector and metric, with CI."""
+    cells = differences.assign(cell=ci_column(differences, "difference", "lo", "hi", digits=3, signed=True))
+    return cells.pivot_table(index="input", columns=["detector", "metric"], values="cell", aggfunc="first")
+
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claimed-vs-reproduced table as shown in the book."""
+    view = claims.assign(**{"ours [95 % CI]": ci_column(claims, "ours", "lo", "hi", digits=3, signed=True)})
+    return view[["claim", "detector", "comparison", "thesis", "ours [95 % CI]", "verdict"]]
 
 
 # ----------------------------------------------------------------------------- figures

@@ -134,3 +134,18 @@ def summary_with_ci(table: pd.DataFrame, columns: list[str], *, by: str | None =
             row[col] = f"{mean:.3g} ± {group[col].std(ddof=1):.2g} [{lo:.3g}, {hi:.3g}]"
         rows.append(row)
     return pd.DataFrame(rows).set_index(by or "group")
+
+
+def format_ci(estimate, lo, hi, *, digits: int = 2, signed: bool = False) -> str:
+    """``estimate [lo, hi]`` for a table cell; ``n/a`` without an estimate, no bracket without a CI."""
+    if pd.isna(estimate):
+        return "n/a"
+    spec = f"{'+' if signed else ''}.{digits}f"
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{estimate:{spec}}"
+    return f"{estimate:{spec}} [{lo:{spec}}, {hi:{spec}}]"
+
+
+def ci_column(frame: pd.DataFrame, estimate: str, lo: str, hi: str, **options) -> list[str]:
+    """One :func:`format_ci` cell per row of ``frame``."""
+    return [format_ci(e, a, b, **options) for e, a, b in frame[[estimate, lo, hi]].to_numpy()]
