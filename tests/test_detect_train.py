@@ -183,3 +183,13 @@ def test_configure_ultralytics_is_offline_and_idempotent(yolo_config):
     assert (yolo_config / "Arial.ttf").stat().st_size > 0
     assert (yolo_config / "Arial.Unicode.ttf").is_file()
     assert configure_ultralytics() == yolo_config  # a second call changes nothing
+
+
+def test_fasterrcnn_time_budget_stops_training(dataset, tmp_path):
+    from crossmodal.detect.train import train_detector
+
+    # 50 epochs asked, but a budget far below one epoch: re-planned to the single epoch run
+    det = train_detector("fasterrcnn", dataset, tmp_path / "budget", epochs=50, imgsz=SIZE, batch=4,
+                         seed=0, time=1e-7, val=False)
+    assert [row["epoch"] for row in det.record["history"]] == [1]
+    assert det.weights.is_file()

@@ -16,8 +16,8 @@ from crossmodal.io.dicom import read_series
 from crossmodal.io.dicom import scan_dicom_tree
 
 
-def ingest(root: Path, out: Path):
-    return ingest_dicom_cohort(root, out, modalities=["CT", "PT"], salt="test-salt")
+def ingest(root: Path, out: Path, jobs: int = 1):
+    return ingest_dicom_cohort(root, out, modalities=["CT", "PT"], salt="test-salt", jobs=jobs)
 
 
 def test_clean_cohort_reads_every_case(pelvis_cohort, ingested, pelvis_params):
@@ -163,3 +163,17 @@ def test_non_image_files_and_other_modalities_are_reported_not_fatal(tmp_path, p
     report = ingest(root, tmp_path / "out")
     assert len(report.cases) == pelvis_params["n_patients"]
     assert any(p["where"] == "notes.dat" and p["action"] == "ignored file" for p in report.problems)
+
+
+def test_parallel_ingestion_gives_the_same_cases_and_report(tmp_path, pelvis_cohort):
+    root = tmp_path / "cohort"
+    shutil.copytree(pelvis_cohort, root)
+    break_missing_weight(root, _patient_dirs(root)[0])  # one problem, redacted in the worker's report too
+    serial = ingest(root, tmp_path / "serial")
+    parallel = ingest(root, tmp_path / "parallel", jobs=2)
+    assert serial.to_dict() == parallel.to_dict() and serial.problems
+    for case_dir in sorted((tmp_path / "serial" / "cases").iterdir()):
+        for path in sorted(case_dir.rglob("*")):
+            if path.is_file():
+                twin = tmp_path / "parallel" / "cases" / case_dir.name / path.relative_to(case_dir)
+                assert path.read_bytes() == twin.read_bytes(), path.name

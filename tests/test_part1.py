@@ -54,3 +54,19 @@ def test_fusion_quality_table_covers_every_input(part1_stage):
     assert quality[["EN", "SD", "SF", "MI_CT", "MI_PET", "SSIM_CT", "SSIM_PET", "QABF"]].notna().all().all()
     pet = quality[quality.input == "pet_only"]
     assert np.allclose(pet["SSIM_PET"], 1.0)
+
+
+def test_stage_outputs_do_not_depend_on_the_number_of_processes(part1_stage, tmp_path):
+    from crossmodal.part1 import run_align_fuse
+
+    cases, out, cfg, tables = part1_stage
+    parallel = run_align_fuse(cases, tmp_path, cfg, jobs=2)
+    for name, table in tables.items():
+        assert table.equals(parallel[name]), name
+    for name in cfg["inputs"]:
+        for case in cases:
+            serial_art = load_fused(out / "fused" / name / f"{case.case_id}.npz")
+            parallel_art = load_fused(tmp_path / "fused" / name / f"{case.case_id}.npz")
+            assert serial_art.keys() == parallel_art.keys()
+            for key in serial_art:
+                np.testing.assert_array_equal(serial_art[key], parallel_art[key], err_msg=f"{name} {key}")

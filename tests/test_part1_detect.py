@@ -95,3 +95,41 @@ def test_ci_cells_for_book_tables():
     assert format_ci(0.1, -0.05, 0.2, digits=3, signed=True) == "+0.100 [-0.050, +0.200]"
     assert format_ci(0.1, np.nan, np.nan, digits=1) == "0.1"
     assert format_ci(np.nan, 0.0, 1.0) == "n/a"
+
+
+@pytest.mark.slow
+def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
+    from crossmodal.detect.env import configure_ultralytics
+    from crossmodal.part1_detect import train_and_predict
+
+    configure_ultralytics(tmp_path / "yolo")
+    cfg, datasets, _ = detect_setup
+    cfg = copy.deepcopy(cfg)
+    cfg["detectors"] = [{"name": "yolov8", "inputs": ["adaptive_region", "pet_only"]}]
+    cfg["train"].update(epochs=1, imgsz=64, batch=4, device="cpu")
+    runs = train_and_predict(datasets, tmp_path / "runs", cfg, runs_at_once=2)
+    assert set(runs["input"]) == {"adaptive_region", "pet_only"} and (runs["runs_at_once"] == 2).all()
+    for run in planned_runs(cfg):
+        folder = run_dir(tmp_path / "runs", run)
+        record = json.loads((folder / "detector.json").read_text())
+        assert (record["name"], record["seed"], len(record["history"])) == ("yolov8", run["seed"], 1)
+        assert record["data_yaml"] == str((datasets / run["input"] / "data.yaml").absolute())
+        for split in ("val", "test"):
+            predicted = pd.read_csv(folder / f"predictions_{split}.csv")
+            assert list(predicted.columns) == ["image_id", "x0", "y0", "x1", "y1", "score", "class_id"]
+            known = {item["image_id"] for item in read_split(datasets / run["input"], split)}
+            assert set(predicted["image_id"]) <= known
+
+
+def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_stage, tmp_path):
+    cfg, serial_out, _ = detect_setup
+    _, align_dir, _, _ = part1_stage
+    export_datasets(align_dir, tmp_path, cfg, class_names=["cervical_tumour", "lymph_node"], jobs=2)
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.suffix != ".yaml"}  # data.yaml names its own folder
+
+    serial, parallel = files(serial_out), files(tmp_path)
+    assert serial.keys() == parallel.keys() and len(serial) > 10
+    assert all(serial[k] == parallel[k] for k in serial)

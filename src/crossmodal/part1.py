@@ -18,6 +18,7 @@ ablations "no refinement" and "no crop" are the proposed method with a switch of
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from crossmodal.fusion import fuse
 from crossmodal.fusion import fusion_quality
 from crossmodal.fusion import to_gray
 from crossmodal.io.case import Case
+from crossmodal.parallel import map_jobs
 from crossmodal.phantom.pelvis import transform_from_dict
 from crossmodal.preprocess import body_mask_ct
 from crossmodal.preprocess import body_mask_pet
@@ -151,59 +153,60 @@ def slice_boxes(p: PreparedCase, z: int, info) -> tuple[np.ndarray, np.ndarray, 
     return mapped.astype(np.float32), np.asarray(classes, np.int16), np.asarray(lesion, np.int32)
 
 
+def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any]) -> dict[str, list[dict]]:
+    """Align, localise and fuse one case (``item`` = its position in the cohort, which seeds
+    its slice sampling, and the case); write its transform and one ``fused/<input>/`` file
+    per input; return its rows of the stage tables."""
+    i, case = item
+    inputs: dict[str, dict] = cfg["inputs"]
+    p, transform = prepare(case, cfg)
+    sitk.WriteTransform(transform, str(out / "transforms" / f"{case.case_id}.tfm"))
+    rows: dict[str, list[dict]] = {"alignment": [p.alignment], "region_check": [region_check(p)],
+                                   "slices": [], "fusion_quality": []}
+    chosen, hot_z = select_slices(p, cfg["slices"], seed=int(cfg["seed"]) + i)
+    lesion_z = [z for z in chosen if p.label[z].any()]
+    quality_z = set(lesion_z[:: max(1, len(lesion_z) // cfg["quality_slices_per_case"])][: cfg["quality_slices_per_case"]])
+    for name, spec in inputs.items():
+        images, box_rows = [], {"boxes": [], "slice": [], "cls": [], "lesion": []}
+        for k, z in enumerate(chosen):
+            image, info = fuse_slice(p, z, spec, size=cfg["image_size"], options=cfg["method_options"])
+            images.append(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+            boxes, classes, lesion = slice_boxes(p, z, info)
+            box_rows["boxes"].append(boxes)
+            box_rows["slice"].append(np.full(len(boxes), k, np.int32))
+            box_rows["cls"].append(classes)
+            box_rows["lesion"].append(lesion)
+            if z in quality_z:
+                source = "refined" if spec.get("refine", True) else "geometric"
+                box = p.region if spec.get("crop", True) else None
+                ct_l, _ = letterbox(p.ct01[z], size=cfg["image_size"], box=box)
+                pet_l, _ = letterbox(p.pet01[source][z], size=cfg["image_size"], box=box)
+                q = fusion_quality(ct_l, pet_l, to_gray(image))
+                rows["fusion_quality"].append({"case_id": case.case_id, "input": name, "z": z, **q})
+            if name == next(iter(inputs)):
+                rows["slices"].append({"case_id": case.case_id, "patient": case.patient, "z": z,
+                                       "n_boxes": len(boxes), "hot_negative": z in hot_z})
+        np.savez_compressed(
+            out / "fused" / name / f"{case.case_id}.npz", images=np.stack(images),
+            z=np.asarray(chosen, np.int32), boxes=np.concatenate(box_rows["boxes"]),
+            box_slice=np.concatenate(box_rows["slice"]), box_class=np.concatenate(box_rows["cls"]),
+            box_lesion=np.concatenate(box_rows["lesion"]))
+    return rows
+
+
 def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], *,
-                   progress: bool = False) -> dict[str, pd.DataFrame]:
-    """Run the whole Part 1 imaging stage over ``cases`` (params section ``align_fuse``)."""
+                   progress: bool = False, jobs: int | str = 1) -> dict[str, pd.DataFrame]:
+    """Run the whole Part 1 imaging stage over ``cases`` (params section ``align_fuse``),
+    on ``jobs`` processes (the outputs do not depend on ``jobs``: registration is
+    single-threaded and seeded, and slice sampling is seeded by case position)."""
     out = Path(out_dir)
     (out / "transforms").mkdir(parents=True, exist_ok=True)
-    inputs: dict[str, dict] = cfg["inputs"]
-    for name in inputs:
+    for name in cfg["inputs"]:
         (out / "fused" / name).mkdir(parents=True, exist_ok=True)
-    alignment, regions, slices, quality = [], [], [], []
-    iterator = cases
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(cases, desc="align + fuse", unit="case")
-    for i, case in enumerate(iterator):
-        p, transform = prepare(case, cfg)
-        sitk.WriteTransform(transform, str(out / "transforms" / f"{case.case_id}.tfm"))
-        alignment.append(p.alignment)
-        regions.append(region_check(p))
-        chosen, hot_z = select_slices(p, cfg["slices"], seed=int(cfg["seed"]) + i)
-        lesion_z = [z for z in chosen if p.label[z].any()]
-        quality_z = set(lesion_z[:: max(1, len(lesion_z) // cfg["quality_slices_per_case"])][: cfg["quality_slices_per_case"]])
-        for name, spec in inputs.items():
-            images, box_rows = [], {"boxes": [], "slice": [], "cls": [], "lesion": []}
-            for k, z in enumerate(chosen):
-                image, info = fuse_slice(p, z, spec, size=cfg["image_size"], options=cfg["method_options"])
-                images.append(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
-                boxes, classes, lesion = slice_boxes(p, z, info)
-                box_rows["boxes"].append(boxes)
-                box_rows["slice"].append(np.full(len(boxes), k, np.int32))
-                box_rows["cls"].append(classes)
-                box_rows["lesion"].append(lesion)
-                if z in quality_z:
-                    source = "refined" if spec.get("refine", True) else "geometric"
-                    box = p.region if spec.get("crop", True) else None
-                    ct_l, _ = letterbox(p.ct01[z], size=cfg["image_size"], box=box)
-                    pet_l, _ = letterbox(p.pet01[source][z], size=cfg["image_size"], box=box)
-                    q = fusion_quality(ct_l, pet_l, to_gray(image))
-                    quality.append({"case_id": case.case_id, "input": name, "z": z, **q})
-                if name == next(iter(inputs)):
-                    slices.append({"case_id": case.case_id, "patient": case.patient, "z": z,
-                                   "n_boxes": len(boxes), "hot_negative": z in hot_z})
-            np.savez_compressed(
-                out / "fused" / name / f"{case.case_id}.npz", images=np.stack(images),
-                z=np.asarray(chosen, np.int32), boxes=np.concatenate(box_rows["boxes"]),
-                box_slice=np.concatenate(box_rows["slice"]), box_class=np.concatenate(box_rows["cls"]),
-                box_lesion=np.concatenate(box_rows["lesion"]))
-    tables = {
-        "alignment": pd.DataFrame(alignment),
-        "region_check": pd.DataFrame(regions),
-        "slices": pd.DataFrame(slices),
-        "fusion_quality": pd.DataFrame(quality),
-    }
+    per_case = map_jobs(functools.partial(align_fuse_case, out=out, cfg=cfg), enumerate(cases), jobs=jobs,
+                        progress=progress, desc="align + fuse", unit="case")
+    tables = {name: pd.DataFrame([row for rows in per_case for row in rows[name]])
+              for name in ("alignment", "region_check", "slices", "fusion_quality")}
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     return tables

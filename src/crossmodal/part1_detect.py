@@ -14,7 +14,9 @@ Three stages, each one entry point (see ``dvc.yaml``):
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from crossmodal.detect.dataset import export_coco
 from crossmodal.detect.dataset import export_yolo
 from crossmodal.detect.dataset import patient_split
 from crossmodal.detect.dataset import read_split
+from crossmodal.parallel import map_jobs
+from crossmodal.parallel import resolve_detector_runs
 from crossmodal.part1 import load_fused
 from crossmodal.report import ci_column
 
@@ -57,23 +61,29 @@ def records_for_input(fused_dir: Path, case_ids: list[str]) -> list[SliceRecord]
     return records
 
 
+def export_input(name: str, align_dir: Path, out: Path, *, split_of: dict[str, str], stride: int,
+                 class_names: list[str]) -> None:
+    """Write one input's YOLO dataset and COCO JSONs (training slices thinned by ``stride``)."""
+    records = [r for i, r in enumerate(records_for_input(align_dir / "fused" / name, sorted(split_of)))
+               if split_of[r.case_id] != "train" or i % stride == 0]
+    export_yolo(records, out / name, split_of=split_of, class_names=class_names)
+    for s in SPLITS:
+        export_coco(records, out / name / f"coco_{s}.json", split=s, split_of=split_of, class_names=class_names)
+
+
 def export_datasets(align_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                    class_names: list[str]) -> pd.DataFrame:
-    """Write ``<out>/<input>/`` (YOLO layout, data.yaml, coco_<split>.json) for every input."""
+                    class_names: list[str], jobs: int | str = 1) -> pd.DataFrame:
+    """Write ``<out>/<input>/`` (YOLO layout, data.yaml, coco_<split>.json) for every input,
+    on ``jobs`` processes (one input each)."""
     align_dir, out = Path(align_dir), Path(out_dir)
     slices = pd.read_csv(align_dir / "slices.csv")
     split = split_patients(slices, fractions=cfg["split"]["fractions"], seed=int(cfg["split"]["seed"]))
     out.mkdir(parents=True, exist_ok=True)
     split.to_csv(out / "split.csv", index=False)
-    split_of = dict(zip(split["case_id"], split["split"]))
-    for name in used_inputs(cfg):
-        stride = int(cfg.get("train_slice_stride", 1))
-        records = [r for i, r in enumerate(records_for_input(align_dir / "fused" / name, sorted(split_of)))
-                   if split_of[r.case_id] != "train" or i % stride == 0]
-        export_yolo(records, out / name, split_of=split_of, class_names=class_names)
-        for s in SPLITS:
-            export_coco(records, out / name / f"coco_{s}.json", split=s, split_of=split_of,
-                        class_names=class_names)
+    export = functools.partial(export_input, align_dir=align_dir, out=out,
+                               split_of=dict(zip(split["case_id"], split["split"])),
+                               stride=int(cfg.get("train_slice_stride", 1)), class_names=class_names)
+    map_jobs(export, used_inputs(cfg), jobs=jobs)
     return split
 
 
@@ -99,36 +109,44 @@ def run_dir(root: Path, run: dict[str, Any]) -> Path:
     return root / run["detector"] / run["input"] / f"seed{run['seed']}"
 
 
-def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                      progress: bool = False) -> pd.DataFrame:
-    """Train every planned run from scratch and store its val/test detections."""
+def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train one (detector, input, seed) run from scratch; write its val/test detections."""
     from crossmodal.detect.train import predict
     from crossmodal.detect.train import train_detector
 
+    folder = run_dir(out, run)
+    train = cfg["train"]
+    options = dict(train.get("options", {}).get(run["detector"], {}))
+    detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
+                              epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
+                              batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
+                              **options)
+    for split in ("val", "test"):
+        items = read_split(datasets_dir / run["input"], split)
+        detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
+        table = ev.predictions([i["image_id"] for i in items], detections)
+        table.to_csv(folder / f"predictions_{split}.csv", index=False)
+    return {**run, "epochs_trained": len(detector.record.get("history", [])),
+            "train_seconds": detector.record.get("train_seconds"), "device": detector.record.get("device")}
+
+
+def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
+                      progress: bool = False, runs_at_once: int | str = 1) -> pd.DataFrame:
+    """Train every planned run from scratch and store its val/test detections.
+
+    ``runs_at_once`` runs train side by side in their own processes (``'auto'``: one on the
+    CPU, one per two cores with a GPU, see :func:`crossmodal.parallel.resolve_detector_runs`);
+    each run is seeded on its own, so the set of runs trained does not depend on it.
+    """
+    from crossmodal.detect.train import resolve_device
+
     datasets_dir, out = Path(datasets_dir), Path(out_dir)
     runs = planned_runs(cfg)
-    iterator = runs
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(runs, desc="detector runs", unit="run")
-    rows = []
-    for run in iterator:
-        folder = run_dir(out, run)
-        train = cfg["train"]
-        options = dict(train.get("options", {}).get(run["detector"], {}))
-        detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
-                                  epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
-                                  batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
-                                  **options)
-        for split in ("val", "test"):
-            items = read_split(datasets_dir / run["input"], split)
-            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
-            table = ev.predictions([i["image_id"] for i in items], detections)
-            table.to_csv(folder / f"predictions_{split}.csv", index=False)
-        record = json.loads((folder / "detector.json").read_text())
-        rows.append({**run, "train_seconds": record.get("train_seconds")})
-    table = pd.DataFrame(rows)
+    at_once = resolve_detector_runs(runs_at_once, len(runs), device=resolve_device(cfg["train"].get("device")))
+    start = time.perf_counter()
+    rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
+                    jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run")
+    table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
     table.to_csv(out / "runs.csv", index=False)
     return table
 

@@ -108,6 +108,9 @@ FASTERRCNN_DEFAULTS: dict[str, Any] = {
     "fliplr": 0.5,
     "grad_clip": 10.0,
     "val": True,
+    # Hours of training (as ultralytics' ``time``): overrides ``epochs``; after the first
+    # epoch the run is re-planned to the epochs that fit, cosine schedule included.
+    "time": None,
     # Anchor sizes in pixels per FPN level P2..P6 (strides 4..64): 2 and 3 strides.
     # torchvision's 32..512 px defaults suit 800-px photos, not 5-40 px lesions.
     "anchor_sizes": ((8, 12), (16, 24), (32, 48), (64, 96), (128, 192)),
@@ -431,10 +434,13 @@ def load_detector(out_dir: str | os.PathLike) -> TrainedDetector:
 
 def _use_all_cpu_cores() -> None:
     # ultralytics pins CPU training to cpu_count - 1 threads (1 on a 2-core machine) at
-    # every select_device(); a training job here owns the machine, so let torch use it all.
+    # every select_device(); a training job owns its share of the machine (every core,
+    # unless runs train side by side), so let torch use all of it.
     import ultralytics.utils.torch_utils as torch_utils
 
-    torch_utils.NUM_THREADS = max(1, os.cpu_count() or 1)
+    from crossmodal.parallel import cpu_threads
+
+    torch_utils.NUM_THREADS = cpu_threads()
 
 
 def _ultralytics_class(spec: DetectorSpec):
@@ -725,7 +731,8 @@ def _train_fasterrcnn(
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         history, best_fitness, best_state, best_epoch = [], -math.inf, None, None
-        for epoch in range(epochs):
+        started, epoch = time.perf_counter(), 0
+        while epoch < epochs:
             train_set.epoch = epoch
             model.train()
             tic = time.perf_counter()
@@ -759,6 +766,14 @@ def _train_fasterrcnn(
             if fitness >= best_fitness:  # ties -> later epoch, as ultralytics
                 best_fitness, best_epoch = fitness, epoch + 1
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            epoch += 1
+            if opts["time"]:
+                budget, spent = float(opts["time"]) * 3600.0, time.perf_counter() - started
+                if epoch == 1:  # re-plan: the epochs that fit, and the schedule over them
+                    epochs = max(1, int(budget / spent))
+                    total = max(1, epochs * len(loader))
+                if spent >= budget:
+                    break
         torch.save(
             {"model": best_state, "format": "crossmodal-fasterrcnn-1"}, out_dir / "weights.pt"
         )

@@ -10,6 +10,7 @@ rest of the cohort goes on.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from dataclasses import field
@@ -31,6 +32,7 @@ from crossmodal.io.errors import LabelGridMismatchError
 from crossmodal.io.errors import MissingLabelError
 from crossmodal.io.errors import UnpairedSeriesError
 from crossmodal.io.pseudonym import pseudonym
+from crossmodal.parallel import map_jobs
 from crossmodal.io.pseudonym import redact
 
 
@@ -92,6 +94,7 @@ def ingest_dicom_cohort(
     max_slice_gap_ratio: float = 1.5,
     spacing_tolerance_mm: float = 0.05,
     progress: bool = False,
+    jobs: int | str = 1,
 ) -> CohortReport:
     """Read a DICOM tree into pseudonymised case folders under ``out_dir/cases``.
 
@@ -104,6 +107,7 @@ def ingest_dicom_cohort(
     label_modalities : modalities whose series must come with a label volume.
     group_by : "study" (one case per StudyInstanceUID) or "patient".
     salt : key of the pseudonym hash.
+    jobs : processes reading cases (``'auto'``: every core); the output does not depend on it.
     """
     root, out_dir = Path(root), Path(out_dir)
     required = list(modalities if required_modalities is None else required_modalities)
@@ -119,19 +123,18 @@ def ingest_dicom_cohort(
         for secret in s.identifiers:
             replacements[secret] = patient
 
-    def record(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> None:
-        if isinstance(err, IngestError):
-            where_text, rule, detail = err.path, err.rule, err.detail
-        else:
-            where_text, rule, detail = where, "ingestion", err
+    def add_problem(case: str, where: str, rule: str, detail: str, action: str) -> None:
         try:
-            where_text = str(Path(where_text).relative_to(root))
+            where = str(Path(where).relative_to(root))
         except ValueError:
             pass
         report.problems.append({
-            "case": case, "where": redact(where_text, replacements), "rule": rule,
+            "case": case, "where": redact(where, replacements), "rule": rule,
             "detail": redact(detail, replacements), "action": action,
         })
+
+    def record(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> None:
+        add_problem(*_problem(case, err, where, action))
 
     for err in scan_problems:
         record("", err, action="ignored file")
@@ -145,33 +148,48 @@ def ingest_dicom_cohort(
         key = (s.patient_id, s.study_uid if group_by == "study" else "")
         groups.setdefault(key, []).append(s)
 
-    items = sorted(groups.items(), key=lambda kv: pseudonym(salt, *kv[0]))
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc="ingest cases", unit="case")
-    for (patient_id, study_uid), members in items:
-        case_id = pseudonym(salt, patient_id, study_uid, prefix="C")
-        patient = pseudonym(salt, patient_id)
-        case = _ingest_case(case_id, patient, members, root=root, modalities=modalities,
-                            required=required, label_modalities=list(label_modalities),
-                            labels_dir=labels_dir, truth_dir=truth_dir, labelled=labelled,
-                            require_nonempty_label=require_nonempty_label,
-                            max_slice_gap_ratio=max_slice_gap_ratio,
-                            spacing_tolerance_mm=spacing_tolerance_mm, record=record)
-        if case is None:
-            continue
-        case.save(out_dir / "cases" / case_id)
-        row = {"case_id": case_id, "patient": patient}
-        for modality, image in case.images.items():
-            row[f"{modality}_slices"] = image.GetSize()[2]
-            row[f"{modality}_spacing_mm"] = "x".join(f"{v:.2f}" for v in image.GetSpacing())
-        report.cases.append(row)
+    items = [(pseudonym(salt, patient_id, study_uid, prefix="C"), pseudonym(salt, patient_id), members)
+             for (patient_id, study_uid), members in groups.items()]
+    ingest_one = functools.partial(
+        _ingest_and_save_case, out_dir=out_dir, root=root, modalities=modalities, required=required,
+        label_modalities=list(label_modalities), labels_dir=labels_dir, truth_dir=truth_dir, labelled=labelled,
+        require_nonempty_label=require_nonempty_label, max_slice_gap_ratio=max_slice_gap_ratio,
+        spacing_tolerance_mm=spacing_tolerance_mm)
+    for row, problems in map_jobs(ingest_one, sorted(items, key=lambda item: item[:2]), jobs=jobs,
+                                  progress=progress, desc="ingest cases", unit="case"):
+        for problem in problems:
+            add_problem(*problem)
+        if row is not None:
+            report.cases.append(row)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(report.cases).to_csv(out_dir / "cases.csv", index=False)
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
     return report
+
+
+def _problem(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> tuple[str, ...]:
+    """(case, where, rule, detail, action) of a problem, before redaction."""
+    if isinstance(err, IngestError):
+        return case, err.path, err.rule, err.detail, action
+    return case, where, "ingestion", err, action
+
+
+def _ingest_and_save_case(item, *, out_dir: Path, **rules) -> tuple[dict | None, list[tuple[str, ...]]]:
+    """Read one case (in a worker process, maybe): save it, return its cohort row (None when
+    skipped) and its problems, still unredacted (the parent redacts them)."""
+    case_id, patient, members = item
+    problems: list[tuple[str, ...]] = []
+    case = _ingest_case(case_id, patient, members, record=lambda *a, **k: problems.append(_problem(*a, **k)),
+                        **rules)
+    if case is None:
+        return None, problems
+    case.save(out_dir / "cases" / case_id)
+    row = {"case_id": case_id, "patient": patient}
+    for modality, image in case.images.items():
+        row[f"{modality}_slices"] = image.GetSize()[2]
+        row[f"{modality}_spacing_mm"] = "x".join(f"{v:.2f}" for v in image.GetSpacing())
+    return row, problems
 
 
 def _ingest_case(case_id, patient, members, *, root, modalities, required, label_modalities,

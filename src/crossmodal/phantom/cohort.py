@@ -15,6 +15,7 @@ Folders are named by the fake PatientID on purpose: ingestion must not carry the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import shutil
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from crossmodal.parallel import map_jobs
 from crossmodal.phantom.dicom import fake_identity
 from crossmodal.phantom.dicom import save_label
 from crossmodal.phantom.dicom import uid
@@ -85,30 +87,27 @@ def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
 
 
 def write_cohort(p: dict[str, Any], root: str | Path, write_patient: Callable[..., Any], *, version: str,
-                 desc: str, progress: bool = False) -> Path:
+                 desc: str, progress: bool = False, jobs: int | str = 1) -> Path:
     """Rebuild ``root`` from scratch with ``write_patient(index, p, root, seed=...)`` for every
-    patient, then record the generator version and parameter fingerprint."""
+    patient (on ``jobs`` processes; each patient is seeded by its index, so the tree does not
+    depend on ``jobs``), then record the generator version and parameter fingerprint."""
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)  # a stale tree from other parameters must not survive
     root.mkdir(parents=True)
-    indices = range(int(p["n_patients"]))
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc=desc, unit="patient")
-    for index in indices:
-        write_patient(index, p, root, seed=int(p["seed"]))
+    write = functools.partial(write_patient, p=p, root=root, seed=int(p["seed"]))
+    map_jobs(write, range(int(p["n_patients"])), jobs=jobs, progress=progress, desc=desc, unit="patient")
     (root / "generator.json").write_text(json.dumps(
         {"version": version, "fingerprint": params_fingerprint(p), "params": p,
          "simulated": True}, indent=1, sort_keys=True))
     return root
 
 
-def generate_pelvis_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False) -> Path:
+def generate_pelvis_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False,
+                           jobs: int | str = 1) -> Path:
     """Write the whole pelvic phantom cohort described by ``phantom.pelvis`` params.
 
     The tree is byte-identical for identical parameters.
     """
     return write_cohort(p, root, write_pelvis_patient, version=GENERATOR_VERSION,
-                        desc="phantom patients", progress=progress)
+                        desc="phantom patients", progress=progress, jobs=jobs)

@@ -103,7 +103,8 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
             "n_lesions": len(sim.lesions), "n_mimics": len(sim.mimics)}
 
 
-def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False) -> Path:
+def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False,
+                             jobs: int | str = 1) -> Path:
     """Write the whole skeletal phantom cohort described by ``phantom.skeleton`` params.
 
     The tree is rebuilt from scratch (a stale tree from other parameters is removed) and
@@ -115,6 +116,7 @@ def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: b
         ``params.yaml``, profile applied).
     root : output folder.
     progress : show a progress bar.
+    jobs : processes writing patients (``'auto'``: every core); the tree does not depend on it.
 
     Returns
     -------
@@ -122,4 +124,4 @@ def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: b
         ``root``.
     """
     return write_cohort(p, root, write_skeletal_patient, version=GENERATOR_VERSION,
-                        desc="skeletal phantom patients", progress=progress)
+                        desc="skeletal phantom patients", progress=progress, jobs=jobs)
