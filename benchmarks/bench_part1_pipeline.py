@@ -37,7 +37,7 @@ RESULT_FILES = ["evaluation/metrics.csv", "evaluation/differences.csv", "evaluat
 
 
 def copy_tracked_files(work: Path) -> None:
-    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True)
     if listed.returncode != 0:  # a copy of the tree without .git (a lent machine): take the sources
         for rel in ("src", "benchmarks", "params.yaml", "dvc.yaml"):
             copy = shutil.copytree if (REPO / rel).is_dir() else shutil.copy2
