@@ -53,6 +53,7 @@ from crossmodal.part1_detect import metric_table
 from crossmodal.part1_detect import operating_table
 from crossmodal.part1_detect import pr_figure
 from crossmodal.part1_detect import qualitative_figure
+from crossmodal.part1_detect import runs_summary
 
 params = load_params(params_path)
 cfg = params["detect"]
@@ -68,8 +69,7 @@ runs = pd.read_csv(Path(runs_dir) / "runs.csv")
 display(Markdown(
     f"Profile **{params['profile']}**: patients per split "
     + ", ".join(f"{k} {v}" for k, v in split["split"].value_counts().items())
-    + f"; {len(runs)} detector runs ({runs['detector'].nunique()} detectors, seeds {cfg['seeds']}), "
-    f"{runs['train_seconds'].sum() / 60:.1f} min of training in total."
+    + f"; seeds {cfg['seeds']}; " + runs_summary(runs)
 ))
 
 # %% [markdown]

@@ -8,7 +8,6 @@ import pytest
 
 from crossmodal.parallel import THREADS_VARIABLE
 from crossmodal.parallel import map_jobs
-from crossmodal.parallel import resolve_detector_runs
 from crossmodal.parallel import resolve_jobs
 
 
@@ -46,6 +45,3 @@ def test_job_counts(monkeypatch):
     assert resolve_jobs(2, 10) == 2
     with pytest.raises(ValueError, match=">= 1"):
         resolve_jobs(-1, 10)
-    assert resolve_detector_runs("auto", 12, device="cpu") == 1
-    assert resolve_detector_runs("auto", 12, device="cuda") == 4
-    assert resolve_detector_runs(3, 12, device="cpu") == 3

@@ -133,3 +133,13 @@ def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_s
     serial, parallel = files(serial_out), files(tmp_path)
     assert serial.keys() == parallel.keys() and len(serial) > 10
     assert all(serial[k] == parallel[k] for k in serial)
+
+
+def test_runs_summary_sentence():
+    from crossmodal.part1_detect import runs_summary
+
+    runs = pd.DataFrame({"detector": ["yolov8", "yolov8", "fasterrcnn"], "epochs_trained": [30, 28, 30],
+                         "device": ["cuda"] * 3, "runs_at_once": [3] * 3, "train_seconds": [60.0, 60.0, 120.0],
+                         "stage_seconds": [130.0] * 3})
+    assert runs_summary(runs) == ("3 detector runs (2 detectors) of 28-30 epochs on cuda, 3 at a time: "
+                                  "4.0 min of training summed over runs, 2.2 min for the whole stage.")

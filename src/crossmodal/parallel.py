@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["cpu_threads", "map_jobs", "resolve_jobs", "resolve_detector_runs"]
+__all__ = ["cpu_threads", "map_jobs", "resolve_jobs"]
 
 #: Set in each worker process: the CPU threads it may use (cores / processes).
 THREADS_VARIABLE = "CROSSMODAL_THREADS"
@@ -38,14 +38,6 @@ def resolve_jobs(jobs: int | str | None, n_items: int) -> int:
     if jobs < 1:
         raise ValueError(f"compute jobs must be >= 1 or 'auto', got {jobs}")
     return max(1, min(jobs, n_items))
-
-
-def resolve_detector_runs(runs: int | str | None, n_runs: int, *, device: str) -> int:
-    """Detector runs trained at once. ``'auto'``: one on the CPU (a run uses every core),
-    one per two cores on a GPU (each run loads its own images on the CPU)."""
-    if runs in (None, "auto", 0, "0"):
-        runs = 1 if device == "cpu" else max(1, cpu_threads() // 2)
-    return resolve_jobs(runs, n_runs)
 
 
 def _limit_threads(threads: int) -> None:

@@ -32,8 +32,8 @@ from crossmodal.io.errors import LabelGridMismatchError
 from crossmodal.io.errors import MissingLabelError
 from crossmodal.io.errors import UnpairedSeriesError
 from crossmodal.io.pseudonym import pseudonym
-from crossmodal.parallel import map_jobs
 from crossmodal.io.pseudonym import redact
+from crossmodal.parallel import map_jobs
 
 
 @dataclass
