@@ -140,3 +140,13 @@ display(differences_table(differences))
 claims_shown = claims_view(claims)
 claims_shown.to_csv(out / "claims_table.csv", index=False)
 display(claims_shown)
+
+# %% tags=["hide-input"]
+n_test = int((split["split"] == "test").sum())
+display(Markdown(
+    f"These verdicts rest on **{n_test} test patients** and **{len(cfg['seeds'])} seed(s)** per "
+    "configuration. The bootstrap CI covers patient sampling, not the spread between training "
+    "runs: with a single seed, a re-run on another machine (other thread counts, other float "
+    "rounding) can move a difference across zero. The `full` profile trains several seeds on "
+    "the thesis-sized cohort."
+))

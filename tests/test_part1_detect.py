@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
     from crossmodal.detect.env import configure_ultralytics
     from crossmodal.part1_detect import train_and_predict
 
-    configure_ultralytics(tmp_path / "yolo")
+    configure_ultralytics(os.environ.get("YOLO_CONFIG_DIR") or tmp_path / "yolo")  # one folder per session
     cfg, datasets, _ = detect_setup
     cfg = copy.deepcopy(cfg)
     cfg["detectors"] = [{"name": "yolov8", "inputs": ["adaptive_region", "pet_only"]}]

@@ -28,6 +28,11 @@ ParamsOption = typer.Option("params.yaml", "--params", help="Path to params.yaml
 ProfileOption = typer.Option(None, "--profile", help="Override the params.yaml profile")
 
 
+def _compute(cfg: dict, key: str):
+    """``compute.<key>`` of params.yaml; ``'auto'`` (every core) where a params file predates it."""
+    return cfg.get("compute", {}).get(key, "auto")
+
+
 def _dvc(*args: str) -> int:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.call([sys.executable, "-m", "dvc", *args], env=env)
@@ -65,7 +70,7 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
                 typer.echo(f"{root}: simulated cohort is up to date")
             else:
                 typer.echo(f"{root}: generating the simulated cohort ({p['n_patients']} patients)")
-                generate(p, root, progress=True, jobs=cfg["compute"]["jobs"])
+                generate(p, root, progress=True, jobs=_compute(cfg, "jobs"))
         elif source["source"] == "dicom":
             if not Path(source["root"]).exists() and _dvc("pull", "data.dvc") != 0:
                 typer.echo(f"{source['root']} is missing and `dvc pull data.dvc` failed; see README "
@@ -98,7 +103,7 @@ def phantom_pelvis(out: Path, params: Path = ParamsOption, profile: str = Profil
     from crossmodal.phantom.cohort import generate_pelvis_cohort
 
     cfg = load_params(params, profile)
-    generate_pelvis_cohort(cfg["phantom"]["pelvis"], out, progress=True, jobs=cfg["compute"]["jobs"])
+    generate_pelvis_cohort(cfg["phantom"]["pelvis"], out, progress=True, jobs=_compute(cfg, "jobs"))
 
 
 @phantom_app.command("skeleton")
@@ -107,7 +112,7 @@ def phantom_skeleton(out: Path, params: Path = ParamsOption, profile: str = Prof
     from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
 
     cfg = load_params(params, profile)
-    generate_skeleton_cohort(cfg["phantom"]["skeleton"], out, progress=True, jobs=cfg["compute"]["jobs"])
+    generate_skeleton_cohort(cfg["phantom"]["skeleton"], out, progress=True, jobs=_compute(cfg, "jobs"))
 
 
 ingest_app = typer.Typer(help="Read DICOM cohorts into pseudonymised case folders.")
@@ -125,7 +130,7 @@ def ingest_pelvis(out: Path, params: Path = ParamsOption, profile: str = Profile
         source["root"], out, modalities=source["modalities"], label_modalities=["CT"],
         labels_dir=source["labels_dir"], truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"],
         max_slice_gap_ratio=rules["max_slice_gap_ratio"],
-        spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True, jobs=cfg["compute"]["jobs"],
+        spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True, jobs=_compute(cfg, "jobs"),
     )
     _echo_report(report)
 
@@ -142,7 +147,7 @@ def ingest_skeleton(out: Path, params: Path = ParamsOption, profile: str = Profi
         label_modalities=source["modalities"], labels_dir=source["labels_dir"],
         truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by="patient",
         require_nonempty_label=False, max_slice_gap_ratio=rules["max_slice_gap_ratio"],
-        spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True, jobs=cfg["compute"]["jobs"],
+        spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True, jobs=_compute(cfg, "jobs"),
     )
     _echo_report(report)
 
@@ -160,7 +165,7 @@ def part1_align_fuse(ingest_dir: Path, out: Path, params: Path = ParamsOption,
 
     cfg = load_params(params, profile)
     tables = run_align_fuse(load_cases(ingest_dir), out, cfg["align_fuse"], progress=True,
-                            jobs=cfg["compute"]["jobs"])
+                            jobs=_compute(cfg, "jobs"))
     alignment = tables["alignment"]
     if "error_after_mm" in alignment:
         typer.echo(f"alignment error: {alignment['error_before_mm'].mean():.2f} mm before, "
@@ -175,7 +180,7 @@ def part1_datasets(align_dir: Path, out: Path, params: Path = ParamsOption, prof
     cfg = load_params(params, profile)
     names = cfg["cohort"]["pelvis"]["label_names"]
     split = export_datasets(align_dir, out, cfg["detect"], class_names=[names[k] for k in sorted(names)],
-                            jobs=cfg["compute"]["jobs"])
+                            jobs=_compute(cfg, "jobs"))
     typer.echo(split["split"].value_counts().to_dict())
 
 
@@ -188,7 +193,7 @@ def part1_train(datasets_dir: Path, out: Path, params: Path = ParamsOption, prof
     configure_ultralytics()
     cfg = load_params(params, profile)
     train_and_predict(datasets_dir, out, cfg["detect"], progress=True,
-                      runs_at_once=cfg["compute"]["detector_runs"])
+                      runs_at_once=_compute(cfg, "detector_runs"))
 
 
 @part1_app.command("evaluate")
