@@ -45,13 +45,15 @@ from IPython.display import display
 
 from crossmodal.io import load_cases
 from crossmodal.params import load_params
+from crossmodal.part1 import alignment_summary
+from crossmodal.part1 import fusion_quality_summary
 from crossmodal.part1 import inputs_figure
 from crossmodal.part1 import lesion_and_hot_slices
 from crossmodal.part1 import prepare
+from crossmodal.part1 import region_summary
 from crossmodal.part1 import step_figure
 from crossmodal.register import registration_figure
 from crossmodal.register import resample_to_reference
-from crossmodal.report import summary_with_ci
 
 params = load_params(params_path)
 cfg = params["align_fuse"]
@@ -103,11 +105,9 @@ plt.show()
 # transform send each point; "before" is geometry only. Mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-alignment = pd.read_csv(Path(align_dir) / "alignment.csv")
-columns = [c for c in ["error_before_mm", "error_after_mm", "error_after_max_mm", "pet_voxel_mm"] if c in alignment]
-alignment_summary = summary_with_ci(alignment, columns, seed=int(cfg["seed"]))
-alignment_summary.to_csv(out / "alignment_summary.csv")
-display(alignment_summary)
+alignment = alignment_summary(pd.read_csv(Path(align_dir) / "alignment.csv"), seed=int(cfg["seed"]))
+alignment.to_csv(out / "alignment_summary.csv")
+display(alignment)
 
 # %% [markdown]
 # ## Localisation never cuts a lesion
@@ -115,13 +115,7 @@ display(alignment_summary)
 # Lesion voxels inside the localised region, and the share of the slice the region keeps.
 
 # %% tags=["hide-input"]
-region = pd.read_csv(Path(align_dir) / "region_check.csv")
-display(pd.DataFrame({
-    "cases": [len(region)],
-    "lesion voxels": [int(region["lesion_voxels"].sum())],
-    "inside the region": [int(region["lesion_voxels_inside"].sum())],
-    "region share of slice (mean)": [round(float(region["region_fraction_of_slice"].mean()), 3)],
-}))
+display(region_summary(pd.read_csv(Path(align_dir) / "region_check.csv")))
 
 # %% [markdown]
 # ## Fusion quality
@@ -132,9 +126,6 @@ display(pd.DataFrame({
 # Values are averaged per patient first; mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-quality = pd.read_csv(Path(align_dir) / "fusion_quality.csv")
-metrics = ["EN", "SD", "SF", "MI_CT", "MI_PET", "SSIM_CT", "SSIM_PET", "QABF"]
-per_patient = quality.groupby(["input", "case_id"], sort=False)[metrics].mean().reset_index()
-quality_summary = summary_with_ci(per_patient, metrics, by="input", seed=int(cfg["seed"]))
+quality_summary = fusion_quality_summary(pd.read_csv(Path(align_dir) / "fusion_quality.csv"), seed=int(cfg["seed"]))
 quality_summary.to_csv(out / "fusion_quality_summary.csv")
 display(quality_summary)

@@ -55,14 +55,19 @@ from crossmodal.features import feature_columns
 from crossmodal.features import feature_heatmap
 from crossmodal.params import load_params
 from crossmodal.part2 import c3d_comparisons
+from crossmodal.part2 import c3d_difference_table
+from crossmodal.part2 import c3d_metric_table
 from crossmodal.part2 import choices_table
 from crossmodal.part2 import claims_json
 from crossmodal.part2 import claims_table
+from crossmodal.part2 import claims_view
 from crossmodal.part2 import cohort_table
 from crossmodal.part2 import curves_figure
+from crossmodal.part2 import delong_table
+from crossmodal.part2 import detector_ap_table
+from crossmodal.part2 import fused_vs_single_table
+from crossmodal.part2 import leakage_table
 from crossmodal.part2 import metric_table
-from crossmodal.report import ci_column
-from crossmodal.report import format_ci
 
 params = load_params(params_path)
 clf_cfg = params["classify"]
@@ -118,26 +123,13 @@ display(cohort)
 
 # %% tags=["hide-input"]
 assignment = pd.read_csv(detect / "assignment.csv")
-leak = assignment.pivot_table(index=["modality", "detector"], columns="role", values="case_id",
-                              aggfunc="nunique", fill_value=0)
-overlap = (assignment[assignment["role"] != "scored"].merge(
-    assignment[assignment["role"] == "scored"], on=["modality", "detector", "case_id"]))
-leak["patients scored by a detector that saw them"] = len(overlap)
-display(leak)
+display(leakage_table(assignment))
 training = pd.read_csv(detect / "training.csv")
 display(training.set_index(["modality", "detector"]))
 
 # %% tags=["hide-input"]
 ap = pd.read_csv(detect / "ap.csv")
-ap_table = pd.DataFrame({
-    "modality": ap["modality"], "patients": ap["patients"], "slices": ap["slices"],
-    "lesion boxes": ap["lesion_boxes"],
-    "AP50": ci_column(ap, "ap50", "ap50_ci_low", "ap50_ci_high"),
-    "AP50-95": ci_column(ap, "ap50_95", "ap50_95_ci_low", "ap50_95_ci_high"),
-    "lesion sensitivity": ci_column(ap, "lesion_sensitivity", "lesion_sensitivity_ci_low",
-                                    "lesion_sensitivity_ci_high"),
-    "FP per slice": ap["fp_per_slice"].round(3),
-}).set_index("modality")
+ap_table = detector_ap_table(ap)
 ap_table.to_csv(out / "detector_ap.csv")
 det_cfg = params["part2_detect"]
 display(Markdown(
@@ -212,19 +204,15 @@ display(Image(filename=str(out / "roc_pr.png")))
 
 # %% tags=["hide-input"]
 comparisons = pd.read_csv(classify / "comparisons.csv")
-diff = comparisons[comparisons["metric"].isin(["accuracy", "auc", "pr_auc"])].copy()
-diff["fused - single"] = ci_column(diff, "estimate", "ci_low", "ci_high")
-diff_table = diff.pivot_table(index="classifier", columns=["metric", "single"],
-                              values="fused - single", aggfunc="first", sort=False)
+diff_table = fused_vs_single_table(comparisons)
 diff_table.to_csv(out / "fused_vs_single.csv")
 display(diff_table)
 delong = pd.read_csv(classify / "delong.csv")
 if len(delong):
-    delong_table = delong.pivot_table(index="classifier", columns="single", values="p_value",
-                                      sort=False)
-    delong_table.to_csv(out / "delong.csv")
+    delong_p = delong_table(delong)
+    delong_p.to_csv(out / "delong.csv")
     display(Markdown("DeLong p-values, fused vs single modality:"))
-    display(delong_table.map(lambda p: f"{p:.3g}"))
+    display(delong_p.map(lambda p: f"{p:.3g}"))
 
 # %% [markdown]
 # ## Late fusion (features) versus early fusion (C3D)
@@ -237,17 +225,13 @@ if len(delong):
 # %% tags=["hide-input"]
 display(Image(filename=str(c3d / "channels.png")))
 c3d_metrics = pd.read_csv(c3d / "metrics.csv")
-c3d_cells = ci_column(c3d_metrics, "estimate", "ci_low", "ci_high")
-display(pd.DataFrame({"C3D": c3d_cells}, index=c3d_metrics["metric"]))
+display(c3d_metric_table(c3d_metrics))
 display(pd.read_csv(c3d / "training.csv"))
 vs_c3d = c3d_comparisons(pd.read_csv(classify / "oof.csv"), metrics, pd.read_csv(c3d / "oof.csv"),
                          n_boot=int(clf_cfg["n_boot"]), seed=int(clf_cfg["boot_seed"]),
                          threshold=float(clf_cfg["threshold"]))
 vs_c3d.to_csv(out / "c3d_comparisons.csv", index=False)
-shown = vs_c3d[vs_c3d["metric"].isin(["accuracy", "auc"])].copy()
-shown["classifier - C3D"] = ci_column(shown, "difference", "ci_low", "ci_high")
-display(shown.pivot_table(index=["classifier", "role"], columns="metric", values="classifier - C3D",
-                          aggfunc="first", sort=False))
+display(c3d_difference_table(vs_c3d))
 
 # %% [markdown]
 # ## Claimed versus reproduced (C5-C7)
@@ -267,11 +251,6 @@ claims.to_csv(out / "claims.csv", index=False)
 summary = claims_json(claims)
 Path(claims_json_path).parent.mkdir(parents=True, exist_ok=True)
 Path(claims_json_path).write_text(json.dumps(summary, indent=1, sort_keys=True))
-shown = claims.copy()
-shown["ours [95 % CI]"] = [format_ci(o, lo, hi, digits=3) if pd.notna(lo) else o
-                           for o, lo, hi in shown[["ours", "ci_low", "ci_high"]].to_numpy()]
-shown["thesis"] = shown["thesis"].map(lambda v: f"+{v:.3f}" if pd.notna(v) else "(direction only)")
-display(shown[["claim", "quantity", "thesis", "ours [95 % CI]", "patients", "verdict",
-               "claim verdict", "how"]].set_index(["claim", "quantity"]))
+display(claims_view(claims))
 display(Markdown("**Claim verdicts:** "
                  + "; ".join(f"{k}: {v}" for k, v in summary["verdict"].items()) + "."))

@@ -70,3 +70,21 @@ def test_stage_outputs_do_not_depend_on_the_number_of_processes(part1_stage, tmp
             assert serial_art.keys() == parallel_art.keys()
             for key in serial_art:
                 np.testing.assert_array_equal(serial_art[key], parallel_art[key], err_msg=f"{name} {key}")
+
+
+def test_stage_summaries_for_the_chapter(part1_stage):
+    from crossmodal.part1 import QUALITY_METRICS
+    from crossmodal.part1 import alignment_summary
+    from crossmodal.part1 import fusion_quality_summary
+    from crossmodal.part1 import region_summary
+
+    cases, _, cfg, tables = part1_stage
+    alignment = alignment_summary(tables["alignment"], seed=0)
+    assert list(alignment.columns) == ["n", "error_before_mm", "error_after_mm", "error_after_max_mm",
+                                       "pet_voxel_mm"]
+    assert alignment.loc["all", "n"] == len(cases)
+    region = region_summary(tables["region_check"]).iloc[0]
+    assert region["cases"] == len(cases) and region["inside the region"] == region["lesion voxels"] > 0
+    quality = fusion_quality_summary(tables["fusion_quality"], seed=0)
+    assert list(quality.index) == list(cfg["inputs"]) and list(quality.columns) == ["n", *QUALITY_METRICS]
+    assert (quality["n"] == len(cases)).all()  # one row per patient, not per slice

@@ -482,3 +482,53 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
     assert set(features.index) == scored
     mr_only = [c.case_id for c in cases if list(c.images) == ["MR"] and c.case_id in scored]
     assert (features.loc[mr_only, ["has_CT", "has_PET"]] == 0).all().all()
+
+
+def test_chapter_tables():
+    from crossmodal.part2 import c3d_difference_table
+    from crossmodal.part2 import c3d_metric_table
+    from crossmodal.part2 import claims_view
+    from crossmodal.part2 import delong_table
+    from crossmodal.part2 import detector_ap_table
+    from crossmodal.part2 import fused_vs_single_table
+    from crossmodal.part2 import leakage_table
+
+    assignment = pd.DataFrame({"modality": ["CT"] * 4 + ["PET"] * 3, "detector": ["d0"] * 7,
+                               "case_id": ["a", "b", "c", "a", "a", "b", "c"],
+                               "role": ["train", "val", "scored", "scored", "train", "train", "scored"]})
+    leak = leakage_table(assignment)
+    assert leak.loc[("CT", "d0"), "patients scored by a detector that saw them"] == 1  # patient a
+    assert leak.loc[("PET", "d0"), "patients scored by a detector that saw them"] == 0
+    assert leak.loc[("CT", "d0"), "scored"] == 2 and leak.loc[("PET", "d0"), "train"] == 2
+
+    ap = pd.DataFrame({"modality": ["PET"], "patients": [10], "slices": [80], "lesion_boxes": [12],
+                       "ap50": [0.7], "ap50_ci_low": [0.6], "ap50_ci_high": [0.8], "ap50_95": [0.3],
+                       "ap50_95_ci_low": [0.2], "ap50_95_ci_high": [0.4], "lesion_sensitivity": [0.9],
+                       "lesion_sensitivity_ci_low": [0.8], "lesion_sensitivity_ci_high": [1.0],
+                       "fp_per_slice": [0.1234]})
+    row = detector_ap_table(ap).loc["PET"]
+    assert row["AP50"] == "0.70 [0.60, 0.80]" and row["FP per slice"] == 0.123
+
+    comparisons = pd.DataFrame({"classifier": ["lda", "lda", "lda"], "metric": ["auc", "auc", "f1"],
+                                "single": ["CT", "PET", "CT"], "estimate": [0.1, -0.02, 0.3],
+                                "ci_low": [0.05, -0.05, 0.1], "ci_high": [0.15, 0.01, 0.5]})
+    diff = fused_vs_single_table(comparisons)
+    assert diff.loc["lda", ("auc", "CT")] == "0.10 [0.05, 0.15]" and ("f1", "CT") not in diff.columns
+
+    delong = pd.DataFrame({"classifier": ["lda", "lda"], "single": ["CT", "PET"], "p_value": [0.01, 0.6]})
+    assert delong_table(delong).loc["lda", "PET"] == 0.6
+
+    vs_c3d = pd.DataFrame({"classifier": ["lda"] * 3, "role": ["best"] * 3,
+                           "metric": ["auc", "accuracy", "f1"], "difference": [0.2, 0.1, 0.0],
+                           "ci_low": [0.1, 0.0, -0.1], "ci_high": [0.3, 0.2, 0.1]})
+    assert list(c3d_difference_table(vs_c3d).columns) == ["auc", "accuracy"]
+    c3d = pd.DataFrame({"metric": ["auc"], "estimate": [0.5], "ci_low": [0.4], "ci_high": [0.6]})
+    assert c3d_metric_table(c3d).loc["auc", "C3D"] == "0.50 [0.40, 0.60]"
+
+    claims = pd.DataFrame({"claim": ["C5", "C5"], "quantity": ["auc: fused - CT", "DeLong"],
+                           "thesis": [0.085, np.nan], "ours": [0.1, "1 / 0 of 3"], "ci_low": [0.05, np.nan],
+                           "ci_high": [0.15, np.nan], "patients": [30, 30], "verdict": ["supported"] * 2,
+                           "claim verdict": ["supported"] * 2, "how": ["", ""]})
+    view = claims_view(claims)
+    assert view.loc[("C5", "auc: fused - CT"), "ours [95 % CI]"] == "0.100 [0.050, 0.150]"
+    assert view.loc[("C5", "DeLong"), "thesis"] == "(direction only)"

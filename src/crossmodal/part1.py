@@ -46,6 +46,7 @@ from crossmodal.register import mask_points_mm
 from crossmodal.register import register_rigid
 from crossmodal.register import resample_to_reference
 from crossmodal.register import transform_error_mm
+from crossmodal.report import summary_with_ci
 
 
 @dataclass
@@ -210,6 +211,32 @@ def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], 
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     return tables
+
+
+ALIGNMENT_COLUMNS = ["error_before_mm", "error_after_mm", "error_after_max_mm", "pet_voxel_mm"]
+QUALITY_METRICS = ["EN", "SD", "SF", "MI_CT", "MI_PET", "SSIM_CT", "SSIM_PET", "QABF"]
+
+
+def alignment_summary(alignment: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """Alignment errors (those known: phantom truth) as mean ± sd [patient-bootstrap CI]."""
+    return summary_with_ci(alignment, [c for c in ALIGNMENT_COLUMNS if c in alignment], seed=seed)
+
+
+def region_summary(region: pd.DataFrame) -> pd.DataFrame:
+    """One row: lesion voxels in all, those inside the localised region, mean region share."""
+    return pd.DataFrame({
+        "cases": [len(region)],
+        "lesion voxels": [int(region["lesion_voxels"].sum())],
+        "inside the region": [int(region["lesion_voxels_inside"].sum())],
+        "region share of slice (mean)": [round(float(region["region_fraction_of_slice"].mean()), 3)],
+    })
+
+
+def fusion_quality_summary(quality: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """Fusion metrics per input: slices averaged per patient first, so the bootstrap CI is
+    over patients, not slices."""
+    per_patient = quality.groupby(["input", "case_id"], sort=False)[QUALITY_METRICS].mean().reset_index()
+    return summary_with_ci(per_patient, QUALITY_METRICS, by="input", seed=seed)
 
 
 def load_fused(path: str | Path) -> dict[str, np.ndarray]:

@@ -56,6 +56,8 @@ from crossmodal.io.case import Case
 from crossmodal.preprocess import letterbox
 from crossmodal.preprocess import window_ct
 from crossmodal.register import resample_to_reference
+from crossmodal.report import ci_column
+from crossmodal.report import format_ci
 
 __all__ = [
     "DEFAULT_MODALITY_NAMES",
@@ -1132,6 +1134,69 @@ def metric_table(metrics: pd.DataFrame, metric_names=("accuracy", "auc"), *, dig
     wide = sub.pivot_table(index="classifier", columns=["metric", "feature_set"], values="value",
                            aggfunc="first", sort=False)
     return wide.reindex(columns=list(metric_names), level=0).fillna("skipped")
+
+
+def leakage_table(assignment: pd.DataFrame) -> pd.DataFrame:
+    """Patients per detector and role, plus how many were scored by a detector that trained
+    or validated on them (the leakage rule says 0)."""
+    table = assignment.pivot_table(index=["modality", "detector"], columns="role", values="case_id",
+                                   aggfunc="nunique", fill_value=0)
+    seen = assignment[assignment["role"] != "scored"]
+    scored = assignment[assignment["role"] == "scored"]
+    overlap = seen.merge(scored, on=["modality", "detector", "case_id"])
+    table["patients scored by a detector that saw them"] = (
+        overlap.groupby(["modality", "detector"]).size().reindex(table.index, fill_value=0))
+    return table
+
+
+def detector_ap_table(ap: pd.DataFrame) -> pd.DataFrame:
+    """Pooled per-modality detector metrics (``ap.csv``) with CI cells."""
+    return pd.DataFrame({
+        "modality": ap["modality"], "patients": ap["patients"], "slices": ap["slices"],
+        "lesion boxes": ap["lesion_boxes"],
+        "AP50": ci_column(ap, "ap50", "ap50_ci_low", "ap50_ci_high"),
+        "AP50-95": ci_column(ap, "ap50_95", "ap50_95_ci_low", "ap50_95_ci_high"),
+        "lesion sensitivity": ci_column(ap, "lesion_sensitivity", "lesion_sensitivity_ci_low",
+                                        "lesion_sensitivity_ci_high"),
+        "FP per slice": ap["fp_per_slice"].round(3),
+    }).set_index("modality")
+
+
+def fused_vs_single_table(comparisons: pd.DataFrame, metrics=("accuracy", "auc", "pr_auc")) -> pd.DataFrame:
+    """Classifier x (metric, single modality): fused minus single ``estimate [CI]``."""
+    diff = comparisons[comparisons["metric"].isin(metrics)].copy()
+    diff["fused - single"] = ci_column(diff, "estimate", "ci_low", "ci_high")
+    return diff.pivot_table(index="classifier", columns=["metric", "single"], values="fused - single",
+                            aggfunc="first", sort=False)
+
+
+def delong_table(delong: pd.DataFrame) -> pd.DataFrame:
+    """Classifier x single modality: DeLong p-value of fused vs that modality."""
+    return delong.pivot_table(index="classifier", columns="single", values="p_value", sort=False)
+
+
+def c3d_difference_table(vs_c3d: pd.DataFrame, metrics=("accuracy", "auc")) -> pd.DataFrame:
+    """(classifier, role) x metric: classifier minus C3D ``difference [CI]``."""
+    shown = vs_c3d[vs_c3d["metric"].isin(metrics)].copy()
+    shown["classifier - C3D"] = ci_column(shown, "difference", "ci_low", "ci_high")
+    return shown.pivot_table(index=["classifier", "role"], columns="metric", values="classifier - C3D",
+                             aggfunc="first", sort=False)
+
+
+def c3d_metric_table(c3d_metrics: pd.DataFrame) -> pd.DataFrame:
+    """One column ``C3D``: each metric's ``estimate [CI]``."""
+    return pd.DataFrame({"C3D": ci_column(c3d_metrics, "estimate", "ci_low", "ci_high")},
+                        index=c3d_metrics["metric"])
+
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claimed-vs-reproduced table as the chapter shows it."""
+    shown = claims.copy()
+    shown["ours [95 % CI]"] = [format_ci(o, lo, hi, digits=3) if pd.notna(lo) else o
+                               for o, lo, hi in shown[["ours", "ci_low", "ci_high"]].to_numpy()]
+    shown["thesis"] = shown["thesis"].map(lambda v: f"+{v:.3f}" if pd.notna(v) else "(direction only)")
+    return shown[["claim", "quantity", "thesis", "ours [95 % CI]", "patients", "verdict",
+                  "claim verdict", "how"]].set_index(["claim", "quantity"])
 
 
 def curves_figure(roc: pd.DataFrame, pr: pd.DataFrame, *, columns: int = 2):

@@ -5,9 +5,9 @@ Notebooks stay thin: they call these functions and display the results.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
@@ -17,6 +17,9 @@ from crossmodal.io.case import Case
 from crossmodal.preprocess import clip_suv
 from crossmodal.preprocess import window_ct
 from crossmodal.register import resample_to_reference
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def lesion_stats(case: Case) -> dict[str, Any]:
@@ -67,12 +70,14 @@ def _lesion_slice(case: Case) -> int:
     return int(np.argmax(counts))
 
 
-def montage(cases: list[Case], *, ct_window: dict[str, float], suv_display_max: float) -> plt.Figure:
+def montage(cases: list[Case], *, ct_window: dict[str, float], suv_display_max: float) -> Figure:
     """CT, PET (SUV), fused overlay and label contour at each case's largest lesion slice.
 
     PET is resampled onto the CT grid through the DICOM geometry only (no registration),
     so any misregistration is visible in the overlay.
     """
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(len(cases), 4, figsize=(12, 3.1 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
         z = _lesion_slice(case)

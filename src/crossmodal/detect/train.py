@@ -381,35 +381,12 @@ def train_detector(
         "device": device,
         "workers": int(workers),
     }
+    common = dict(epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device, workers=workers, **kw)
     start = time.perf_counter()
     if spec.family == "ultralytics":
-        result = _train_ultralytics(
-            spec,
-            scale,
-            train_yaml,
-            out_dir,
-            epochs=epochs,
-            imgsz=imgsz,
-            batch=batch,
-            seed=seed,
-            device=device,
-            workers=workers,
-            config_dir=config_dir,
-            **kw,
-        )
+        result = _train_ultralytics(spec, scale, train_yaml, out_dir, config_dir=config_dir, **common)
     else:
-        result = _train_fasterrcnn(
-            train_yaml,
-            out_dir,
-            scale=scale,
-            epochs=epochs,
-            imgsz=imgsz,
-            batch=batch,
-            seed=seed,
-            device=device,
-            workers=workers,
-            **kw,
-        )
+        result = _train_fasterrcnn(train_yaml, out_dir, scale=scale, **common)
     record.update(result)
     record["train_seconds"] = time.perf_counter() - start
     record["weights"] = "weights.pt"
