@@ -42,10 +42,10 @@ from IPython.display import display
 
 from crossmodal.io import load_cases
 from crossmodal.params import load_params
-from crossmodal.report import cohort_table
-from crossmodal.report import describe_distribution
-from crossmodal.report import flatten_params
-from crossmodal.report import montage
+from crossmodal.report.common import cohort_table
+from crossmodal.report.common import describe_distribution
+from crossmodal.report.common import flatten_params
+from crossmodal.report.common import montage
 
 params = load_params(params_path)
 out = Path(out_dir)

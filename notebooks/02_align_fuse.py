@@ -52,8 +52,8 @@ from crossmodal.part1 import lesion_and_hot_slices
 from crossmodal.part1 import prepare
 from crossmodal.part1 import region_summary
 from crossmodal.part1 import step_figure
-from crossmodal.register import registration_figure
-from crossmodal.register import resample_to_reference
+from crossmodal.imaging.register import registration_figure
+from crossmodal.imaging.register import resample_to_reference
 
 params = load_params(params_path)
 cfg = params["align_fuse"]

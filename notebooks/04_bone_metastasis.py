@@ -51,8 +51,8 @@ from IPython.display import Image
 from IPython.display import Markdown
 from IPython.display import display
 
-from crossmodal.features import feature_columns
-from crossmodal.features import feature_heatmap
+from crossmodal.learn.features import feature_columns
+from crossmodal.learn.features import feature_heatmap
 from crossmodal.params import load_params
 from crossmodal.part2 import c3d_comparisons
 from crossmodal.part2 import c3d_difference_table

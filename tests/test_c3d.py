@@ -5,15 +5,15 @@ import pandas as pd
 import pytest
 import torch
 
-from crossmodal.c3d import C3D
-from crossmodal.c3d import c3d_cross_validated
-from crossmodal.c3d import predict_c3d
-from crossmodal.c3d import stack_modalities
-from crossmodal.c3d import train_c3d
-from crossmodal.classify import OOF_COLUMNS
-from crossmodal.classify import cross_validated_scores
-from crossmodal.classify import fold_assignments
-from crossmodal.classify import metrics_with_ci
+from crossmodal.learn.c3d import C3D
+from crossmodal.learn.c3d import c3d_cross_validated
+from crossmodal.learn.c3d import predict_c3d
+from crossmodal.learn.c3d import stack_modalities
+from crossmodal.learn.c3d import train_c3d
+from crossmodal.learn.classify import OOF_COLUMNS
+from crossmodal.learn.classify import cross_validated_scores
+from crossmodal.learn.classify import fold_assignments
+from crossmodal.learn.classify import metrics_with_ci
 
 
 def _volumes(n=12, seed=0, shape=(8, 16, 16)):

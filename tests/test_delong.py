@@ -7,11 +7,11 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from crossmodal.delong import delong_auc_variance
-from crossmodal.delong import delong_covariance
-from crossmodal.delong import delong_test
-from crossmodal.delong import midrank
-from crossmodal.delong import structural_components
+from crossmodal.stats.delong import delong_auc_variance
+from crossmodal.stats.delong import delong_covariance
+from crossmodal.stats.delong import delong_test
+from crossmodal.stats.delong import midrank
+from crossmodal.stats.delong import structural_components
 
 
 def _brute_force(y, scores):

@@ -88,7 +88,7 @@ def _check_predictions(detections, n_images):
 
 @pytest.mark.parametrize("name", ["yolov8", "yolov5u", "yolo11", "fasterrcnn"])
 def test_detector_trains_and_predicts(name, dataset, yolo_config, tmp_path, no_network):
-    from crossmodal import evaluate as ev
+    from crossmodal.detect import metrics as ev
     from crossmodal.detect.train import load_detector
     from crossmodal.detect.train import predict
     from crossmodal.detect.train import train_detector

@@ -1,4 +1,4 @@
-"""Tests for crossmodal.evaluate: COCO AP (against pycocotools), operating-point metrics,
+"""Tests for crossmodal.detect.metrics: COCO AP (against pycocotools), operating-point metrics,
 lesion sensitivity and the patient bootstrap."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossmodal import evaluate as ev
+from crossmodal.detect import metrics as ev
 
 
 def _random_dataset(seed: int, *, n_patients=6, slices=5, n_classes=1, empty_pred_share=0.2):

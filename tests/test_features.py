@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from crossmodal.features import bin_counts
-from crossmodal.features import confidence_bins
-from crossmodal.features import feature_columns
-from crossmodal.features import feature_heatmap
-from crossmodal.features import modality_mask
-from crossmodal.features import patient_feature_table
-from crossmodal.features import series_features
+from crossmodal.learn.features import bin_counts
+from crossmodal.learn.features import confidence_bins
+from crossmodal.learn.features import feature_columns
+from crossmodal.learn.features import feature_heatmap
+from crossmodal.learn.features import modality_mask
+from crossmodal.learn.features import patient_feature_table
+from crossmodal.learn.features import series_features
 
 EDGES = confidence_bins()
 

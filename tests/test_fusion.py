@@ -1,4 +1,4 @@
-"""Tests for crossmodal.fusion: the method registry, each method, and the metrics."""
+"""Tests for crossmodal.imaging.fusion: the method registry, each method, and the metrics."""
 
 import numpy as np
 import pytest
@@ -7,21 +7,21 @@ from skimage.filters import threshold_otsu
 from skimage.metrics import structural_similarity
 from sklearn.metrics import mutual_info_score
 
-from crossmodal.fusion import FUSION_METHODS
-from crossmodal.fusion import entropy
-from crossmodal.fusion import fuse
-from crossmodal.fusion import fusion_quality
-from crossmodal.fusion import guided_filter
-from crossmodal.fusion import list_methods
-from crossmodal.fusion import mutual_information
-from crossmodal.fusion import pca_weights
-from crossmodal.fusion import qabf
-from crossmodal.fusion import register_fusion
-from crossmodal.fusion import spatial_frequency
-from crossmodal.fusion import ssim
-from crossmodal.fusion import std_dev
-from crossmodal.fusion import to_gray
-from crossmodal.fusion.methods import adaptive_weight
+from crossmodal.imaging.fusion import FUSION_METHODS
+from crossmodal.imaging.fusion import entropy
+from crossmodal.imaging.fusion import fuse
+from crossmodal.imaging.fusion import fusion_quality
+from crossmodal.imaging.fusion import guided_filter
+from crossmodal.imaging.fusion import list_methods
+from crossmodal.imaging.fusion import mutual_information
+from crossmodal.imaging.fusion import pca_weights
+from crossmodal.imaging.fusion import qabf
+from crossmodal.imaging.fusion import register_fusion
+from crossmodal.imaging.fusion import spatial_frequency
+from crossmodal.imaging.fusion import ssim
+from crossmodal.imaging.fusion import std_dev
+from crossmodal.imaging.fusion import to_gray
+from crossmodal.imaging.fusion.methods import adaptive_weight
 
 EXPECTED = {
     "adaptive_region", "concat_ct_pet_ct", "ct_only", "pet_only", "weighted_average", "pca",

@@ -90,7 +90,7 @@ def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
 
 
 def test_ci_cells_for_book_tables():
-    from crossmodal.report import format_ci
+    from crossmodal.report.common import format_ci
 
     assert format_ci(0.5, 0.25, 0.75) == "0.50 [0.25, 0.75]"
     assert format_ci(0.1, -0.05, 0.2, digits=3, signed=True) == "+0.100 [-0.050, +0.200]"

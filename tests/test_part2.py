@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from crossmodal.classify import fold_assignments
+from crossmodal.learn.classify import fold_assignments
 from crossmodal.io.case import Case
 from crossmodal.part2 import _fit_split
 from crossmodal.part2 import _unfit_reason

@@ -14,7 +14,7 @@ from crossmodal.phantom.cohort import generate_pelvis_cohort
 from crossmodal.phantom.cohort import is_up_to_date
 from crossmodal.phantom.pelvis import LABEL_TUMOUR
 from crossmodal.phantom.pelvis import simulate_patient
-from crossmodal.register import resample_to_reference
+from crossmodal.imaging.register import resample_to_reference
 
 
 def tree_hash(root: Path) -> str:

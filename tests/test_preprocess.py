@@ -1,23 +1,23 @@
-"""Tests for crossmodal.preprocess on synthetic CT/PET slices."""
+"""Tests for crossmodal.imaging.preprocess on synthetic CT/PET slices."""
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from crossmodal.preprocess import LetterboxInfo
-from crossmodal.preprocess import body_mask_ct
-from crossmodal.preprocess import body_mask_pet
-from crossmodal.preprocess import clahe
-from crossmodal.preprocess import clip_suv
-from crossmodal.preprocess import crop
-from crossmodal.preprocess import edges
-from crossmodal.preprocess import enhance_ct
-from crossmodal.preprocess import enhance_pet
-from crossmodal.preprocess import letterbox
-from crossmodal.preprocess import region_box
-from crossmodal.preprocess import region_box_volume
-from crossmodal.preprocess import unletterbox
-from crossmodal.preprocess import window_ct
+from crossmodal.imaging.preprocess import LetterboxInfo
+from crossmodal.imaging.preprocess import body_mask_ct
+from crossmodal.imaging.preprocess import body_mask_pet
+from crossmodal.imaging.preprocess import clahe
+from crossmodal.imaging.preprocess import clip_suv
+from crossmodal.imaging.preprocess import crop
+from crossmodal.imaging.preprocess import edges
+from crossmodal.imaging.preprocess import enhance_ct
+from crossmodal.imaging.preprocess import enhance_pet
+from crossmodal.imaging.preprocess import letterbox
+from crossmodal.imaging.preprocess import region_box
+from crossmodal.imaging.preprocess import region_box_volume
+from crossmodal.imaging.preprocess import unletterbox
+from crossmodal.imaging.preprocess import window_ct
 
 H, W = 120, 160
 

@@ -1,16 +1,16 @@
-"""Tests for crossmodal.register on a small synthetic pelvic PET/CT pair."""
+"""Tests for crossmodal.imaging.register on a small synthetic pelvic PET/CT pair."""
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from crossmodal.register import RegistrationResult
-from crossmodal.register import mask_points_mm
-from crossmodal.register import register_rigid
-from crossmodal.register import registration_figure
-from crossmodal.register import resample_to_reference
-from crossmodal.register import transform_error_mm
+from crossmodal.imaging.register import RegistrationResult
+from crossmodal.imaging.register import mask_points_mm
+from crossmodal.imaging.register import register_rigid
+from crossmodal.imaging.register import registration_figure
+from crossmodal.imaging.register import resample_to_reference
+from crossmodal.imaging.register import transform_error_mm
 
 CT_SPACING = 3.0
 PET_SPACING = 4.0
@@ -234,7 +234,7 @@ def test_registration_figure(pair, rigid_result):
 
 
 def test_fov_margin_mask_drops_axial_ends():
-    from crossmodal.register import _metric_mask
+    from crossmodal.imaging.register import _metric_mask
 
     ct = sitk.Image([8, 8, 20], sitk.sitkFloat32)
     ct.SetSpacing((2.0, 2.0, 3.0))

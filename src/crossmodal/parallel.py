@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["cpu_threads", "map_jobs", "resolve_jobs"]
+__all__ = ["compute_setting", "cpu_threads", "map_jobs", "resolve_jobs"]
 
 #: Set in each worker process: the CPU threads it may use (cores / processes).
 THREADS_VARIABLE = "CROSSMODAL_THREADS"
@@ -28,6 +28,11 @@ def cpu_threads() -> int:
     """CPU threads this process may use: its share when it is a worker, else every core."""
     value = os.environ.get(THREADS_VARIABLE)
     return max(1, int(value)) if value else max(1, os.cpu_count() or 1)
+
+
+def compute_setting(params: dict, key: str) -> int | str:
+    """``compute.<key>`` of the params; ``'auto'`` (every core) where a params file predates it."""
+    return params.get("compute", {}).get(key, "auto")
 
 
 def resolve_jobs(jobs: int | str | None, n_items: int) -> int:

@@ -30,23 +30,23 @@ from scipy import ndimage
 
 from crossmodal.detect.dataset import boxes_from_mask
 from crossmodal.detect.dataset import sample_slices
-from crossmodal.fusion import fuse
-from crossmodal.fusion import fusion_quality
-from crossmodal.fusion import to_gray
+from crossmodal.imaging.fusion import fuse
+from crossmodal.imaging.fusion import fusion_quality
+from crossmodal.imaging.fusion import to_gray
 from crossmodal.io.case import Case
 from crossmodal.parallel import map_jobs
 from crossmodal.phantom.pelvis import transform_from_dict
-from crossmodal.preprocess import body_mask_ct
-from crossmodal.preprocess import body_mask_pet
-from crossmodal.preprocess import enhance_ct
-from crossmodal.preprocess import enhance_pet
-from crossmodal.preprocess import letterbox
-from crossmodal.preprocess import region_box_volume
-from crossmodal.register import mask_points_mm
-from crossmodal.register import register_rigid
-from crossmodal.register import resample_to_reference
-from crossmodal.register import transform_error_mm
-from crossmodal.report import summary_with_ci
+from crossmodal.imaging.preprocess import body_mask_ct
+from crossmodal.imaging.preprocess import body_mask_pet
+from crossmodal.imaging.preprocess import enhance_ct
+from crossmodal.imaging.preprocess import enhance_pet
+from crossmodal.imaging.preprocess import letterbox
+from crossmodal.imaging.preprocess import region_box_volume
+from crossmodal.imaging.register import mask_points_mm
+from crossmodal.imaging.register import register_rigid
+from crossmodal.imaging.register import resample_to_reference
+from crossmodal.imaging.register import transform_error_mm
+from crossmodal.report.common import summary_with_ci
 
 
 @dataclass
@@ -257,7 +257,7 @@ def step_figure(p: PreparedCase, pet_native: np.ndarray, z: int):
     """Raw CT, raw PET, body contours with Canny edges, and the localised crop of one slice."""
     import matplotlib.pyplot as plt
 
-    from crossmodal.preprocess import edges
+    from crossmodal.imaging.preprocess import edges
 
     fig, ax = plt.subplots(1, 4, figsize=(13, 3.4))
     ax[0].imshow(p.ct01[z], cmap="gray")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crossmodal import evaluate as ev
+from crossmodal.detect import metrics as ev
 from crossmodal.detect.dataset import SliceRecord
 from crossmodal.detect.dataset import export_coco
 from crossmodal.detect.dataset import export_yolo
@@ -32,7 +32,7 @@ from crossmodal.detect.dataset import read_split
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
 from crossmodal.part1 import load_fused
-from crossmodal.report import ci_column
+from crossmodal.report.common import ci_column
 
 SPLITS = ("train", "val", "test")
 

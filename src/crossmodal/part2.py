@@ -1,8 +1,8 @@
 """Part 2 stages: bone metastasis from CT, MRI and PET (method spec, Part 2).
 
 Per-modality YOLO detectors turn each series into detections; their confidences are
-counted in bins (:mod:`crossmodal.features`); classifiers (:mod:`crossmodal.classify`)
-and a C3D early-fusion network (:mod:`crossmodal.c3d`) diagnose the patient. The stage
+counted in bins (:mod:`crossmodal.learn.features`); classifiers (:mod:`crossmodal.learn.classify`)
+and a C3D early-fusion network (:mod:`crossmodal.learn.c3d`) diagnose the patient. The stage
 functions here glue those libraries to the ingested cohort and write every table the
 chapter shows. Stage artifacts::
 
@@ -53,11 +53,11 @@ from crossmodal.detect.dataset import read_index
 from crossmodal.detect.dataset import read_split
 from crossmodal.detect.dataset import sample_slices
 from crossmodal.io.case import Case
-from crossmodal.preprocess import letterbox
-from crossmodal.preprocess import window_ct
-from crossmodal.register import resample_to_reference
-from crossmodal.report import ci_column
-from crossmodal.report import format_ci
+from crossmodal.imaging.preprocess import letterbox
+from crossmodal.imaging.preprocess import window_ct
+from crossmodal.imaging.register import resample_to_reference
+from crossmodal.report.common import ci_column
+from crossmodal.report.common import format_ci
 
 __all__ = [
     "DEFAULT_MODALITY_NAMES",
@@ -413,7 +413,7 @@ def _tidy_detector_folder(out_dir: Path) -> None:
 
 
 def _ground_truth(dataset_dirs: list[Path]):
-    from crossmodal import evaluate as ev
+    from crossmodal.detect import metrics as ev
 
     ids, patients, boxes, classes, lesions = [], [], [], [], []
     for dataset in dataset_dirs:
@@ -430,7 +430,7 @@ def detection_metrics(gt, preds: pd.DataFrame, *, conf: float, n_boot: int, seed
     """AP50, AP50-95 and lesion sensitivity at ``conf`` with patient-bootstrap CIs."""
     from functools import partial
 
-    from crossmodal import evaluate as ev
+    from crossmodal.detect import metrics as ev
 
     out: dict[str, Any] = {"patients": len(gt.patients), "slices": len(gt.images),
                            "lesion_boxes": len(gt.boxes)}
@@ -456,7 +456,7 @@ def run_detect(cases: list[Case], out_dir: str | Path, cfg: Mapping[str, Any], *
     cohort_cfg : params section ``cohort.skeleton`` (modalities, names, label source)
     feature_conf : ``features.conf``; lesion sensitivity and FP per slice are reported there
     """
-    from crossmodal import evaluate as ev
+    from crossmodal.detect import metrics as ev
     from crossmodal.detect.train import predict
     from crossmodal.detect.train import train_detector
 
@@ -598,9 +598,9 @@ def run_features(detect_dir: str | Path, out_dir: str | Path, cfg: Mapping[str, 
     cv : params ``classify.cv`` (``n_splits``, ``n_repeats``, ``seed``): the folds are drawn
         once here, so the classifiers and C3D see the same splits
     """
-    from crossmodal.classify import fold_assignments
-    from crossmodal.features import confidence_bins
-    from crossmodal.features import patient_feature_table
+    from crossmodal.learn.classify import fold_assignments
+    from crossmodal.learn.features import confidence_bins
+    from crossmodal.learn.features import patient_feature_table
 
     detect_dir, out = Path(detect_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -637,8 +637,8 @@ def feature_set_folds(folds: pd.DataFrame, case_ids) -> pd.DataFrame:
 
 
 def _feature_sets(table: pd.DataFrame, names: list[str]) -> dict[str, pd.DataFrame]:
-    from crossmodal.features import feature_columns
-    from crossmodal.features import modality_mask
+    from crossmodal.learn.features import feature_columns
+    from crossmodal.learn.features import modality_mask
 
     sets = {}
     for fs in [*names, "fused"]:
@@ -660,14 +660,14 @@ def run_classify(features_dir: str | Path, out_dir: str | Path, cfg: Mapping[str
     Writes ``oof.csv``, ``metrics.csv``, ``comparisons.csv``, ``delong.csv``, ``roc.csv``,
     ``pr.csv`` under ``out_dir``.
     """
-    from crossmodal.classify import compare_with_ci
-    from crossmodal.classify import cross_validated_scores
-    from crossmodal.classify import delong_oof
-    from crossmodal.classify import make_classifiers
-    from crossmodal.classify import mean_difference_with_ci
-    from crossmodal.classify import metrics_with_ci
-    from crossmodal.classify import oof_mean
-    from crossmodal.classify import roc_pr_curves
+    from crossmodal.learn.classify import compare_with_ci
+    from crossmodal.learn.classify import cross_validated_scores
+    from crossmodal.learn.classify import delong_oof
+    from crossmodal.learn.classify import make_classifiers
+    from crossmodal.learn.classify import mean_difference_with_ci
+    from crossmodal.learn.classify import metrics_with_ci
+    from crossmodal.learn.classify import oof_mean
+    from crossmodal.learn.classify import roc_pr_curves
 
     features_dir, out = Path(features_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -747,7 +747,7 @@ def run_classify(features_dir: str | Path, out_dir: str | Path, cfg: Mapping[str
 
 def _unfit_reason(y: np.ndarray, folds: pd.DataFrame) -> str | None:
     """Why a feature set cannot be cross-validated on these folds (None: it can)."""
-    from crossmodal.classify import iter_folds
+    from crossmodal.learn.classify import iter_folds
 
     if len(y) == 0:
         return "no patient has this modality"
@@ -857,7 +857,7 @@ def c3d_volumes(cases: list[Case], cfg: Mapping[str, Any], *,
     -------
     ndarray, shape (n_cases, len(names), D, H, W), float32
     """
-    from crossmodal.c3d import stack_modalities
+    from crossmodal.learn.c3d import stack_modalities
 
     out = []
     for case in cases:
@@ -884,8 +884,8 @@ def run_c3d(cases: list[Case], features_dir: str | Path, out_dir: str | Path,
     Writes ``oof.csv``, ``metrics.csv`` and ``channels.png`` (one patient's stacked
     channels) under ``out_dir``.
     """
-    from crossmodal.c3d import c3d_cross_validated
-    from crossmodal.classify import metrics_with_ci
+    from crossmodal.learn.c3d import c3d_cross_validated
+    from crossmodal.learn.classify import metrics_with_ci
 
     features_dir, out = Path(features_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -986,8 +986,8 @@ def c3d_comparisons(classify_oof: pd.DataFrame, classify_metrics: pd.DataFrame,
                     c3d_oof: pd.DataFrame, *, n_boot: int, seed: int, threshold: float
                     ) -> pd.DataFrame:
     """Fused-feature classifiers (best, median by fused AUC, and each one) minus C3D."""
-    from crossmodal.classify import compare_with_ci
-    from crossmodal.classify import delong_oof
+    from crossmodal.learn.classify import compare_with_ci
+    from crossmodal.learn.classify import delong_oof
 
     fused_auc = (classify_metrics["feature_set"] == "fused") & (classify_metrics["metric"] == "auc")
     auc = classify_metrics[fused_auc].set_index("classifier")["estimate"]
@@ -1090,7 +1090,7 @@ def choices_table(params: Mapping[str, Any]) -> pd.DataFrame:
         leakage = (f"disjoint subset: {det['holdout_fraction']:.0%} of the patients train the "
                    "detectors, only the others are scored and classified")
     cv = clf["cv"]
-    from crossmodal.classify import make_classifiers
+    from crossmodal.learn.classify import make_classifiers
 
     classifiers = list(clf.get("classifiers") or make_classifiers(0))
     n_classifiers = len(classifiers)

@@ -10,7 +10,7 @@ torch or ultralytics:
 - :mod:`crossmodal.detect.train` — ``DETECTORS`` registry, :func:`train_detector`,
   :func:`predict`.
 
-Metrics live in :mod:`crossmodal.evaluate`.
+Metrics live in :mod:`crossmodal.detect.metrics`.
 """
 
 from __future__ import annotations

@@ -520,7 +520,7 @@ def read_split(dataset_dir: str | os.PathLike, split: str) -> list[dict]:
         One per image, in ``index.csv`` order: ``image_path`` (absolute),
         ``image_id`` (the relative path, unique), ``case_id``, ``z``, ``width``,
         ``height``, ``boxes`` ((n, 4) pixels), ``classes``, ``lesion_ids``.
-        ``crossmodal.evaluate.ground_truth`` takes these lists directly.
+        ``crossmodal.detect.metrics.ground_truth`` takes these lists directly.
     """
     root = Path(dataset_dir).absolute()
     out = []

@@ -767,7 +767,7 @@ def _train_fasterrcnn(
 
 
 def _validate(model, dataset: _YoloDataset, *, device) -> dict:
-    from crossmodal import evaluate as ev
+    from crossmodal.detect import metrics as ev
 
     detections = _fasterrcnn_predict(model, dataset.images, conf=0.001, batch=8, device=device)
     ids = [p.name for p in dataset.images]

@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossmodal.classify import _finish_oof
-from crossmodal.classify import iter_folds
+from crossmodal.learn.classify import _finish_oof
+from crossmodal.learn.classify import iter_folds
 
 __all__ = [
     "C3D",
@@ -284,7 +284,7 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
     volumes : ndarray, shape (N, C, D, H, W)
     y : array_like of {0, 1}, shape (N,)
     folds : DataFrame
-        :func:`crossmodal.classify.fold_assignments` table, the same one the classifiers
+        :func:`crossmodal.learn.classify.fold_assignments` table, the same one the classifiers
         use, so the OOF tables can be compared patient by patient.
     seed : int
         Base seed; fold (r, f) trains with a seed derived from ``(seed, r, f)``.
@@ -296,8 +296,8 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
     -------
     oof : DataFrame
         Columns ``repeat, fold, index, case_id, y, prob`` exactly as
-        :func:`crossmodal.classify.cross_validated_scores`, so
-        :func:`crossmodal.classify.metrics_with_ci` applies unchanged.
+        :func:`crossmodal.learn.classify.cross_validated_scores`, so
+        :func:`crossmodal.learn.classify.metrics_with_ci` applies unchanged.
     """
     y_arr = np.asarray(y).astype(int)
     parts = []

@@ -5,7 +5,7 @@ Every method has one signature::
     f(ct01, pet01, *, suv=None, region=None, **options) -> ndarray (H, W, 3) float32
 
 ``ct01`` and ``pet01`` are enhanced slices in ``[0, 1]`` on one grid (see
-:mod:`crossmodal.preprocess`); ``suv`` is the raw SUV slice and ``region`` the
+:mod:`crossmodal.imaging.preprocess`); ``suv`` is the raw SUV slice and ``region`` the
 localised region (a boolean mask, or a ``(y0, y1, x0, x1)`` box). Only
 ``adaptive_region`` uses ``suv`` and ``region``; the others accept and ignore them, so
 a pipeline can call every method the same way. Single-image baselines repeat their
@@ -150,7 +150,7 @@ def adaptive_weight(suv, region=None, *, slope=2.0, threshold=None, suv_max=10.0
     t : float
         The threshold used.
     """
-    from crossmodal.preprocess import body_mask_pet  # local: keeps import light
+    from crossmodal.imaging.preprocess import body_mask_pet  # local: keeps import light
 
     suv = np.asarray(suv, dtype=np.float32)
     if slope <= 0:

@@ -14,9 +14,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from crossmodal.io.case import Case
-from crossmodal.preprocess import clip_suv
-from crossmodal.preprocess import window_ct
-from crossmodal.register import resample_to_reference
+from crossmodal.imaging.preprocess import clip_suv
+from crossmodal.imaging.preprocess import window_ct
+from crossmodal.imaging.register import resample_to_reference
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

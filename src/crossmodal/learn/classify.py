@@ -3,7 +3,7 @@
 Evaluation protocol
 -------------------
 * Folds: repeated stratified k-fold over patients (:func:`fold_assignments`), kept as a
-  table so the C3D model (:mod:`crossmodal.c3d`) and every classifier see exactly the same
+  table so the C3D model (:mod:`crossmodal.learn.c3d`) and every classifier see exactly the same
   splits.
 * Out-of-fold (OOF) table: one row per patient per repeat with columns
   ``repeat, fold, index, case_id, y, prob``; ``prob`` comes from a model fitted on the
@@ -46,7 +46,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from crossmodal.delong import delong_test
+from crossmodal.stats.delong import delong_test
 
 __all__ = [
     "METRICS",
@@ -409,7 +409,7 @@ def metrics_with_ci(oof, *, n_boot=1000, seed=0, threshold=0.5, alpha=0.05):
     Parameters
     ----------
     oof : DataFrame
-        Output of :func:`cross_validated_scores` or :func:`crossmodal.c3d.c3d_cross_validated`.
+        Output of :func:`cross_validated_scores` or :func:`crossmodal.learn.c3d.c3d_cross_validated`.
     n_boot : int
         Bootstrap replicates.
     seed : int

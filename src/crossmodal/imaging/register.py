@@ -491,8 +491,8 @@ def registration_figure(ct, pet_before, pet_after, *, z=None, ct_window=(400.0, 
     """
     from matplotlib.figure import Figure
 
-    from crossmodal.preprocess import clip_suv
-    from crossmodal.preprocess import window_ct
+    from crossmodal.imaging.preprocess import clip_suv
+    from crossmodal.imaging.preprocess import window_ct
 
     def on_ct_grid(img):
         same = (img.GetSize() == ct.GetSize() and np.allclose(img.GetOrigin(), ct.GetOrigin())

@@ -1,0 +1,1 @@
+"""Statistics shared by both parts: DeLong's AUC test (:mod:`.delong`)."""
