@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from crossmodal.imaging.petct import fuse_slice
+from crossmodal.imaging.petct import prepare
 from crossmodal.io.case import load_cases
 from crossmodal.io.cohort import ingest_dicom_cohort
 from crossmodal.params import load_params
-from crossmodal.part1 import fuse_slice
-from crossmodal.part1 import prepare
 from crossmodal.phantom.cohort import generate_pelvis_cohort
 
 

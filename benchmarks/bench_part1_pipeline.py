@@ -7,8 +7,10 @@
 Copies the tracked files, sets the profile, then runs `crossmodal data` and each stage
 with `dvc repro --single-item`, printing one JSON line per step and the total.
 
-``--direct`` runs each stage's ``cmd`` from dvc.yaml itself (``python -m crossmodal``),
-without DVC and without the notebook (chapter) stages: for a machine that has the
+``--direct`` runs each stage without DVC and without its notebook: a stage's ``cmd``
+(``crossmodal notebook notebooks/<cohort>/NN_<step>.py OUT.ipynb -p key=value ...``) becomes
+``python -m crossmodal stage <cohort>.<step> key=value ...`` (``ingest`` for the ingest
+step), which runs the same stage function with the same paths: for a machine that has the
 package's compute dependencies but not DVC, papermill or jupyter (a lent GPU box).
 ``--results`` copies the evaluation tables, run list and alignment table there.
 """
@@ -29,11 +31,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["ingest_pelvis", "cohort_chapter", "align_fuse_pelvis", "align_fuse_chapter",
-          "detect_datasets_pelvis", "train_pelvis", "evaluate_pelvis", "detection_chapter"]
-CHAPTERS = {"cohort_chapter", "align_fuse_chapter", "detection_chapter"}
-RESULT_FILES = ["evaluation/metrics.csv", "evaluation/differences.csv", "evaluation/claims.csv",
-                "evaluation/metrics.json", "runs/runs.csv", "align_fuse/alignment.csv", "datasets/split.csv"]
+STAGES = ["ingest_pelvis", "align_fuse_pelvis", "datasets_pelvis", "train_pelvis", "evaluate_pelvis",
+          "claims_pelvis"]
+RESULT_FILES = ["evaluation/metrics.csv", "evaluation/differences.csv", "claims/claims.csv",
+                "metrics/evaluate.json", "metrics/claims.json", "runs/runs.csv", "align_fuse/alignment.csv",
+                "datasets/split.csv"]
 
 
 def copy_tracked_files(work: Path) -> None:
@@ -49,18 +51,28 @@ def copy_tracked_files(work: Path) -> None:
             shutil.copy2(REPO / rel, work / rel)
 
 
+def stage_arguments(cmd: str) -> list[str]:
+    """``crossmodal`` arguments of a dvc.yaml ``cmd`` run without its notebook: a notebook
+    command ``notebook notebooks/<cohort>/NN_<step>.py OUT -p k=v ...`` becomes
+    ``stage <cohort>.<step> k=v ...`` (``stage ingest ...`` for the ingest step)."""
+    argv = shlex.split(cmd)
+    assert argv[0] == "crossmodal", cmd
+    if argv[1] != "notebook":
+        return argv[1:]
+    notebook = Path(argv[2])
+    step = notebook.stem.split("_", 1)[1]
+    name = step if step == "ingest" else f"{notebook.parent.name}.{step}"
+    values = [argv[i + 1] for i, word in enumerate(argv) if word in ("-p", "--parameter")]
+    return ["stage", name, *values]
+
+
 def steps(work: Path, direct: bool) -> list[tuple[str, list[str]]]:
     if not direct:
         return [("data", ["crossmodal", "data"])] + [(s, ["dvc", "repro", "--single-item", s]) for s in STAGES]
     stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
     command = [sys.executable, "-m", "crossmodal"]
-    out = [("data", command + ["data", "--no-dvc-add"])]
-    for name in STAGES:
-        if name not in CHAPTERS:
-            argv = shlex.split(stages[name]["cmd"])
-            assert argv[0] == "crossmodal", stages[name]["cmd"]
-            out.append((name, command + argv[1:]))
-    return out
+    return [("data", command + ["data", "--no-dvc-add"])] + [
+        (name, command + stage_arguments(stages[name]["cmd"])) for name in STAGES]
 
 
 def main() -> None:

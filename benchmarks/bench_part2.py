@@ -1,11 +1,12 @@
-"""Part 2 wall time per step: phantom, ingestion, detectors, features, classifiers, C3D.
+"""Part 2 wall time per stage: phantom, ingestion, datasets, detectors, evaluation, features,
+classifiers, C3D, claims.
 
     python benchmarks/bench_part2.py [--profile default] [--keep DIR]
 
-Runs the same functions as the DVC stages (``crossmodal ingest skeleton``, ``crossmodal
-part2 detect|features|classify|c3d``) on the chosen profile in a temporary folder and
-prints one JSON line per step (seconds, peak RSS so far), then the total. Not a test:
-the numbers depend on the machine and on what else runs on it.
+Runs the DVC stages' own functions (``crossmodal.stages.ingest`` and
+``crossmodal.stages.skeleton.*``) on the chosen profile in a temporary folder and prints
+one JSON line per stage (seconds, peak RSS so far), one per detector, then the total. Not
+a test: the numbers depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="write here instead of a temporary folder")
     args = parser.parse_args()
 
-    from crossmodal.detect.env import configure_ultralytics
-    from crossmodal.io.case import load_cases
-    from crossmodal.io.cohort import ingest_dicom_cohort
     from crossmodal.params import load_params
-    from crossmodal.part2 import run_c3d
-    from crossmodal.part2 import run_classify
-    from crossmodal.part2 import run_detect
-    from crossmodal.part2 import run_features
-    from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
+    from crossmodal.stages import ingest
+    from crossmodal.stages.data import write_phantom
+    from crossmodal.stages.skeleton import c3d
+    from crossmodal.stages.skeleton import claims
+    from crossmodal.stages.skeleton import classify
+    from crossmodal.stages.skeleton import datasets
+    from crossmodal.stages.skeleton import evaluate
+    from crossmodal.stages.skeleton import features
+    from crossmodal.stages.skeleton import train
 
-    configure_ultralytics()
-    cfg = load_params("params.yaml", args.profile)
-    cohort, clf = cfg["cohort"]["skeleton"], cfg["classify"]
+    params = load_params("params.yaml", args.profile)
     total = 0.0
 
     def step(name: str, fn, **extra):
@@ -52,28 +52,30 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep or tmp)
-        step("phantom", lambda: generate_skeleton_cohort(cfg["phantom"]["skeleton"], root / "cohort"),
-             patients=cfg["phantom"]["skeleton"]["n_patients"])
-        step("ingest", lambda: ingest_dicom_cohort(
-            root / "cohort", root / "ingest", modalities=cohort["modalities"], required_modalities=[],
-            label_modalities=cohort["modalities"], salt="bench", group_by="patient",
-            require_nonempty_label=False))
-        cases = load_cases(root / "ingest")
-        detect = step("detect", lambda: run_detect(cases, root / "detect", cfg["part2_detect"],
-                                                    cohort_cfg=cohort, feature_conf=cfg["features"]["conf"]))
-        for row in detect["training"].to_dict("records"):
+        params["cohort"]["skeleton"]["root"] = str(root / "cohort")
+        clf = params["classify"]
+        step("phantom", lambda: write_phantom(params, "skeleton", root / "cohort"),
+             patients=params["phantom"]["skeleton"]["n_patients"])
+        step("ingest", lambda: ingest.run(params, cohort="skeleton", out=root / "ingest"))
+        step("datasets", lambda: datasets.run(params, ingest_dir=root / "ingest", out=root / "datasets"))
+        runs = step("train", lambda: train.run(params, datasets_dir=root / "datasets", out=root / "runs"))
+        for row in runs["training"].to_dict("records"):
             print(json.dumps({"detector": f"{row['modality']}/{row['detector']}",
                               "train_slices": row["train_slices"], "train_seconds": row["train_seconds"],
                               "scored_slices": row["scored_slices"],
                               "predict_seconds": row["predict_seconds"]}), flush=True)
-        step("features", lambda: run_features(root / "detect", root / "features", cfg["features"],
-                                              cv=clf["cv"], cohort_cfg=cohort))
-        step("classify", lambda: run_classify(root / "features", root / "classify", clf, cohort_cfg=cohort),
+        step("evaluate", lambda: evaluate.run(params, datasets_dir=root / "datasets", runs_dir=root / "runs",
+                                              out=root / "evaluate"))
+        step("features", lambda: features.run(params, datasets_dir=root / "datasets", runs_dir=root / "runs",
+                                              out=root / "features"))
+        step("classify", lambda: classify.run(params, features_dir=root / "features", out=root / "classify",
+                                              metrics=root / "metrics" / "classify.json", plots=root / "plots"),
              models=len(clf["classifiers"]) * 4 * clf["cv"]["n_splits"] * clf["cv"]["n_repeats"])
-        step("c3d", lambda: run_c3d(cases, root / "features", root / "c3d", cfg["c3d"], cohort_cfg=cohort,
-                                    n_boot=clf["n_boot"], boot_seed=clf["boot_seed"],
-                                    threshold=clf["threshold"]))
-    print(json.dumps({"step": "total (without the chapter notebook)", "profile": args.profile,
+        step("c3d", lambda: c3d.run(params, ingest_dir=root / "ingest", features_dir=root / "features",
+                                    out=root / "c3d", metrics=root / "metrics" / "c3d.json"))
+        step("claims", lambda: claims.run(params, classify_dir=root / "classify", c3d_dir=root / "c3d",
+                                          out=root / "claims", metrics=root / "metrics" / "claims.json"))
+    print(json.dumps({"step": "total (without the step notebooks)", "profile": args.profile,
                       "seconds": round(total, 1)}))
 
 

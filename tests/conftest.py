@@ -48,11 +48,11 @@ def ingested(tmp_path_factory, pelvis_cohort) -> Path:
 def part1_stage(ingested, tmp_path_factory):
     """The Part 1 imaging stage on the tiny cohort, with four inputs at 64 px."""
     from crossmodal.io.case import load_cases
-    from crossmodal.part1 import run_align_fuse
+    from crossmodal.stages.pelvis.align_fuse import run_align_fuse
 
     cfg = copy.deepcopy(load_params(REPO / "params.yaml", "quick")["align_fuse"])
     cfg["inputs"] = {k: cfg["inputs"][k] for k in ("adaptive_region", "adaptive_no_crop", "pet_only", "dwt")}
     cfg["image_size"] = 64
     out = tmp_path_factory.mktemp("align_fuse")
     cases = load_cases(ingested)
-    return cases, out, cfg, run_align_fuse(cases, out, cfg)
+    return cases, out, cfg, run_align_fuse(cases, out, cfg, montage_cases=2)

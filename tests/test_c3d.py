@@ -13,7 +13,7 @@ from crossmodal.learn.c3d import train_c3d
 from crossmodal.learn.classify import OOF_COLUMNS
 from crossmodal.learn.classify import cross_validated_scores
 from crossmodal.learn.classify import fold_assignments
-from crossmodal.learn.classify import metrics_with_ci
+from crossmodal.learn.metrics import metrics_with_ci
 
 
 def _volumes(n=12, seed=0, shape=(8, 16, 16)):

@@ -14,19 +14,19 @@ from sklearn.metrics import recall_score
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from crossmodal.learn.classify import METRICS
 from crossmodal.learn.classify import OOF_COLUMNS
-from crossmodal.learn.classify import classification_metrics
-from crossmodal.learn.classify import compare_with_ci
 from crossmodal.learn.classify import cross_validated_scores
-from crossmodal.learn.classify import delong_oof
 from crossmodal.learn.classify import fold_assignments
 from crossmodal.learn.classify import iter_folds
 from crossmodal.learn.classify import make_classifiers
-from crossmodal.learn.classify import mean_difference_with_ci
-from crossmodal.learn.classify import metrics_with_ci
-from crossmodal.learn.classify import oof_mean
-from crossmodal.learn.classify import roc_pr_curves
+from crossmodal.learn.metrics import METRICS
+from crossmodal.learn.metrics import classification_metrics
+from crossmodal.learn.metrics import compare_with_ci
+from crossmodal.learn.metrics import delong_oof
+from crossmodal.learn.metrics import mean_difference_with_ci
+from crossmodal.learn.metrics import metrics_with_ci
+from crossmodal.learn.metrics import oof_mean
+from crossmodal.learn.metrics import roc_pr_curves
 
 
 def _dataset(n=60, shift=3.0, seed=0, n_features=27):

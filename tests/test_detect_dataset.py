@@ -11,14 +11,14 @@ import yaml
 
 from crossmodal.detect.dataset import SliceRecord
 from crossmodal.detect.dataset import boxes_from_mask
-from crossmodal.detect.dataset import export_coco
-from crossmodal.detect.dataset import export_yolo
 from crossmodal.detect.dataset import label_lesions_3d
 from crossmodal.detect.dataset import patient_split
-from crossmodal.detect.dataset import read_index
-from crossmodal.detect.dataset import read_split
-from crossmodal.detect.dataset import read_yolo_labels
 from crossmodal.detect.dataset import sample_slices
+from crossmodal.detect.export import export_coco
+from crossmodal.detect.export import export_yolo
+from crossmodal.detect.export import read_index
+from crossmodal.detect.export import read_split
+from crossmodal.detect.export import read_yolo_labels
 
 
 def test_boxes_from_mask_inclusive_exclusive_and_8_connected():

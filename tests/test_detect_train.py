@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from crossmodal.detect.dataset import SliceRecord
-from crossmodal.detect.dataset import export_yolo
 from crossmodal.detect.dataset import patient_split
-from crossmodal.detect.dataset import read_split
+from crossmodal.detect.export import export_yolo
+from crossmodal.detect.export import read_split
 
 pytestmark = pytest.mark.slow
 
@@ -172,6 +172,40 @@ def test_unknown_detector_and_options(dataset, tmp_path):
         train_detector(
             "fasterrcnn", dataset, tmp_path, epochs=1, imgsz=SIZE, batch=2, seed=0, mosaic=1.0
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("fasterrcnn", "mosaic"), ("fasterrcnn", "lr_0"), ("yolov8", "mosaik"), ("rtdetr", "lr_0")],
+)
+def test_trainers_reject_unknown_options_naming_option_and_detector(
+    name, option, dataset, yolo_config, tmp_path
+):
+    from crossmodal.detect.train import UnknownOptionError
+    from crossmodal.detect.train import train_detector
+
+    with pytest.raises(ValueError, match=rf"detector '{name}' has no option '{option}'") as err:
+        train_detector(name, dataset, tmp_path / "run", epochs=1, imgsz=SIZE, batch=2, seed=0,
+                       config_dir=yolo_config.parent, **{option: 1.0})
+    assert isinstance(err.value, UnknownOptionError)
+    assert not (tmp_path / "run").exists()  # rejected before anything is written
+
+
+def test_detector_options_come_from_each_family(yolo_config):
+    from crossmodal.detect.train import FASTERRCNN_DEFAULTS
+    from crossmodal.detect.train import check_options
+    from crossmodal.detect.train import detector_options
+
+    yolo = detector_options("yolov8", config_dir=yolo_config.parent)
+    # ultralytics' own training keys, including ones this project never sets
+    assert {"lr0", "mosaic", "hsv_h", "patience", "close_mosaic"} <= set(yolo)
+    assert "anchor_sizes" not in yolo
+    assert set(detector_options("fasterrcnn")) == set(FASTERRCNN_DEFAULTS)
+    assert "mosaic" not in detector_options("fasterrcnn")
+    check_options("yolov8", {"mosaic": 0.0, "lr0": 0.01}, config_dir=yolo_config.parent)
+    check_options("fasterrcnn", {"anchor_sizes": ((8,),), "time": 0.1})
+    with pytest.raises(KeyError):
+        detector_options("yolov99")
 
 
 def test_configure_ultralytics_is_offline_and_idempotent(yolo_config):

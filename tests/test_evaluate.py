@@ -122,7 +122,7 @@ def test_perfect_detections_give_ap_one():
     gt = _simple_gt()
     dets = [
         np.c_[b, np.full(len(b), 0.9), np.zeros(len(b))]
-        for b in [gt.boxes[gt.boxes.image_id == i][ev._BOX].to_numpy() for i in ["a", "b", "c"]]
+        for b in [gt.boxes[gt.boxes.image_id == i][ev.BOX_COLUMNS].to_numpy() for i in ["a", "b", "c"]]
     ]
     preds = ev.predictions(["a", "b", "c"], dets)
     assert ev.ap50(gt, preds) == pytest.approx(1.0)

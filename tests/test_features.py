@@ -8,12 +8,13 @@ from matplotlib.figure import Figure
 from crossmodal.learn.features import bin_counts
 from crossmodal.learn.features import confidence_bins
 from crossmodal.learn.features import feature_columns
-from crossmodal.learn.features import feature_heatmap
 from crossmodal.learn.features import modality_mask
 from crossmodal.learn.features import patient_feature_table
 from crossmodal.learn.features import series_features
+from crossmodal.report.skeleton.classifiers import feature_heatmap
 
 EDGES = confidence_bins()
+MODALITIES = ("CT", "MRI", "PET")
 
 
 def test_default_edges_are_eight_equal_bins_on_0p2_1():
@@ -99,7 +100,7 @@ def cohort():
 
 def test_patient_table_layout_and_values(cohort):
     detections, series = cohort
-    table = patient_feature_table(detections, series)
+    table = patient_feature_table(detections, series, modalities=MODALITIES)
     assert list(table.index) == ["p1", "p2", "p3"]
     assert table.index.name == "case_id"
     expected_cols = [f"{m}_b{k}" for m in ("CT", "MRI", "PET") for k in range(8)] + [
@@ -126,7 +127,7 @@ def test_patient_table_layout_and_values(cohort):
 
 def test_patient_table_total_normalisation(cohort):
     detections, series = cohort
-    table = patient_feature_table(detections, series, normalise="total")
+    table = patient_feature_table(detections, series, modalities=MODALITIES, normalise="total")
     for case, modality in [("p1", "CT"), ("p1", "MRI"), ("p1", "PET"), ("p3", "MRI")]:
         assert table.loc[case, feature_columns(table, modality)].sum() == pytest.approx(1.0)
     assert table.loc["p3", feature_columns(table, "PET")].sum() == 0
@@ -134,14 +135,14 @@ def test_patient_table_total_normalisation(cohort):
 
 def test_feature_sets(cohort):
     detections, series = cohort
-    table = patient_feature_table(detections, series)
+    table = patient_feature_table(detections, series, modalities=MODALITIES)
     fused = feature_columns(table, "fused")
     assert len(fused) == 27
     assert fused[-3:] == ["has_CT", "has_MRI", "has_PET"]
     for m in ("CT", "MRI", "PET"):
         cols = feature_columns(table, m)
         assert cols == [f"{m}_b{k}" for k in range(8)]
-    no_flags = patient_feature_table(detections, series, presence_flags=False)
+    no_flags = patient_feature_table(detections, series, modalities=MODALITIES, presence_flags=False)
     assert len(feature_columns(no_flags, "fused")) == 24
     with pytest.raises(ValueError):
         feature_columns(table, "SPECT")
@@ -149,7 +150,7 @@ def test_feature_sets(cohort):
 
 def test_modality_mask(cohort):
     detections, series = cohort
-    table = patient_feature_table(detections, series)
+    table = patient_feature_table(detections, series, modalities=MODALITIES)
     assert modality_mask(table, "PET").tolist() == [True, False, True]
     assert modality_mask(table, ["fused", "MRI"]).tolist() == [True, False, True]
     assert modality_mask(table, "fused").all()
@@ -158,17 +159,17 @@ def test_modality_mask(cohort):
 def test_duplicate_series_and_orphan_detections_rejected(cohort):
     detections, series = cohort
     with pytest.raises(ValueError, match="more than one series"):
-        patient_feature_table(detections, pd.concat([series, series.iloc[:1]]))
+        patient_feature_table(detections, pd.concat([series, series.iloc[:1]]), modalities=MODALITIES)
     orphan = pd.concat(
         [detections, pd.DataFrame({"case_id": ["p2"], "modality": ["PET"], "confidence": [0.9]})]
     )
     with pytest.raises(ValueError, match="missing from the series"):
-        patient_feature_table(orphan, series)
+        patient_feature_table(orphan, series, modalities=MODALITIES)
 
 
 def test_heatmap_returns_figure(cohort):
     detections, series = cohort
-    table = patient_feature_table(detections, series)
+    table = patient_feature_table(detections, series, modalities=MODALITIES)
     labels = pd.Series([1, 0, 1], index=["p3", "p2", "p1"])  # aligned by index, any order
     for kind in ("patients", "mean"):
         fig = feature_heatmap(table, labels, kind=kind)

@@ -13,6 +13,7 @@ from crossmodal.imaging.fusion import fuse
 from crossmodal.imaging.fusion import fusion_quality
 from crossmodal.imaging.fusion import guided_filter
 from crossmodal.imaging.fusion import list_methods
+from crossmodal.imaging.fusion import method_options
 from crossmodal.imaging.fusion import mutual_information
 from crossmodal.imaging.fusion import pca_weights
 from crossmodal.imaging.fusion import qabf
@@ -136,6 +137,7 @@ def test_register_fusion_and_unknown_name(pair):
 
     try:
         assert "_test_max" in list_methods()
+        assert method_options("_test_max") is None  # takes any keyword: nothing to check
         np.testing.assert_allclose(fuse("_test_max", ct, pet)[..., 0], np.maximum(ct, pet))
         with pytest.raises(ValueError):
             register_fusion("_test_max")(lambda a, b, **k: a)
@@ -145,6 +147,33 @@ def test_register_fusion_and_unknown_name(pair):
         fuse("nope", ct, pet)
     with pytest.raises(ValueError):
         fuse("ct_only", ct, pet[:-1])
+
+
+def test_unknown_option_names_the_option_and_the_method(pair):
+    ct, pet, suv, body = pair
+    with pytest.raises(TypeError, match=r"fusion method 'guided_filter' has no option 'r11'"):
+        fuse("guided_filter", ct, pet, r11=45)
+    with pytest.raises(TypeError, match=r"'adaptive_region' has no option 'suvmax'.*slope"):
+        fuse("adaptive_region", ct, pet, suv=suv, region=body, suvmax=10.0)
+    with pytest.raises(TypeError, match=r"'ct_only' has no option 'weight'; its options: none"):
+        fuse("ct_only", ct, pet, weight=0.5)
+    # direct calls through the registry reject it too (no catch-all keyword)
+    with pytest.raises(TypeError):
+        FUSION_METHODS["dwt"](ct, pet, level=2)
+    # a known option still changes the result
+    assert not np.allclose(fuse("weighted_average", ct, pet, weight=0.2),
+                           fuse("weighted_average", ct, pet))
+
+
+def test_method_options_lists_each_methods_keywords():
+    assert method_options("weighted_average") == ("weight",)
+    assert method_options("dwt") == ("wavelet", "levels")
+    assert set(method_options("adaptive_region")) == {"slope", "threshold", "suv_max"}
+    assert method_options("pca") == ()
+    for name in list_methods():  # suv and region are inputs, never options
+        assert not {"suv", "region"} & set(method_options(name))
+    with pytest.raises(KeyError, match="unknown fusion method"):
+        method_options("nope")
 
 
 def test_guided_filter_properties():

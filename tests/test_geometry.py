@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import tiny_pelvis_params
+
 from crossmodal.io.case import load_cases
 from crossmodal.io.cohort import ingest_dicom_cohort
 from crossmodal.phantom.cohort import generate_pelvis_cohort

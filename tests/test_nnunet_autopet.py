@@ -13,8 +13,8 @@ from crossmodal.io.autopet import read_autopet_study
 from crossmodal.io.case import load_cases
 from crossmodal.io.errors import IngestError
 from crossmodal.io.errors import LabelGridMismatchError
+from crossmodal.io.geometry import resample_to_reference
 from crossmodal.io.nnunet import write_nnunet_dataset
-from crossmodal.imaging.register import resample_to_reference
 
 
 def test_nnunet_layout(ingested, tmp_path):

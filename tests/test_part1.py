@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from crossmodal.part1 import load_fused
+from crossmodal.stages.pelvis import load_fused
 
 
 def test_refinement_reduces_alignment_error_below_a_pet_voxel(part1_stage):
@@ -57,7 +57,7 @@ def test_fusion_quality_table_covers_every_input(part1_stage):
 
 
 def test_stage_outputs_do_not_depend_on_the_number_of_processes(part1_stage, tmp_path):
-    from crossmodal.part1 import run_align_fuse
+    from crossmodal.stages.pelvis.align_fuse import run_align_fuse
 
     cases, out, cfg, tables = part1_stage
     parallel = run_align_fuse(cases, tmp_path, cfg, jobs=2)
@@ -73,10 +73,10 @@ def test_stage_outputs_do_not_depend_on_the_number_of_processes(part1_stage, tmp
 
 
 def test_stage_summaries_for_the_chapter(part1_stage):
-    from crossmodal.part1 import QUALITY_METRICS
-    from crossmodal.part1 import alignment_summary
-    from crossmodal.part1 import fusion_quality_summary
-    from crossmodal.part1 import region_summary
+    from crossmodal.report.align_fuse import region_summary
+    from crossmodal.stages.pelvis.align_fuse import QUALITY_METRICS
+    from crossmodal.stages.pelvis.align_fuse import alignment_summary
+    from crossmodal.stages.pelvis.align_fuse import fusion_quality_summary
 
     cases, _, cfg, tables = part1_stage
     alignment = alignment_summary(tables["alignment"], seed=0)
@@ -88,3 +88,59 @@ def test_stage_summaries_for_the_chapter(part1_stage):
     quality = fusion_quality_summary(tables["fusion_quality"], seed=0)
     assert list(quality.index) == list(cfg["inputs"]) and list(quality.columns) == ["n", *QUALITY_METRICS]
     assert (quality["n"] == len(cases)).all()  # one row per patient, not per slice
+
+
+def test_lesion_table_on_the_ct_grid(part1_stage):
+    cases, out, _, tables = part1_stage
+    lesions = tables["lesions"].set_index("case_id")
+    assert list(lesions.index) == [c.case_id for c in cases]
+    for case in cases:
+        label = sitk.GetArrayFromImage(case.label) > 0
+        row = lesions.loc[case.case_id]
+        assert row["lesion_slices"] == int(label.any(axis=(1, 2)).sum()) > 0
+        assert row["lesions"] >= 1 and row["lesion_volume_ml"] > 0
+        assert row["lesion_suvmax"] > 2  # hot on PET, read through the DICOM geometry
+        assert (row["ct_slices"], row["pet_slices"]) == (case.ct.GetSize()[2], case.pet.GetSize()[2])
+
+
+def test_figure_data_lets_the_page_draw_without_computing(part1_stage):
+    from crossmodal.stages.pelvis.align_fuse import run_align_fuse
+
+    cases, out, cfg, _ = part1_stage
+    figure = dict(np.load(out / "figures" / "figure_case.npz"))
+    case = cases[min(cfg["figure_case"], len(cases) - 1)]
+    assert str(figure["case_id"]) == case.case_id
+    ct = sitk.GetArrayFromImage(case.ct)
+    assert figure["ct_hu"].shape == figure["pet_geometric"].shape == figure["pet_refined"].shape == ct.shape
+    # the refined PET is the saved transform applied to PET: resampling it again gives the same volume
+    saved = sitk.ReadTransform(str(out / "transforms" / f"{case.case_id}.tfm"))
+    from crossmodal.io.geometry import resample_to_reference
+
+    again = sitk.GetArrayFromImage(resample_to_reference(case.pet, case.ct, transform=saved))
+    np.testing.assert_allclose(figure["pet_refined"], again, atol=1e-4)
+    rows, n_inputs = figure["input_images"].shape[:2]
+    assert n_inputs == len(cfg["inputs"]) and rows == len(figure["rows"]) >= 1
+    assert int(figure["rows"][0]) == int(figure["lesion_z"]) and (figure["box_row"] == 0).any()
+    montage = sorted(p.stem for p in (out / "figures" / "montage").glob("*.npz"))
+    assert montage == [c.case_id for c in cases[:2]]
+
+
+def test_page_figures_draw_from_stage_outputs(part1_stage):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crossmodal.report.align_fuse import inputs_figure
+    from crossmodal.report.align_fuse import load_figure_case
+    from crossmodal.report.align_fuse import registration_panel
+    from crossmodal.report.align_fuse import step_figure
+    from crossmodal.report.cohort import montage
+
+    _, out, cfg, _ = part1_stage
+    case = load_figure_case(out)
+    assert len(step_figure(case).axes) == 4
+    assert len(registration_panel(case).axes) == 6
+    assert len(inputs_figure(case).axes) == len(case["rows"]) * len(cfg["inputs"])
+    assert len(montage(out, ct_window={"width": 400, "level": 40}, suv_display_max=10.0).axes) >= 2 * 4
+    plt.close("all")

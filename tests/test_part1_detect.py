@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from crossmodal.detect.dataset import read_split
+from crossmodal.detect.export import read_split
 from crossmodal.params import load_params
-from crossmodal.part1_detect import evaluate_runs
-from crossmodal.part1_detect import export_datasets
-from crossmodal.part1_detect import planned_runs
-from crossmodal.part1_detect import run_dir
+from crossmodal.stages.pelvis import planned_runs
+from crossmodal.stages.pelvis import run_dir
+from crossmodal.stages.pelvis.claims import claims_table
+from crossmodal.stages.pelvis.datasets import export_datasets
+from crossmodal.stages.pelvis.evaluate import evaluate_runs
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +75,19 @@ def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
     runs = tmp_path / "runs"
     write_predictions(cfg, datasets, runs, {"adaptive_region": "perfect", "adaptive_no_crop": "perfect",
                                             "pet_only": "noisy", "dwt": "none"})
-    tables = evaluate_runs(datasets, runs, tmp_path / "eval", cfg)
+    tables = evaluate_runs(datasets, runs, tmp_path / "eval", cfg, metrics_json=tmp_path / "metrics" / "evaluate.json")
     m = tables["metrics"].set_index("input")
     assert m.loc["adaptive_region", "AP50"] == pytest.approx(1.0)
     assert m.loc["dwt", "AP50"] == 0.0
     assert m.loc["adaptive_region", "FP_per_slice"] == 0.0 and m.loc["pet_only", "FP_per_slice"] > 0.5
     assert m.loc["adaptive_region", "lesion_sensitivity"] == pytest.approx(1.0)
-    claims = tables["claims"].set_index("claim")
+    claims = claims_table(tables["metrics"], tables["differences"], proposed=cfg["proposed"],
+                          groups=cfg["claims"]).set_index("claim")
     assert claims.loc["C2", "ours"] == pytest.approx(1.0) and claims.loc["C2", "verdict"] == "supported"
     assert claims.loc["C3", "ours"] < 0 and claims.loc["C3", "verdict"] == "supported"
     assert claims.loc["C2", "thesis"] == pytest.approx(0.089)
     assert "C4" in claims.index
-    flat = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    flat = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert flat["fake/adaptive_region/AP50"] == pytest.approx(1.0)
 
 
@@ -101,7 +103,7 @@ def test_ci_cells_for_book_tables():
 @pytest.mark.slow
 def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
     from crossmodal.detect.env import configure_ultralytics
-    from crossmodal.part1_detect import train_and_predict
+    from crossmodal.stages.pelvis.train import train_and_predict
 
     configure_ultralytics(os.environ.get("YOLO_CONFIG_DIR") or tmp_path / "yolo")  # one folder per session
     cfg, datasets, _ = detect_setup
@@ -137,10 +139,59 @@ def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_s
 
 
 def test_runs_summary_sentence():
-    from crossmodal.part1_detect import runs_summary
+    from crossmodal.report.detection import runs_summary
 
     runs = pd.DataFrame({"detector": ["yolov8", "yolov8", "fasterrcnn"], "epochs_trained": [30, 28, 30],
                          "device": ["cuda"] * 3, "runs_at_once": [3] * 3, "train_seconds": [60.0, 60.0, 120.0],
                          "stage_seconds": [130.0] * 3})
     assert runs_summary(runs) == ("3 detector runs (2 detectors) of 28-30 epochs on cuda, 3 at a time: "
                                   "4.0 min of training summed over runs, 2.2 min for the whole stage.")
+
+
+def test_claims_stage_reads_the_evaluation_and_writes_dvc_metrics(detect_setup, tmp_path):
+    from crossmodal.stages.pelvis import claims as claims_stage
+
+    cfg, datasets, split = detect_setup
+    runs = tmp_path / "runs"
+    write_predictions(cfg, datasets, runs, {"adaptive_region": "perfect", "adaptive_no_crop": "perfect",
+                                            "pet_only": "noisy", "dwt": "none"})
+    tables = evaluate_runs(datasets, runs, tmp_path / "eval", cfg)
+    params = {"detect": cfg}
+    claims = claims_stage.run(params, eval_dir=tmp_path / "eval", out=tmp_path / "claims",
+                              metrics=tmp_path / "metrics" / "claims.json")
+    expected = claims_table(tables["metrics"], tables["differences"], proposed=cfg["proposed"], groups=cfg["claims"])
+    pd.testing.assert_frame_equal(claims, expected)
+    assert (tmp_path / "claims" / "claims.csv").read_text() == expected.to_csv(index=False)
+    flat = json.loads((tmp_path / "metrics" / "claims.json").read_text())
+    assert flat["C2/fake/verdict"] == "supported" and flat["C2/fake/ours"] == pytest.approx(1.0)
+    assert (tables["metrics"]["test_patients"] == int((split["split"] == "test").sum())).all()
+
+
+def test_cli_stage_writes_what_the_stage_function_writes(part1_stage, tmp_path):
+    """``crossmodal stage pelvis.datasets ...`` and ``datasets.run(params, ...)``: same files."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from crossmodal.cli import app
+    from crossmodal.stages.pelvis import datasets
+
+    _, align_dir, align_cfg, _ = part1_stage
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = "default"
+    raw["detect"]["detectors"] = [{"name": "yolov8", "inputs": list(align_cfg["inputs"])}]
+    raw["compute"]["jobs"] = 1
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["stage", "pelvis.datasets", f"align_dir={align_dir}",
+                                      f"out={tmp_path / 'cli'}", "--params", str(params_file)])
+    assert result.exit_code == 0, result.output
+    datasets.run(load_params(params_file), align_dir=align_dir, out=tmp_path / "function")
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.suffix != ".yaml"}  # data.yaml names its own folder
+
+    by_cli, by_function = files(tmp_path / "cli"), files(tmp_path / "function")
+    assert by_cli.keys() == by_function.keys() and {"split.csv", "hot_negatives.csv"} <= by_cli.keys()
+    assert {f"{name}/coco_test.json" for name in align_cfg["inputs"]} <= by_cli.keys()
+    assert all(by_cli[k] == by_function[k] for k in by_cli)

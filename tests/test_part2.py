@@ -13,31 +13,38 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from crossmodal.learn.classify import fold_assignments
+from crossmodal.detect.leakage import assign_detectors
+from crossmodal.detect.leakage import fit_split
+from crossmodal.detect.series_slices import series_slices
+from crossmodal.detect.series_slices import widen_boxes
+from crossmodal.imaging.channels import channel_stack
+from crossmodal.imaging.grid import common_grid
 from crossmodal.io.case import Case
-from crossmodal.part2 import _fit_split
-from crossmodal.part2 import _unfit_reason
-from crossmodal.part2 import assign_detectors
-from crossmodal.part2 import c3d_volumes
-from crossmodal.part2 import channel_stack
-from crossmodal.part2 import choices_table
-from crossmodal.part2 import claims_json
-from crossmodal.part2 import claims_table
-from crossmodal.part2 import cohort_table
-from crossmodal.part2 import common_grid
-from crossmodal.part2 import feature_set_folds
-from crossmodal.part2 import overall_verdict
-from crossmodal.part2 import run_classify
-from crossmodal.part2 import run_features
-from crossmodal.part2 import series_slices
-from crossmodal.part2 import series_table
-from crossmodal.part2 import verdict
-from crossmodal.part2 import widen_boxes
-from crossmodal.part2 import write_dvc_metrics
+from crossmodal.learn.c3d_volumes import c3d_volumes
+from crossmodal.learn.classify import fold_assignments
+from crossmodal.learn.metrics_json import write_dvc_metrics
+from crossmodal.learn.patients import series_table
+from crossmodal.report.skeleton.claims import choices_table
+from crossmodal.report.skeleton.cohort import cohort_table
+from crossmodal.stages.skeleton import classify as classify_stage
+from crossmodal.stages.skeleton import features as features_stage
+from crossmodal.stages.skeleton.claims import claims_json
+from crossmodal.stages.skeleton.claims import claims_table
+from crossmodal.stages.skeleton.classify import feature_set_folds
+from crossmodal.stages.skeleton.classify import unfit_reason
+from crossmodal.stats.verdict import overall_verdict
+from crossmodal.stats.verdict import verdict
 
 from conftest import REPO
 
 NAMES = {"CT": "CT", "MR": "MRI", "PT": "PET"}
+COHORT = {"modalities": ["CT", "MR", "PT"], "modality_names": NAMES}
+
+
+def run_features(detect_dir, out, features, *, cv):
+    """The features stage on a folder holding both ``series.csv`` and ``detections.csv``."""
+    params = {"features": features, "classify": {"cv": cv}, "cohort": {"skeleton": COHORT}}
+    return features_stage.run(params, datasets_dir=detect_dir, runs_dir=detect_dir, out=out)
 
 
 def image(array, spacing=(2.0, 2.0, 4.0), origin=(0.0, 0.0, 0.0)) -> sitk.Image:
@@ -147,7 +154,7 @@ def test_holdout_scores_only_patients_outside_the_detector_training_set():
     fit, scored = set(a.loc[a["role"] == "fit", "case_id"]), set(a.loc[a["role"] == "scored", "case_id"])
     assert not fit & scored and fit | scored == set(ids)
     assert len(fit) == 12
-    split = _fit_split(sorted(fit), dict(zip(ids, y)), val_fraction=0.25, seed=0)
+    split = fit_split(sorted(fit), dict(zip(ids, y)), val_fraction=0.25, seed=0)
     assert set(split) == fit and set(split.values()) == {"train", "val"}
     with pytest.raises(ValueError):
         assign_detectors(ids, y, leakage="none")
@@ -240,7 +247,9 @@ def classified(tmp_path_factory):
     cfg = {"classifiers": ["logistic_regression", "naive_bayes", "random_forest"],
            "cv": {"n_splits": 4, "n_repeats": 2, "seed": 3}, "n_boot": 200, "boot_seed": 1,
            "threshold": 0.5}
-    tables = run_classify(root / "features", root / "classify", cfg)
+    tables = classify_stage.run({"classify": cfg, "cohort": {"skeleton": COHORT}},
+                                features_dir=root / "features", out=root / "classify",
+                                metrics=root / "metrics.json", plots=root / "plots")
     return root, tables
 
 
@@ -287,12 +296,12 @@ def test_dvc_metrics_and_plot_files(classified, tmp_path):
     assert len(list((tmp_path / "plots" / "pr").glob("*.json"))) == 9
 
 
-def test_unfit_reason():
+def testunfit_reason():
     folds = fold_assignments(np.array([0, 0, 1, 1]), n_splits=2, n_repeats=1, seed=0,
                              case_ids=np.arange(4))
-    assert _unfit_reason(np.array([0, 0, 1, 1]), folds) is None
-    assert "one class" in _unfit_reason(np.array([1, 1, 1, 1]), folds)
-    assert "no patient" in _unfit_reason(np.array([]), folds.iloc[:0])
+    assert unfit_reason(np.array([0, 0, 1, 1]), folds) is None
+    assert "one class" in unfit_reason(np.array([1, 1, 1, 1]), folds)
+    assert "no patient" in unfit_reason(np.array([]), folds.iloc[:0])
 
 
 # ----------------------------------------------------------------------------- C3D input
@@ -410,13 +419,53 @@ def test_choices_table_reads_its_numbers_from_params():
 # ----------------------------------------------------------------------------- detect stage
 
 
+STAGE_FILES = {"datasets": ("assignment", "series", "detectors", "cohort_series"),
+               "runs": ("detections", "training"), "evaluate": ("ap", "ap_folds")}
+
+
+def detector_cfg(leakage, n_folds=3):
+    """A ``part2_detect`` section for 32-pixel slices and one-epoch detectors."""
+    return {"seed": 0, "leakage": leakage, "n_folds": n_folds, "holdout_fraction": 0.5, "val_fraction": 0.25,
+            "detector": "yolov8", "scale": "n", "imgsz": 32, "negatives_per_positive": 1.0,
+            "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20,
+            "train": {"epochs": 1, "batch": 2, "workers": 0, "options": {}},
+            "predict": {"ap_conf": 0.01, "batch": 4, "max_det": 10, "iou": 0.6},
+            "channels": {"CT": {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2},
+                         "MR": {"scale": "percentile", "percentile": 99.0, "windows": [[0, 1.2]] * 3},
+                         "PT": {"windows": [[0, 8]] * 3}}}
+
+
+def detection_params(cfg, *, jobs=1):
+    return {"part2_detect": cfg, "cohort": {"skeleton": COHORT}, "features": FEATURES,
+            "compute": {"jobs": jobs, "detector_runs": 1}}
+
+
+def save_cases(cases, ingest_dir):
+    for case in cases:
+        case.save(ingest_dir / "cases" / case.case_id)
+    return ingest_dir
+
+
+def run_detection_stages(root, cases, cfg):
+    """datasets_skeleton -> train_skeleton -> evaluate_skeleton under ``root``; all tables."""
+    from crossmodal.stages.skeleton import datasets
+    from crossmodal.stages.skeleton import evaluate
+    from crossmodal.stages.skeleton import train
+
+    params = detection_params(cfg)
+    tables = datasets.run(params, ingest_dir=save_cases(cases, root / "ingest"), out=root / "datasets")
+    tables.update(train.run(params, datasets_dir=root / "datasets", out=root / "runs"))
+    tables.update(evaluate.run(params, datasets_dir=root / "datasets", runs_dir=root / "runs",
+                               out=root / "evaluate"))
+    return tables
+
+
 @pytest.mark.parametrize("leakage", ["cross_fit", "holdout"])
 def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, leakage):
-    """run_detect with a stand-in detector (no YOLO): which patients each detector saw,
-    which it scored, and the tables the later stages read."""
+    """The datasets, train and evaluate stages with a stand-in detector (no YOLO): which
+    patients each detector saw, which it scored, and the tables the later stages read."""
     import crossmodal.detect.train as train_module
-    from crossmodal.detect.dataset import read_index
-    from crossmodal.part2 import run_detect
+    from crossmodal.detect.export import read_index
 
     seen_by = {}
 
@@ -441,20 +490,12 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
     monkeypatch.setattr(train_module, "train_detector", fake_train)
     monkeypatch.setattr(train_module, "predict", fake_predict)
     cases = [make_case(f"c{i:02d}", i % 2, ("CT", "MR", "PT") if i % 3 else ("MR",)) for i in range(12)]
-    cfg = {"seed": 0, "leakage": leakage, "n_folds": 3, "holdout_fraction": 0.5, "val_fraction": 0.25,
-           "detector": "yolov8", "scale": "n", "imgsz": 32, "negatives_per_positive": 1.0,
-           "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20,
-           "train": {"epochs": 1, "batch": 2, "workers": 0, "options": {}},
-           "predict": {"ap_conf": 0.01, "batch": 4, "max_det": 10, "iou": 0.6},
-           "channels": {"CT": {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2},
-                        "MR": {"scale": "percentile", "percentile": 99.0, "windows": [[0, 1.2]] * 3},
-                        "PT": {"windows": [[0, 8]] * 3}}}
-    tables = run_detect(cases, tmp_path / "detect", cfg, cohort_cfg={"modalities": ["CT", "MR", "PT"]})
+    tables = run_detection_stages(tmp_path / "detect", cases, detector_cfg(leakage))
     series, detections = tables["series"], tables["detections"]
     n_detectors = 3 if leakage == "cross_fit" else 1
     assert len(seen_by) == 3 * n_detectors
     for (modality, detector), group in series.groupby(["modality", "detector"]):
-        saw = seen_by[str((tmp_path / "detect" / "detectors" / modality / detector).absolute())]
+        saw = seen_by[str((tmp_path / "detect" / "runs" / modality / detector).absolute())]
         assert saw and not saw & set(group["case_id"])
         index = pd.DataFrame(read_index(tmp_path / "detect" / "datasets" / modality / detector))
         assert set(index.loc[index["split"] == "test", "case_id"]) == set(group["case_id"])
@@ -473,25 +514,44 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
     assert set(ap.index) == {"CT", "MRI", "PET"} and ap["ap50"].between(0, 1).all()
     roles = tables["assignment"]
     assert set(roles["role"]) <= {"train", "val", "scored"}
-    for name in ("assignment", "series", "detections", "training", "ap", "ap_folds", "cohort_series"):
-        assert (tmp_path / "detect" / f"{name}.csv").exists()
+    for stage, names in STAGE_FILES.items():
+        for name in names:
+            assert (tmp_path / "detect" / stage / f"{name}.csv").exists()
     # the features stage reads these tables as they are
-    features = run_features(tmp_path / "detect", tmp_path / "features", FEATURES,
-                            cv={"n_splits": 2, "n_repeats": 1, "seed": 0},
-                            cohort_cfg={"modalities": ["CT", "MR", "PT"]})["features"]
+    params = {"features": FEATURES, "classify": {"cv": {"n_splits": 2, "n_repeats": 1, "seed": 0}},
+              "cohort": {"skeleton": COHORT}}
+    features = features_stage.run(params, datasets_dir=tmp_path / "detect" / "datasets",
+                                  runs_dir=tmp_path / "detect" / "runs", out=tmp_path / "features")["features"]
     assert set(features.index) == scored
     mr_only = [c.case_id for c in cases if list(c.images) == ["MR"] and c.case_id in scored]
     assert (features.loc[mr_only, ["has_CT", "has_PET"]] == 0).all().all()
 
 
+
+def test_datasets_stage_writes_the_same_files_on_one_or_two_processes(tmp_path):
+    """Exports are seeded per detector, so ``compute.jobs`` changes run time, not files."""
+    from crossmodal.stages.skeleton import datasets
+
+    cases = [make_case(f"c{i:02d}", i % 2, ("CT", "PT") if i % 2 else ("MR",)) for i in range(6)]
+    ingest = save_cases(cases, tmp_path / "ingest")
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        datasets.run(detection_params(detector_cfg("cross_fit", n_folds=2), jobs=jobs), ingest_dir=ingest,
+                     out=out)
+        outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
+                     if p.is_file() and p.name != "data.yaml"})  # data.yaml names its own folder
+    assert outs[0].keys() == outs[1].keys() and len(outs[0]) > 20
+    assert all(outs[0][k] == outs[1][k] for k in outs[0])
+
 def test_chapter_tables():
-    from crossmodal.part2 import c3d_difference_table
-    from crossmodal.part2 import c3d_metric_table
-    from crossmodal.part2 import claims_view
-    from crossmodal.part2 import delong_table
-    from crossmodal.part2 import detector_ap_table
-    from crossmodal.part2 import fused_vs_single_table
-    from crossmodal.part2 import leakage_table
+    from crossmodal.report.skeleton.claims import c3d_difference_table
+    from crossmodal.report.skeleton.claims import claims_view
+    from crossmodal.report.skeleton.classifiers import auc_p_values_table
+    from crossmodal.report.skeleton.classifiers import c3d_metric_table
+    from crossmodal.report.skeleton.classifiers import fused_vs_single_table
+    from crossmodal.report.skeleton.detectors import detector_ap_table
+    from crossmodal.report.skeleton.detectors import leakage_table
 
     assignment = pd.DataFrame({"modality": ["CT"] * 4 + ["PET"] * 3, "detector": ["d0"] * 7,
                                "case_id": ["a", "b", "c", "a", "a", "b", "c"],
@@ -516,7 +576,7 @@ def test_chapter_tables():
     assert diff.loc["lda", ("auc", "CT")] == "0.10 [0.05, 0.15]" and ("f1", "CT") not in diff.columns
 
     delong = pd.DataFrame({"classifier": ["lda", "lda"], "single": ["CT", "PET"], "p_value": [0.01, 0.6]})
-    assert delong_table(delong).loc["lda", "PET"] == 0.6
+    assert auc_p_values_table(delong).loc["lda", "PET"] == 0.6
 
     vs_c3d = pd.DataFrame({"classifier": ["lda"] * 3, "role": ["best"] * 3,
                            "metric": ["auc", "accuracy", "f1"], "difference": [0.2, 0.1, 0.0],

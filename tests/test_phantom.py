@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-
 from conftest import tiny_pelvis_params
+
+from crossmodal.io.geometry import resample_to_reference
 from crossmodal.phantom.cohort import generate_pelvis_cohort
 from crossmodal.phantom.cohort import is_up_to_date
 from crossmodal.phantom.pelvis import LABEL_TUMOUR
 from crossmodal.phantom.pelvis import simulate_patient
-from crossmodal.imaging.register import resample_to_reference
 
 
 def tree_hash(root: Path) -> str:

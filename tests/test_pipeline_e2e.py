@@ -94,7 +94,7 @@ def test_detection_chapter_claims_and_dvc_metrics(quick_repro):
 def test_part2_no_patient_scored_by_a_detector_that_trained_on_it(quick_repro):
     """The leakage rule, checked on what the stage wrote: every detector's exported
     train/val patients (its dataset index) against the patients it scored."""
-    from crossmodal.detect.dataset import read_index
+    from crossmodal.detect.export import read_index
 
     detect = quick_repro / "results" / "skeleton" / "detect"
     series = pd.read_csv(detect / "series.csv")

@@ -13,8 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import SHARED_DATA
+
 from crossmodal.io.case import same_grid
 from crossmodal.io.dicom import read_series
 from crossmodal.io.dicom import scan_dicom_tree

@@ -9,8 +9,8 @@ from crossmodal.imaging.register import RegistrationResult
 from crossmodal.imaging.register import mask_points_mm
 from crossmodal.imaging.register import register_rigid
 from crossmodal.imaging.register import registration_figure
-from crossmodal.imaging.register import resample_to_reference
 from crossmodal.imaging.register import transform_error_mm
+from crossmodal.io.geometry import resample_to_reference
 
 CT_SPACING = 3.0
 PET_SPACING = 4.0

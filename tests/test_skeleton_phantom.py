@@ -16,13 +16,13 @@ from crossmodal.io.cohort import ingest_dicom_cohort
 from crossmodal.params import load_params
 from crossmodal.phantom.pelvis import grid_points
 from crossmodal.phantom.pelvis import make_grid
-from crossmodal.phantom.skeleton import MIMIC_FOOLS
-from crossmodal.phantom.skeleton import MODALITIES
-from crossmodal.phantom.skeleton import patient_is_positive
-from crossmodal.phantom.skeleton import patient_modalities
 from crossmodal.phantom.skeleton import render_ideal
-from crossmodal.phantom.skeleton import sample_skeletal_anatomy
 from crossmodal.phantom.skeleton import simulate_skeletal_patient
+from crossmodal.phantom.skeleton_anatomy import MIMIC_FOOLS
+from crossmodal.phantom.skeleton_anatomy import MODALITIES
+from crossmodal.phantom.skeleton_anatomy import patient_is_positive
+from crossmodal.phantom.skeleton_anatomy import patient_modalities
+from crossmodal.phantom.skeleton_anatomy import sample_skeletal_anatomy
 from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
 from crossmodal.phantom.skeleton_cohort import is_skeleton_up_to_date
 
@@ -118,7 +118,7 @@ def test_class_mix_and_modality_ratio_follow_the_parameters():
 
 
 def test_sampler_points_are_the_grid_voxel_centres():
-    from crossmodal.phantom.skeleton import _Sampler
+    from crossmodal.phantom.skeleton_anatomy import GridSampler as _Sampler
 
     grid = make_grid([5, 4, 3], [2.0, 3.0, 7.0], (1.0, -2.0, 5.0))
     np.testing.assert_allclose(_Sampler(grid).points(), grid_points(grid))

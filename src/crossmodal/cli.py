@@ -4,7 +4,9 @@
     crossmodal stage NAME key=value ...       # run stages.NAME.run(params, key=value, ...)
     crossmodal notebook NB.py OUT.ipynb -p key=value ...   # the same stage through its notebook
     crossmodal phantom pelvis|skeleton OUT    # write a simulated cohort as DICOM
-    crossmodal export-nnunet IN OUT           # ingested Part 1 cases -> nnU-Net raw layout
+
+``crossmodal stage export_nnunet ingest_dir=IN out=OUT`` writes ingested Part 1 cases in the
+nnU-Net raw layout.
 
 ``NAME`` is a module of ``crossmodal.stages`` (``ingest``, ``pelvis.align_fuse``,
 ``skeleton.features``, ...), as ``dvc.yaml`` names them. This module holds no policy: it
@@ -18,12 +20,22 @@ from pathlib import Path
 
 import typer
 
-from crossmodal.params import load_params
+from crossmodal.params import ParamsError
+from crossmodal.params import load_params as _load_params
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 ParamsOption = typer.Option("params.yaml", "--params", help="Path to params.yaml")
 ProfileOption = typer.Option(None, "--profile", help="Override the params.yaml profile")
+
+
+def load_params(path: Path, profile: str | None) -> dict:
+    """Validated params; an invalid file stops the command with every problem named."""
+    try:
+        return _load_params(path, profile)
+    except (ParamsError, KeyError) as error:
+        typer.echo(str(error).strip("'\""), err=True)
+        raise typer.Exit(2) from None
 
 
 def key_values(items: list[str]) -> dict[str, str]:
@@ -52,8 +64,9 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
     """Make the input cohorts under data/ available, then record them in data.dvc."""
     from crossmodal.stages import data as data_stage
 
+    settings = load_params(params, profile)
     try:
-        data_stage.run(load_params(params, profile), dvc_add=dvc_add, echo=typer.echo)
+        data_stage.run(settings, dvc_add=dvc_add, echo=typer.echo)
     except RuntimeError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
@@ -63,9 +76,10 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
 def stage(name: str, arguments: list[str] = typer.Argument(None, help="key=value paths"),
           params: Path = ParamsOption, profile: str = ProfileOption) -> None:
     """Run one pipeline stage: ``crossmodal stage pelvis.align_fuse ingest_dir=... out=...``."""
-    module = stage_module(name)
+    module, values = stage_module(name), key_values(arguments or [])
+    settings = load_params(params, profile)
     try:
-        module.run(load_params(params, profile), **key_values(arguments or []))
+        module.run(settings, **values)
     except RuntimeError as error:
         typer.echo(f"{name}: {error}", err=True)
         raise typer.Exit(1) from None
@@ -77,19 +91,6 @@ def phantom(cohort: str, out: Path, params: Path = ParamsOption, profile: str = 
     from crossmodal.stages.data import write_phantom
 
     write_phantom(load_params(params, profile), cohort, out)
-
-
-@app.command("export-nnunet")
-def export_nnunet(ingest_dir: Path, out: Path, params: Path = ParamsOption,
-                  profile: str = ProfileOption) -> None:
-    """Write ingested Part 1 cases in the nnU-Net raw layout (CT _0000, PET on CT grid _0001)."""
-    from crossmodal.io.case import load_cases
-    from crossmodal.io.nnunet import write_nnunet_dataset
-
-    cfg = load_params(params, profile)
-    dataset = cfg["ingest"]["nnunet_dataset"]
-    write_nnunet_dataset(load_cases(ingest_dir), out, dataset_id=dataset["id"], name=dataset["name"],
-                         label_names=cfg["cohort"]["pelvis"]["label_names"])
 
 
 @app.command()

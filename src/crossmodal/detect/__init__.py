@@ -5,12 +5,14 @@ torch or ultralytics:
 
 - :mod:`crossmodal.detect.env` — :func:`configure_ultralytics` (offline setup; call it
   before anything imports ``ultralytics``).
-- :mod:`crossmodal.detect.dataset` — boxes from masks, patient split, slice sampling,
-  YOLO / COCO export and readers.
+- :mod:`crossmodal.detect.dataset` — boxes from masks, 3-D lesion labels, patient split,
+  slice sampling.
+- :mod:`crossmodal.detect.export` — YOLO / COCO export and readers.
 - :mod:`crossmodal.detect.train` — ``DETECTORS`` registry, :func:`train_detector`,
   :func:`predict`.
 
-Metrics live in :mod:`crossmodal.detect.metrics`.
+Metrics live in :mod:`crossmodal.detect.metrics` (inputs and COCO matching in
+:mod:`crossmodal.detect.matching`).
 """
 
 from __future__ import annotations
@@ -39,12 +41,12 @@ _WHERE = {
     "configure_ultralytics": "env",
     "SliceRecord": "dataset",
     "boxes_from_mask": "dataset",
-    "export_coco": "dataset",
-    "export_yolo": "dataset",
+    "export_coco": "export",
+    "export_yolo": "export",
     "label_lesions_3d": "dataset",
     "patient_split": "dataset",
-    "read_split": "dataset",
-    "read_yolo_labels": "dataset",
+    "read_split": "export",
+    "read_yolo_labels": "export",
     "sample_slices": "dataset",
     "DETECTORS": "train",
     "TrainedDetector": "train",

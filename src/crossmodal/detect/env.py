@@ -1,20 +1,33 @@
-"""Offline set-up for ultralytics.
+"""Run environment of detector training: offline ultralytics, device, seeds, run records.
 
 Ultralytics reads its configuration directory and its online status once, at import
 time, and fetches fonts (``Arial.ttf``) and AMP-check weights from the internet on
 demand. :func:`configure_ultralytics` makes all of that local and must run before the
 first ``import ultralytics``; :mod:`crossmodal.detect.train` calls it for you.
+:func:`resolve_device`, :func:`seed_everything`, :func:`library_versions` and
+:func:`jsonable` serve both trainer families.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import random
 import shutil
 import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["configure_ultralytics", "DEFAULT_CONFIG_DIR"]
+import numpy as np
+
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "configure_ultralytics",
+    "jsonable",
+    "library_versions",
+    "resolve_device",
+    "seed_everything",
+]
 
 #: Relative to the current working directory (the repository root at run time).
 DEFAULT_CONFIG_DIR = ".yolo"
@@ -89,3 +102,58 @@ def configure_ultralytics(config_dir: str | os.PathLike | None = None) -> Path:
         return active
     _place_fonts(requested)
     return requested
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``None``/``'auto'`` -> ``'cuda'`` if available else ``'cpu'``; otherwise unchanged."""
+    import torch
+
+    if device in (None, "auto", ""):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's global and torch's random generators."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def library_versions() -> dict:
+    """Versions of Python, torch, torchvision, crossmodal and (if installed) ultralytics."""
+    import torch
+    import torchvision
+
+    import crossmodal
+
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "crossmodal": crossmodal.__version__,
+    }
+    try:
+        from importlib.metadata import version
+
+        out["ultralytics"] = version("ultralytics")
+    except Exception:  # pragma: no cover - not installed
+        pass
+    return out
+
+
+def jsonable(value):
+    """``value`` with paths, tuples and NumPy scalars turned into JSON types (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value

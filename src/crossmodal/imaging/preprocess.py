@@ -159,21 +159,9 @@ def enhance_ct(hu, *, width=400.0, level=40.0, use_clahe=False, clip_limit=0.01,
 def enhance_pet(suv, *, suv_max=10.0, use_clahe=False, clip_limit=0.01, kernel_size=None):
     """SUV clipping to ``[0, 1]``, then optional CLAHE (method spec Part 1 step 3).
 
-    Parameters
-    ----------
-    suv : ndarray
-        PET slice or volume in SUV.
-    suv_max : float, optional
-        See :func:`clip_suv`.
-    use_clahe : bool, optional
-        Apply :func:`clahe` after clipping.
-    clip_limit, kernel_size : optional
-        See :func:`clahe`.
-
-    Returns
-    -------
-    ndarray
-        float32 in ``[0, 1]``.
+    As :func:`enhance_ct`, with ``suv`` (PET slice or volume in SUV) in place of ``hu``
+    and ``suv_max`` (see :func:`clip_suv`) in place of the window; returns float32 in
+    ``[0, 1]``.
     """
     out = clip_suv(np.asarray(suv), suv_max=suv_max)
     if use_clahe:

@@ -1,7 +1,7 @@
 """Cross-modal PET-to-CT alignment (method spec Part 1 step 2).
 
-(a) :func:`resample_to_reference` puts PET on the CT grid through patient coordinates
-(scanner geometry only). (b) :func:`register_rigid` refines that with a rigid or affine
+(a) :func:`crossmodal.io.geometry.resample_to_reference` puts PET on the CT grid through
+patient coordinates (scanner geometry only). (b) :func:`register_rigid` refines that with a rigid or affine
 registration driven by Mattes mutual information. :func:`transform_error_mm` measures
 the residual against a known misregistration and :func:`registration_figure` shows the
 alignment before and after.
@@ -16,66 +16,23 @@ Nothing here modifies its input images.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from dataclasses import field
 
 import numpy as np
 import SimpleITK as sitk
 
+from crossmodal.io.geometry import resample_to_reference
+from crossmodal.io.geometry import sitk_interpolator
+
 __all__ = [
     "RegistrationResult",
     "mask_points_mm",
     "register_rigid",
     "registration_figure",
-    "resample_to_reference",
     "transform_error_mm",
 ]
-
-_INTERPOLATORS = {
-    "nearest": sitk.sitkNearestNeighbor,
-    "linear": sitk.sitkLinear,
-    "bspline": sitk.sitkBSpline,
-    "gaussian": sitk.sitkGaussian,
-    "label_gaussian": sitk.sitkLabelGaussian,
-}
-
-
-def _interpolator(name):
-    try:
-        return _INTERPOLATORS[name]
-    except KeyError:
-        known = sorted(_INTERPOLATORS)
-        raise ValueError(f"interpolator must be one of {known}, got {name!r}") from None
-
-
-def resample_to_reference(moving, reference, *, transform=None, interpolator="linear",
-                          default_value=0.0):
-    """Resample ``moving`` onto the grid of ``reference`` through patient coordinates.
-
-    Parameters
-    ----------
-    moving : SimpleITK.Image
-        Image to resample (e.g. PET in SUV on its own grid).
-    reference : SimpleITK.Image
-        Image whose size, origin, spacing and direction define the output grid (CT).
-    transform : SimpleITK.Transform, optional
-        Maps reference physical points to moving physical points; identity by default,
-        i.e. the scanner geometry alone aligns the two.
-    interpolator : {"linear", "nearest", "bspline", "gaussian", "label_gaussian"}, optional
-        Use "nearest" for label maps.
-    default_value : float, optional
-        Value where the reference grid falls outside the moving image.
-
-    Returns
-    -------
-    SimpleITK.Image
-        On the reference grid, with the pixel type of ``moving``.
-    """
-    if transform is None:
-        transform = sitk.Transform(reference.GetDimension(), sitk.sitkIdentity)
-    return sitk.Resample(moving, reference, transform, _interpolator(interpolator),
-                         float(default_value), moving.GetPixelID())
-
 
 # --------------------------------------------------------------------------- registration
 
@@ -116,7 +73,7 @@ class RegistrationResult:
 
     def apply(self, pet, *, interpolator="linear", default_value=0.0):
         """Resample ``pet`` (on its own grid) onto the CT grid with the found transform."""
-        return sitk.Resample(pet, self.reference_size, self.transform, _interpolator(interpolator),
+        return sitk.Resample(pet, self.reference_size, self.transform, sitk_interpolator(interpolator),
                              self.reference_origin, self.reference_spacing,
                              self.reference_direction, float(default_value), pet.GetPixelID())
 
@@ -267,24 +224,11 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
 
     Notes
     -----
-    SimpleITK reads a sampling seed of 0 as "seed from the wall clock", so ``seed`` is
-    mapped to ``seed + 1`` before it reaches ITK.
-
-    The smoothing and shrinking filters that ImageRegistrationMethod runs internally
-    take SimpleITK's process-wide default thread count, so with ``threads`` set that
-    default is changed for the duration of the call and restored afterwards; do not
-    run registrations with different ``threads`` concurrently from Python threads.
+    See :func:`_sitk_threads` (process-wide thread default) and :func:`_run` (seed
+    mapping) for two SimpleITK details behind the reproducibility promise.
     """
-    if kind not in ("rigid", "affine"):
-        raise ValueError(f"kind must be 'rigid' or 'affine', got {kind!r}")
-    if len(shrink_factors) != len(smoothing_sigmas):
-        raise ValueError("shrink_factors and smoothing_sigmas must have the same length")
-    if not 0 < sampling <= 1:
-        raise ValueError(f"sampling must be in (0, 1], got {sampling}")
-    previous_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    if threads is not None:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
-    try:
+    _check_options(kind, shrink_factors, smoothing_sigmas, sampling)
+    with _sitk_threads(threads):
         return _register(fixed_ct, moving_pet, kind=kind, metric=metric, bins=bins,
                          sampling=sampling, iterations=iterations,
                          shrink_factors=shrink_factors, smoothing_sigmas=smoothing_sigmas,
@@ -293,6 +237,31 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
                          pet_range=pet_range, fov_margin_mm=fov_margin_mm,
                          fixed_mask=fixed_mask,
                          initial_transform=initial_transform, seed=seed, threads=threads)
+
+
+def _check_options(kind, shrink_factors, smoothing_sigmas, sampling):
+    if kind not in ("rigid", "affine"):
+        raise ValueError(f"kind must be 'rigid' or 'affine', got {kind!r}")
+    if len(shrink_factors) != len(smoothing_sigmas):
+        raise ValueError("shrink_factors and smoothing_sigmas must have the same length")
+    if not 0 < sampling <= 1:
+        raise ValueError(f"sampling must be in (0, 1], got {sampling}")
+
+
+@contextlib.contextmanager
+def _sitk_threads(threads):
+    """SimpleITK's process-wide default thread count set to ``threads`` for a block.
+
+    The smoothing and shrinking filters that ImageRegistrationMethod runs internally
+    take that default, so with ``threads`` set it is changed for the duration of the
+    call and restored afterwards; do not run registrations with different ``threads``
+    concurrently from Python threads. ``None`` leaves it alone.
+    """
+    previous_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    if threads is not None:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
+    try:
+        yield
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous_threads)
 
@@ -329,7 +298,11 @@ def _register(fixed_ct, moving_pet, *, kind, metric, bins, sampling, iterations,
 
 def _run(fixed, moving, init, *, metric, bins, sampling, iterations, shrink_factors,
          smoothing_sigmas, learning_rate, min_step, fixed_mask, seed, threads):
-    """One multi-resolution registration -> (transform, method, metric per iteration)."""
+    """One multi-resolution registration -> (transform, method, metric per iteration).
+
+    SimpleITK reads a sampling seed of 0 as "seed from the wall clock", so ``seed`` is
+    mapped to ``seed + 1`` before it reaches ITK.
+    """
     reg = sitk.ImageRegistrationMethod()
     if metric == "mattes":
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=int(bins))

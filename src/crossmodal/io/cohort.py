@@ -117,36 +117,14 @@ def ingest_dicom_cohort(
     labelled = {p.name[: -len(".nii.gz")] for p in (root / labels_dir).glob("*.nii.gz")}
 
     # Everything identifying is mapped to pseudonyms before anything is written.
-    replacements: dict[str, str] = {}
-    for s in series:
-        patient = pseudonym(salt, s.patient_id)
-        for secret in s.identifiers:
-            replacements[secret] = patient
-
-    def add_problem(case: str, where: str, rule: str, detail: str, action: str) -> None:
-        try:
-            where = str(Path(where).relative_to(root))
-        except ValueError:
-            pass
-        report.problems.append({
-            "case": case, "where": redact(where, replacements), "rule": rule,
-            "detail": redact(detail, replacements), "action": action,
-        })
+    add_problem = _problem_log(report, root, _pseudonym_replacements(series, salt))
 
     def record(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> None:
         add_problem(*_problem(case, err, where, action))
 
     for err in scan_problems:
         record("", err, action="ignored file")
-
-    groups: dict[tuple[str, str], list[DicomSeries]] = {}
-    for s in series:
-        if s.modality not in modalities:
-            record("", f"modality {s.modality!r} not in {modalities}", where=str(s.files[0].parent),
-                   action="ignored series")
-            continue
-        key = (s.patient_id, s.study_uid if group_by == "study" else "")
-        groups.setdefault(key, []).append(s)
+    groups = _group_series(series, modalities, group_by, record)
 
     items = [(pseudonym(salt, patient_id, study_uid, prefix="C"), pseudonym(salt, patient_id), members)
              for (patient_id, study_uid), members in groups.items()]
@@ -162,10 +140,53 @@ def ingest_dicom_cohort(
         if row is not None:
             report.cases.append(row)
 
+    _write_cohort(out_dir, report)
+    return report
+
+
+def _pseudonym_replacements(series: list[DicomSeries], salt: str) -> dict[str, str]:
+    """Every identifying string of every series -> its patient's pseudonym."""
+    replacements: dict[str, str] = {}
+    for s in series:
+        patient = pseudonym(salt, s.patient_id)
+        for secret in s.identifiers:
+            replacements[secret] = patient
+    return replacements
+
+
+def _problem_log(report: CohortReport, root: Path, replacements: dict[str, str]):
+    """``add_problem(case, where, rule, detail, action)``: appends a redacted problem to
+    ``report`` (paths relative to ``root``, identifiers replaced by pseudonyms)."""
+    def add_problem(case: str, where: str, rule: str, detail: str, action: str) -> None:
+        try:
+            where = str(Path(where).relative_to(root))
+        except ValueError:
+            pass
+        report.problems.append({
+            "case": case, "where": redact(where, replacements), "rule": rule,
+            "detail": redact(detail, replacements), "action": action,
+        })
+
+    return add_problem
+
+
+def _group_series(series, modalities, group_by, record) -> dict[tuple[str, str], list[DicomSeries]]:
+    """Series of the wanted modalities per case key ``(patient id, study uid or "")``."""
+    groups: dict[tuple[str, str], list[DicomSeries]] = {}
+    for s in series:
+        if s.modality not in modalities:
+            record("", f"modality {s.modality!r} not in {modalities}", where=str(s.files[0].parent),
+                   action="ignored series")
+            continue
+        key = (s.patient_id, s.study_uid if group_by == "study" else "")
+        groups.setdefault(key, []).append(s)
+    return groups
+
+
+def _write_cohort(out_dir: Path, report: CohortReport) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(report.cases).to_csv(out_dir / "cases.csv", index=False)
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
-    return report
 
 
 def _problem(case: str, err: IngestError | str, where: str = "", action: str = "skipped") -> tuple[str, ...]:

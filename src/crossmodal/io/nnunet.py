@@ -16,7 +16,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from crossmodal.io.case import Case
-from crossmodal.imaging.register import resample_to_reference
+from crossmodal.io.geometry import resample_to_reference
 
 
 def write_nnunet_dataset(cases: list[Case], out_dir: str | Path, *, dataset_id: int, name: str,

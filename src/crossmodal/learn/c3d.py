@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossmodal.learn.classify import _finish_oof
+from crossmodal.learn.classify import finish_oof
 from crossmodal.learn.classify import iter_folds
 
 __all__ = [
@@ -215,40 +215,51 @@ def train_c3d(
     y_all = torch.as_tensor(np.asarray(y).astype(np.float32))
     idx = np.arange(len(y_all)) if train_idx is None else np.asarray(train_idx)
     x_train, y_train = x_all[idx], y_all[idx]
-    n_pos = float(y_train.sum())
-    n_neg = float(len(y_train) - n_pos)
-    pos_weight = torch.tensor(
-        n_neg / n_pos if (balance and n_pos > 0 and n_neg > 0) else 1.0, device=device
-    )
     losses = []
     with _seeded(seed, device):
         model = C3D(x_all.shape[1], width=width, dropout=dropout).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=_positive_weight(y_train, balance, device))
         generator = torch.Generator().manual_seed(seed)  # CPU generator: same order on any device
         model.train()
         for _ in range(epochs):
-            order = torch.randperm(len(y_train), generator=generator)
-            total, seen = 0.0, 0
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                if len(batch) < 2 and len(order) > 1:
-                    continue  # BatchNorm cannot normalise a batch of one at the pooled end
-                xb = x_train[batch]
-                if augment:
-                    flip = torch.rand(len(batch), generator=generator) < 0.5
-                    xb = torch.where(flip[:, None, None, None, None], xb.flip(-1), xb)
-                xb, yb = xb.to(device), y_train[batch].to(device)
-                optimiser.zero_grad(set_to_none=True)
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(batch)
-                seen += len(batch)
-            losses.append(total / max(seen, 1))
+            losses.append(_train_epoch(model, optimiser, loss_fn, x_train, y_train, generator,
+                                       batch_size=batch_size, augment=augment, device=device))
     model.eval()
     model.loss_history = losses
     return model
+
+
+def _positive_weight(y_train, balance, device):
+    """BCE weight of the positives: ``n_neg / n_pos`` when balancing (and both occur), else 1."""
+    n_pos = float(y_train.sum())
+    n_neg = float(len(y_train) - n_pos)
+    return torch.tensor(
+        n_neg / n_pos if (balance and n_pos > 0 and n_neg > 0) else 1.0, device=device
+    )
+
+
+def _train_epoch(model, optimiser, loss_fn, x_train, y_train, generator, *, batch_size, augment,
+                 device):
+    """One shuffled pass over the training patients; the epoch's mean loss."""
+    order = torch.randperm(len(y_train), generator=generator)
+    total, seen = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        if len(batch) < 2 and len(order) > 1:
+            continue  # BatchNorm cannot normalise a batch of one at the pooled end
+        xb = x_train[batch]
+        if augment:
+            flip = torch.rand(len(batch), generator=generator) < 0.5
+            xb = torch.where(flip[:, None, None, None, None], xb.flip(-1), xb)
+        xb, yb = xb.to(device), y_train[batch].to(device)
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimiser.step()
+        total += float(loss.detach()) * len(batch)
+        seen += len(batch)
+    return total / max(seen, 1)
 
 
 @torch.no_grad()
@@ -297,7 +308,7 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
     oof : DataFrame
         Columns ``repeat, fold, index, case_id, y, prob`` exactly as
         :func:`crossmodal.learn.classify.cross_validated_scores`, so
-        :func:`crossmodal.learn.classify.metrics_with_ci` applies unchanged.
+        :func:`crossmodal.learn.metrics.metrics_with_ci` applies unchanged.
     """
     y_arr = np.asarray(y).astype(int)
     parts = []
@@ -306,4 +317,4 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
         model = train_c3d(volumes, y_arr, train, seed=fold_seed, device=device, **train_kwargs)
         prob = predict_c3d(model, np.asarray(volumes)[test])
         parts.append(pd.DataFrame({"repeat": repeat, "fold": fold, "index": test, "prob": prob}))
-    return _finish_oof(pd.concat(parts, ignore_index=True), folds, y_arr)
+    return finish_oof(pd.concat(parts, ignore_index=True), folds, y_arr)

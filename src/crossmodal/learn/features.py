@@ -21,20 +21,15 @@ import re
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 __all__ = [
-    "DEFAULT_MODALITIES",
     "bin_counts",
     "confidence_bins",
     "feature_columns",
-    "feature_heatmap",
     "modality_mask",
     "patient_feature_table",
     "series_features",
 ]
-
-DEFAULT_MODALITIES = ("CT", "MRI", "PET")
 
 _BIN_COLUMN = re.compile(r"^(?P<modality>.+)_b(?P<bin>\d+)$")
 
@@ -147,7 +142,7 @@ def patient_feature_table(
     detections,
     series,
     *,
-    modalities=DEFAULT_MODALITIES,
+    modalities,
     normalise="slices",
     presence_flags=True,
     edges=None,
@@ -163,7 +158,7 @@ def patient_feature_table(
         Columns ``case_id``, ``modality``, ``n_slices``; one row per acquired series.
         It defines which patients exist and which modalities each one has.
     modalities : sequence of str
-        Modalities, in column order.
+        Modality display names, in column order (``cohort.<name>.modality_names``).
     normalise : {"slices", "total"}
         See :func:`series_features`.
     presence_flags : bool
@@ -195,16 +190,7 @@ def patient_feature_table(
     case_ids = sorted(pd.unique(series["case_id"]).tolist())
     series = series[series["modality"].isin(modalities)]
     detections = detections[detections["modality"].isin(modalities)]
-    duplicated = series.duplicated(["case_id", "modality"])
-    if duplicated.any():
-        dup = series.loc[duplicated, ["case_id", "modality"]].drop_duplicates()
-        raise ValueError(f"more than one series per (case_id, modality): {dup.values.tolist()[:5]}")
-    known = pd.MultiIndex.from_frame(series[["case_id", "modality"]])
-    seen = pd.MultiIndex.from_frame(detections[["case_id", "modality"]])
-    orphan = ~seen.isin(known)
-    if orphan.any():
-        bad = sorted(set(seen[orphan].tolist()))[:5]
-        raise ValueError(f"detections for series missing from the series table: {bad}")
+    _check_series(detections, series)
 
     columns = [f"{m}_b{k}" for m in modalities for k in range(n_bins)]
     values = np.zeros((len(case_ids), len(columns)))
@@ -296,65 +282,18 @@ def modality_mask(table, feature_sets):
     return mask
 
 
-def feature_heatmap(
-    table, labels, *, columns=None, kind="patients", class_names=("negative", "positive")
-):
-    """Heat map of the features, grouped by class.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Feature table (rows = patients).
-    labels : array_like or Series
-        Binary labels; a Series is aligned to ``table.index``, anything else is taken in
-        row order.
-    columns : sequence of str, optional
-        Columns to show; default all bin columns (flags are on another scale).
-    kind : {"patients", "mean"}
-        ``"patients"``: one row per patient, sorted by class, with a line between the
-        classes; ``"mean"``: one row per class holding the class mean.
-    class_names : tuple of str
-        Names of label 0 and label 1.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        Not registered with pyplot, so it is not shown twice or leaked in loops.
-    """
-    if columns is None:
-        columns = [c for c in table.columns if _BIN_COLUMN.match(str(c))]
-    if isinstance(labels, pd.Series):
-        y = labels.reindex(table.index).to_numpy()
-    else:
-        y = np.asarray(labels)
-    if y.shape[0] != len(table):
-        raise ValueError(f"{y.shape[0]} labels for {len(table)} rows")
-    data = table[list(columns)].to_numpy(dtype=float)
-    fig = Figure(
-        figsize=(max(6.0, 0.25 * len(columns) + 2), 5.0 if kind == "patients" else 2.5),
-        layout="constrained",
-    )
-    ax = fig.add_subplot()
-    if kind == "patients":
-        order = np.argsort(y, kind="stable")
-        image = ax.imshow(data[order], aspect="auto", interpolation="nearest", cmap="viridis")
-        n_neg = int(np.sum(y[order] == 0))
-        ax.axhline(n_neg - 0.5, color="white", linewidth=1.5)
-        ax.set_ylabel(f"patients ({class_names[0]} above, {class_names[1]} below)")
-        ax.set_yticks([])
-    elif kind == "mean":
-        classes = np.unique(y)
-        means = np.vstack([data[y == c].mean(axis=0) for c in classes])
-        image = ax.imshow(means, aspect="auto", interpolation="nearest", cmap="viridis")
-        ax.set_yticks(
-            range(len(classes)),
-            [f"{class_names[int(c)]} (n={int(np.sum(y == c))})" for c in classes],
-        )
-    else:
-        raise ValueError(f"kind must be 'patients' or 'mean', got {kind!r}")
-    ax.set_xticks(range(len(columns)), list(columns), rotation=90, fontsize=7)
-    fig.colorbar(image, ax=ax, label="feature value")
-    return fig
+def _check_series(detections, series):
+    """One series per (case, modality), and no detection of a series not in ``series``."""
+    duplicated = series.duplicated(["case_id", "modality"])
+    if duplicated.any():
+        dup = series.loc[duplicated, ["case_id", "modality"]].drop_duplicates()
+        raise ValueError(f"more than one series per (case_id, modality): {dup.values.tolist()[:5]}")
+    known = pd.MultiIndex.from_frame(series[["case_id", "modality"]])
+    seen = pd.MultiIndex.from_frame(detections[["case_id", "modality"]])
+    orphan = ~seen.isin(known)
+    if orphan.any():
+        bad = sorted(set(seen[orphan].tolist()))[:5]
+        raise ValueError(f"detections for series missing from the series table: {bad}")
 
 
 def _require_columns(frame, columns, name):

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from pydicom.dataset import Dataset
 from pydicom.dataset import FileDataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.uid import generate_uid
 
@@ -95,7 +95,6 @@ def write_series(
     out_dir.mkdir(parents=True, exist_ok=True)
     array = sitk.GetArrayFromImage(image).astype(np.float64)
     sop_class = {"CT": CT_IMAGE_STORAGE, "PT": PET_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE}[modality]
-    spacing = image.GetSpacing()
     if modality == "PT":
         assert pet is not None, "PET series need the dose/time/weight record"
         elapsed = (pet["series_datetime"] - pet["injection_datetime"]).total_seconds()
@@ -104,63 +103,86 @@ def write_series(
     paths = []
     for k in range(array.shape[0]):
         plane = array[k]
-        sop_uid = uid(series_uid, k)
-        ds = _base_dataset(sop_class, sop_uid)
-        for key in ("PatientName", "PatientID", "PatientBirthDate"):
-            setattr(ds, key, patient[key])
-        ds.PatientSex = patient.get("PatientSex", "F")
-        if "PatientWeight" in patient:
-            ds.PatientWeight = f"{patient['PatientWeight']:.1f}"
-        ds.StudyInstanceUID = study["StudyInstanceUID"]
-        ds.StudyDate, ds.StudyTime = study["StudyDate"], study["StudyTime"]
-        ds.StudyID = "1"
-        ds.AccessionNumber = study.get("AccessionNumber", "")
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = series_description
-        ds.FrameOfReferenceUID = study["FrameOfReferenceUID"]
-        ds.Modality = modality
-        ds.Manufacturer = "crossmodal phantom"
+        ds = _base_dataset(sop_class, uid(series_uid, k))
+        _set_patient_study_series(ds, patient, study, series_uid=series_uid,
+                                  series_number=series_number,
+                                  series_description=series_description, modality=modality)
         ds.InstanceNumber = k + 1
-        position, orientation = _slice_geometry(image, k)
-        ds.ImagePositionPatient = [f"{v:.4f}" for v in position]
-        ds.ImageOrientationPatient = [f"{v:.6f}" for v in orientation]
-        ds.PixelSpacing = [f"{spacing[1]:.4f}", f"{spacing[0]:.4f}"]  # row, column spacing
-        ds.SliceThickness = f"{spacing[2]:.4f}"
-        ds.Rows, ds.Columns = plane.shape
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        if modality == "CT":
-            slope, intercept = 1.0, -1024.0
-            ds.RescaleType = "HU"
-        elif modality == "PT":
-            # Per-slice slope keeps full int16 precision for every slice (as scanners do).
-            slope, intercept = max(float(plane.max()), 1e-6) / 32000.0, 0.0
-        else:
-            slope, intercept = max(float(np.abs(plane).max()), 1e-6) / 32000.0, 0.0
-        stored = np.clip(np.round((plane - intercept) / slope), -32768, 32767).astype(np.int16)
-        ds.RescaleSlope = f"{slope:.10g}"
-        ds.RescaleIntercept = f"{intercept:.10g}"
-        ds.PixelData = stored.tobytes()
+        _set_geometry(ds, image, k, plane.shape)
+        _set_pixels(ds, plane, modality)
         acq = study["acquisition_datetime"]
         ds.SeriesDate, ds.SeriesTime = acq.strftime("%Y%m%d"), acq.strftime("%H%M%S")
         ds.AcquisitionDate, ds.AcquisitionTime = ds.SeriesDate, ds.SeriesTime
         ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
         if modality == "PT":
             _add_pet_tags(ds, pet, n_slices=array.shape[0])
-        for key, value in (extra or {}).items():
-            if value is None:
-                if key in ds:
-                    delattr(ds, key)
-            else:
-                setattr(ds, key, value)
+        _apply_extra(ds, extra)
         path = out_dir / f"{k + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def _set_patient_study_series(ds: Dataset, patient: dict[str, str], study: dict[str, Any], *,
+                              series_uid: str, series_number: int, series_description: str,
+                              modality: str) -> None:
+    for key in ("PatientName", "PatientID", "PatientBirthDate"):
+        setattr(ds, key, patient[key])
+    ds.PatientSex = patient.get("PatientSex", "F")
+    if "PatientWeight" in patient:
+        ds.PatientWeight = f"{patient['PatientWeight']:.1f}"
+    ds.StudyInstanceUID = study["StudyInstanceUID"]
+    ds.StudyDate, ds.StudyTime = study["StudyDate"], study["StudyTime"]
+    ds.StudyID = "1"
+    ds.AccessionNumber = study.get("AccessionNumber", "")
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = series_description
+    ds.FrameOfReferenceUID = study["FrameOfReferenceUID"]
+    ds.Modality = modality
+    ds.Manufacturer = "crossmodal phantom"
+
+
+def _set_geometry(ds: Dataset, image: sitk.Image, k: int, shape: tuple[int, int]) -> None:
+    """Slice position, orientation, spacing and size of slice ``k``."""
+    spacing = image.GetSpacing()
+    position, orientation = _slice_geometry(image, k)
+    ds.ImagePositionPatient = [f"{v:.4f}" for v in position]
+    ds.ImageOrientationPatient = [f"{v:.6f}" for v in orientation]
+    ds.PixelSpacing = [f"{spacing[1]:.4f}", f"{spacing[0]:.4f}"]  # row, column spacing
+    ds.SliceThickness = f"{spacing[2]:.4f}"
+    ds.Rows, ds.Columns = shape
+
+
+def _set_pixels(ds: Dataset, plane: np.ndarray, modality: str) -> None:
+    """int16 pixel data with the modality's rescale (HU for CT, per-slice slope otherwise)."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    if modality == "CT":
+        slope, intercept = 1.0, -1024.0
+        ds.RescaleType = "HU"
+    elif modality == "PT":
+        # Per-slice slope keeps full int16 precision for every slice (as scanners do).
+        slope, intercept = max(float(plane.max()), 1e-6) / 32000.0, 0.0
+    else:
+        slope, intercept = max(float(np.abs(plane).max()), 1e-6) / 32000.0, 0.0
+    stored = np.clip(np.round((plane - intercept) / slope), -32768, 32767).astype(np.int16)
+    ds.RescaleSlope = f"{slope:.10g}"
+    ds.RescaleIntercept = f"{intercept:.10g}"
+    ds.PixelData = stored.tobytes()
+
+
+def _apply_extra(ds: Dataset, extra: dict[str, Any] | None) -> None:
+    """Set (or, for ``None`` values, delete) further top-level attributes."""
+    for key, value in (extra or {}).items():
+        if value is None:
+            if key in ds:
+                delattr(ds, key)
+        else:
+            setattr(ds, key, value)
 
 
 def _add_pet_tags(ds: Dataset, pet: dict[str, Any], *, n_slices: int) -> None:

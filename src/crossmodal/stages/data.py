@@ -1,19 +1,28 @@
 """Stage ``data`` (run by ``make repro`` before ``dvc repro``): make every input cohort of
 ``cohort:`` available under ``data/`` and record it in ``data.dvc``.
 
-A phantom cohort is (re)generated when missing or made by other parameters or generator
-code; a ``dicom`` cohort is pulled with ``dvc pull data.dvc`` when missing.
+A phantom cohort is (re)generated when missing or made by other parameters or by other
+generator code; a ``dicom`` cohort is pulled with ``dvc pull data.dvc`` when missing.
+``data.dvc`` records, under ``meta.phantom``, a fingerprint of each phantom cohort's
+parameters and generator code, so a test can tell when the committed data hash is stale.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+import crossmodal.phantom
 from crossmodal.parallel import compute_setting
+
+DATA_DVC = "data.dvc"
 
 
 def _dvc(*args: str) -> int:
@@ -32,6 +41,30 @@ def phantom_generators() -> dict:
             "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date)}
 
 
+def generator_fingerprint(phantom_params: dict[str, Any]) -> str:
+    """Hash of a phantom cohort's parameters and of every source file of the generator."""
+    digest = hashlib.sha256(json.dumps(phantom_params, sort_keys=True).encode())
+    for source in sorted(Path(crossmodal.phantom.__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def recorded_fingerprints(dvc_file: str | Path = DATA_DVC) -> dict[str, str]:
+    """``meta.phantom`` of ``data.dvc``: cohort name -> generator fingerprint ({} if none)."""
+    path = Path(dvc_file)
+    if not path.exists():
+        return {}
+    return ((yaml.safe_load(path.read_text()) or {}).get("meta") or {}).get("phantom") or {}
+
+
+def record_fingerprints(fingerprints: dict[str, str], dvc_file: str | Path = DATA_DVC) -> None:
+    """Write ``meta.phantom`` into ``data.dvc`` (``dvc add`` keeps ``meta``)."""
+    path = Path(dvc_file)
+    content = yaml.safe_load(path.read_text()) or {}
+    content.setdefault("meta", {})["phantom"] = dict(sorted(fingerprints.items()))
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+
+
 def write_phantom(params: dict[str, Any], cohort: str, out: str | Path) -> Path:
     """Write the simulated cohort ``cohort`` (``phantom.<cohort>``) as DICOM under ``out``."""
     generate, _ = phantom_generators()[cohort]
@@ -43,13 +76,13 @@ def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
     """Make every cohort of ``cohort:`` available under its ``root``; ``dvc add data`` after
     generating phantoms. Raises ``RuntimeError`` naming the cohort when a source fails."""
     generators = phantom_generators()
-    any_phantom = False
+    recorded, fingerprints = recorded_fingerprints(), {}
     for name, source in params["cohort"].items():
         root = Path(source["root"])
         if source["source"] == "phantom":
-            any_phantom = True
             _, up_to_date = generators[name]
-            if up_to_date(root, params["phantom"][name]):
+            fingerprints[name] = generator_fingerprint(params["phantom"][name])
+            if up_to_date(root, params["phantom"][name]) and recorded.get(name) == fingerprints[name]:
                 echo(f"{root}: simulated cohort is up to date")
             else:
                 echo(f"{root}: generating the simulated cohort "
@@ -58,5 +91,7 @@ def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
         elif not root.exists() and _dvc("pull", "data.dvc") != 0:
             raise RuntimeError(f"cohort.{name}: {root} is missing and `dvc pull data.dvc` failed; "
                                "see README 'Your own data'")
-    if any_phantom and dvc_add and _dvc("add", "--quiet", "data") != 0:
-        raise RuntimeError("`dvc add data` failed")
+    if fingerprints and dvc_add:
+        if _dvc("add", "--quiet", "data") != 0:
+            raise RuntimeError("`dvc add data` failed")
+        record_fingerprints({**recorded, **fingerprints})

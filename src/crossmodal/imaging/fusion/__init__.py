@@ -12,6 +12,7 @@ from crossmodal.imaging.fusion.methods import FUSION_METHODS
 from crossmodal.imaging.fusion.methods import fuse
 from crossmodal.imaging.fusion.methods import guided_filter
 from crossmodal.imaging.fusion.methods import list_methods
+from crossmodal.imaging.fusion.methods import method_options
 from crossmodal.imaging.fusion.methods import pca_weights
 from crossmodal.imaging.fusion.methods import register_fusion
 from crossmodal.imaging.fusion.metrics import entropy
@@ -30,6 +31,7 @@ __all__ = [
     "fusion_quality",
     "guided_filter",
     "list_methods",
+    "method_options",
     "mutual_information",
     "pca_weights",
     "qabf",

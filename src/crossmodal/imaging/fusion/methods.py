@@ -2,13 +2,15 @@
 
 Every method has one signature::
 
-    f(ct01, pet01, *, suv=None, region=None, **options) -> ndarray (H, W, 3) float32
+    f(ct01, pet01, *, suv=None, region=None, <options>) -> ndarray (H, W, 3) float32
 
 ``ct01`` and ``pet01`` are enhanced slices in ``[0, 1]`` on one grid (see
 :mod:`crossmodal.imaging.preprocess`); ``suv`` is the raw SUV slice and ``region`` the
 localised region (a boolean mask, or a ``(y0, y1, x0, x1)`` box). Only
 ``adaptive_region`` uses ``suv`` and ``region``; the others accept and ignore them, so
-a pipeline can call every method the same way. Single-image baselines repeat their
+a pipeline can call every method the same way. Options are keyword arguments with
+defaults; :func:`fuse` rejects an option the method does not have, so a misspelt option
+in ``params.yaml`` fails instead of being ignored. Single-image baselines repeat their
 fused image to three channels.
 
 The "no refinement" and "no ROI crop" ablations of the spec are not fusion functions:
@@ -18,6 +20,7 @@ then calling ``adaptive_region`` as usual.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import cv2
@@ -38,6 +41,7 @@ __all__ = [
     "guided_filter_fusion",
     "laplacian_pyramid",
     "list_methods",
+    "method_options",
     "pca",
     "pca_weights",
     "pet_only",
@@ -65,7 +69,21 @@ def list_methods():
     return list(FUSION_METHODS)
 
 
-def fuse(name, ct01, pet01, **kwargs):
+#: Inputs every fusion method takes besides the two slices; not options.
+COMMON_INPUTS = ("suv", "region")
+
+
+def method_options(name):
+    """Option names of the fusion method ``name`` (its keyword arguments other than
+    ``suv`` and ``region``), or ``None`` when it takes any keyword (``**kwargs``)."""
+    parameters = inspect.signature(_method(name)).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters
+                 if p.kind is p.KEYWORD_ONLY and p.name not in COMMON_INPUTS)
+
+
+def fuse(name, ct01, pet01, *, suv=None, region=None, **options):
     """Run the fusion method ``name`` and return a ``(H, W, 3)`` float32 image in ``[0, 1]``.
 
     Parameters
@@ -74,20 +92,38 @@ def fuse(name, ct01, pet01, **kwargs):
         A key of :data:`FUSION_METHODS` (see :func:`list_methods`).
     ct01, pet01 : ndarray
         Enhanced CT and PET slices in ``[0, 1]``, same shape ``(H, W)``.
-    **kwargs
-        ``suv``, ``region`` and method options.
+    suv, region : optional
+        Raw SUV slice and localised region (used by ``adaptive_region``).
+    **options
+        The method's options (see :func:`method_options`).
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not registered.
+    TypeError
+        An option the method does not have; the message names the option and the method.
     """
-    try:
-        func = FUSION_METHODS[name]
-    except KeyError:
-        raise KeyError(f"unknown fusion method {name!r}; known: {list_methods()}") from None
+    func = _method(name)
+    accepted = method_options(name)
+    unknown = [] if accepted is None else [key for key in options if key not in accepted]
+    if unknown:
+        raise TypeError(f"fusion method {name!r} has no option {', '.join(map(repr, unknown))}; "
+                        f"its options: {', '.join(accepted) or 'none'}")
     ct, pet = _check_pair(ct01, pet01)
-    out = np.asarray(func(ct, pet, **kwargs), dtype=np.float32)
+    out = np.asarray(func(ct, pet, suv=suv, region=region, **options), dtype=np.float32)
     if out.shape != ct.shape + (3,):
         raise RuntimeError(
             f"fusion {name!r} returned shape {out.shape}, expected {ct.shape + (3,)}"
         )
     return np.clip(out, 0.0, 1.0)
+
+
+def _method(name):
+    try:
+        return FUSION_METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown fusion method {name!r}; known: {list_methods()}") from None
 
 
 def _check_pair(ct01, pet01):
@@ -174,7 +210,7 @@ def adaptive_weight(suv, region=None, *, slope=2.0, threshold=None, suv_max=10.0
 
 @register_fusion("adaptive_region")
 def adaptive_region(ct01, pet01, *, suv=None, region=None, slope=2.0, threshold=None,
-                    suv_max=10.0, **_):
+                    suv_max=10.0):
     """Adaptive region feature fusion ``[CT, PET, F]`` (the proposed input).
 
     ``F = w * PET + (1 - w) * CT`` with ``w`` from :func:`adaptive_weight`: CT anatomy
@@ -207,7 +243,7 @@ def adaptive_region(ct01, pet01, *, suv=None, region=None, slope=2.0, threshold=
 
 
 @register_fusion("concat_ct_pet_ct")
-def concat_ct_pet_ct(ct01, pet01, *, suv=None, region=None, **_):
+def concat_ct_pet_ct(ct01, pet01, *, suv=None, region=None):
     """Ablation: plain channel concatenation ``[CT, PET, CT]``."""
     ct, pet = _check_pair(ct01, pet01)
     return _stack(ct, pet, ct)
@@ -217,21 +253,21 @@ def concat_ct_pet_ct(ct01, pet01, *, suv=None, region=None, **_):
 
 
 @register_fusion("ct_only")
-def ct_only(ct01, pet01, *, suv=None, region=None, **_):
+def ct_only(ct01, pet01, *, suv=None, region=None):
     """Single-modality baseline: CT repeated to three channels."""
     ct, _pet = _check_pair(ct01, pet01)
     return _repeat(ct)
 
 
 @register_fusion("pet_only")
-def pet_only(ct01, pet01, *, suv=None, region=None, **_):
+def pet_only(ct01, pet01, *, suv=None, region=None):
     """Single-modality baseline: PET repeated to three channels."""
     _ct, pet = _check_pair(ct01, pet01)
     return _repeat(pet)
 
 
 @register_fusion("weighted_average")
-def weighted_average(ct01, pet01, *, suv=None, region=None, weight=0.5, **_):
+def weighted_average(ct01, pet01, *, suv=None, region=None, weight=0.5):
     """``(1 - weight) * CT + weight * PET`` repeated to three channels (``weight`` = PET's)."""
     ct, pet = _check_pair(ct01, pet01)
     return _repeat((1.0 - weight) * ct + weight * pet)
@@ -268,7 +304,7 @@ def pca_weights(a, b):
 
 
 @register_fusion("pca")
-def pca(ct01, pet01, *, suv=None, region=None, **_):
+def pca(ct01, pet01, *, suv=None, region=None):
     """PCA fusion: weighted sum with :func:`pca_weights`, repeated to three channels."""
     ct, pet = _check_pair(ct01, pet01)
     wa, wb = pca_weights(ct, pet)
@@ -298,7 +334,7 @@ def _collapse(lap, top):
 
 
 @register_fusion("laplacian_pyramid")
-def laplacian_pyramid(ct01, pet01, *, suv=None, region=None, levels=4, **_):
+def laplacian_pyramid(ct01, pet01, *, suv=None, region=None, levels=4):
     """Laplacian pyramid fusion: max-abs detail coefficients, averaged top level.
 
     Parameters
@@ -322,7 +358,7 @@ def laplacian_pyramid(ct01, pet01, *, suv=None, region=None, levels=4, **_):
 
 
 @register_fusion("dwt")
-def dwt(ct01, pet01, *, suv=None, region=None, wavelet="db1", levels=3, **_):
+def dwt(ct01, pet01, *, suv=None, region=None, wavelet="db1", levels=3):
     """Discrete wavelet fusion: mean approximation, max-abs detail coefficients.
 
     Parameters
@@ -383,8 +419,7 @@ def guided_filter(guide, src, *, radius, eps):
 
 @register_fusion("guided_filter")
 def guided_filter_fusion(ct01, pet01, *, suv=None, region=None, r1=45, eps1=0.3, r2=7,
-                         eps2=1e-6, base_size=31, saliency_radius=5, saliency_sigma=5.0,
-                         **_):
+                         eps2=1e-6, base_size=31, saliency_radius=5, saliency_sigma=5.0):
     """Guided filtering fusion (GFF) of Li, Kang & Hu.
 
     Two-scale decomposition (mean filter of ``base_size``), Laplacian saliency smoothed by

@@ -1,15 +1,162 @@
-"""Stage ``evaluate_pelvis``: AP, FP per slice, lesion sensitivity with patient-bootstrap CIs;
-paired differences; claims C1-C4."""
+"""Stage ``evaluate_pelvis``: AP50, AP50-95, precision, recall, FP per slice and lesion
+sensitivity per (detector, input), with patient-bootstrap CIs; paired differences against
+the proposed input; PR curves.
+
+The operating confidence of each run is chosen on the validation patients
+(``detect.evaluate.operating_rule``). Every run is evaluated on the SAME bootstrap patient
+draws of the test patients (:mod:`crossmodal.stats.bootstrap`), so seed means (averaged
+within each draw) and differences between inputs have paired CIs. Outputs: ``<out>/``
+``metrics.csv`` (seed means with ``_lo``/``_hi``, seeds and test patients behind them), ``differences.csv``, ``pr_curves.csv``;
+the DVC metrics JSON at ``metrics`` (one flat key per detector/input/metric).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from crossmodal.part1_detect import evaluate_runs
+import numpy as np
+import pandas as pd
+
+from crossmodal.detect import metrics as ev
+from crossmodal.detect.export import read_split
+from crossmodal.stages.pelvis import planned_runs
+from crossmodal.stages.pelvis import read_predictions
+from crossmodal.stages.pelvis import run_dir
+from crossmodal.stages.pelvis import used_inputs
+from crossmodal.stats.bootstrap import paired_bootstrap_difference
+from crossmodal.stats.bootstrap import patient_resamples
+from crossmodal.stats.bootstrap import percentile_ci
+from crossmodal.stats.bootstrap import resample_counts
+
+DIFFERENCE_METRICS = ("AP50", "AP50_95", "FP_per_slice")
+JSON_METRICS = ("AP50", "AP50_95", "FP_per_slice", "lesion_sensitivity")
 
 
-def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path, out: str | Path):
-    tables = evaluate_runs(datasets_dir, runs_dir, out, params["detect"])
-    print(tables["claims"].to_string(index=False))
+def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path, out: str | Path,
+        metrics: str | Path) -> dict[str, pd.DataFrame]:
+    """Evaluate every planned run (params ``detect``); ``metrics`` is the DVC metrics JSON."""
+    cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
+           "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
+           "evaluate": params["detect"]["evaluate"]}
+    tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics)
+    print(tables["metrics"][["detector", "input", *JSON_METRICS]].to_string(index=False))
     return tables
+
+
+def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
+                  metrics_json: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Metrics per (detector, input) as seed means with patient-bootstrap CIs, paired
+    differences against the proposed input and PR curves; written to ``out_dir``."""
+    datasets_dir, runs_dir, out = Path(datasets_dir), Path(runs_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ev_cfg = cfg["evaluate"]
+    truth = {(name, split): ground_truth_for(datasets_dir, name, split)
+             for name in used_inputs(cfg) for split in ("val", "test")}  # read once per input
+    n_test = len(truth[(used_inputs(cfg)[0], "test")].patients)
+    draws = Draws(n_test, int(ev_cfg["n_boot"]), int(ev_cfg["seed"]), float(ev_cfg["ci"]))
+    per_seed: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
+    curves = []
+    for run in planned_runs(cfg):
+        folder = run_dir(runs_dir, run)
+        gt_val, gt_test = truth[(run["input"], "val")], truth[(run["input"], "test")]
+        preds_val = read_predictions(folder / "predictions_val.csv")
+        preds_test = read_predictions(folder / "predictions_test.csv")
+        per_seed.setdefault((run["detector"], run["input"]), []).append(
+            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, rule=ev_cfg["operating_rule"]))
+        curve = ev.pr_curve(gt_test, preds_test)
+        curves.append(pd.DataFrame({"detector": run["detector"], "input": run["input"], "seed": run["seed"],
+                                    "recall": curve.recall_thresholds,
+                                    "precision": curve.precision_interpolated}))
+    # Seed mean of every bootstrap draw: CIs of the seed-averaged metric.
+    means = {key: {m: np.nanmean(np.stack([s[m] for s in seeds]), axis=0) for m in seeds[0]}
+             for key, seeds in per_seed.items()}
+    table = metrics_table(means, {key: len(seeds) for key, seeds in per_seed.items()}, draws)
+    tables = {"metrics": table, "differences": differences_table(means, cfg["proposed"], draws),
+              "pr_curves": pd.concat(curves, ignore_index=True)}
+    for name, frame in tables.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
+    if metrics_json is not None:  # DVC metrics: one flat JSON (dvc metrics show / diff)
+        flat = {f"{r.detector}/{r.input}/{m}": float(getattr(r, m)) for r in table.itertuples() for m in JSON_METRICS}
+        Path(metrics_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_json).write_text(json.dumps(flat, indent=1, allow_nan=True))
+    return tables
+
+
+class Draws:
+    """The test patients' bootstrap draws shared by every run (the pairing of all CIs)."""
+
+    def __init__(self, n_patients: int, n_boot: int, seed: int, ci: float):
+        self.n_patients, self.n_boot, self.seed, self.ci = n_patients, n_boot, seed, ci
+        self.indices = patient_resamples(n_patients, n_boot, seed)
+        self.weights = resample_counts(self.indices, n_patients)
+
+    def interval(self, values: np.ndarray) -> tuple[float, float]:
+        """Percentile CI of a metric given as point estimate followed by its draws."""
+        return percentile_ci(values[1:], self.ci)
+
+    def difference(self, a: np.ndarray, b: np.ndarray):
+        """Paired CI of ``a - b`` (each: point estimate, then the values on these draws)."""
+        return paired_bootstrap_difference(self.statistic(a), self.statistic(b), self.n_patients,
+                                           n_boot=self.n_boot, seed=self.seed, ci=self.ci)
+
+    def statistic(self, values: np.ndarray):
+        """``values`` (computed on these draws) as a statistic of resample indices."""
+        def statistic(indices):
+            if indices is None:
+                return values[0]
+            if not np.array_equal(indices, self.indices):
+                raise ValueError("the statistic was computed on other bootstrap draws")
+            return values[1:]
+        return statistic
+
+
+def ground_truth_for(datasets_dir: Path, name: str, split: str) -> ev.GroundTruth:
+    """Ground truth of one input's split, read back from its exported dataset."""
+    items = read_split(datasets_dir / name, split)
+    return ev.ground_truth([i["image_id"] for i in items], [i["case_id"] for i in items],
+                           [i["boxes"] for i in items], classes=[i["classes"] for i in items],
+                           lesion_ids=[i["lesion_ids"] for i in items])
+
+
+def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, rule: str) -> dict[str, np.ndarray]:
+    """Point estimate (index 0) followed by the bootstrap values, for every metric."""
+    conf = ev.choose_operating_confidence(gt_val, preds_val, rule=rule)
+    w = np.vstack([np.ones((1, weights.shape[1])), weights])
+    precision, recall = ev.precision_recall_at(gt_test, preds_test, conf, patient_weights=w)
+    return {
+        "AP50": np.asarray(ev.ap50(gt_test, preds_test, patient_weights=w), float),
+        "AP50_95": np.asarray(ev.ap50_95(gt_test, preds_test, patient_weights=w), float),
+        "precision": np.asarray(precision, float),
+        "recall": np.asarray(recall, float),
+        "FP_per_slice": np.asarray(ev.false_positives_per_slice(gt_test, preds_test, conf, patient_weights=w), float),
+        "lesion_sensitivity": np.asarray(ev.lesion_sensitivity(gt_test, preds_test, conf, patient_weights=w), float),
+        "conf": np.full(len(w), conf),
+    }
+
+
+def metrics_table(means: dict, seeds: dict, draws: Draws) -> pd.DataFrame:
+    """One row per (detector, input): seeds, test patients, every metric with its ``_lo``/``_hi`` CI."""
+    rows = []
+    for (detector, name), metrics in means.items():
+        row = {"detector": detector, "input": name, "seeds": seeds[(detector, name)],
+               "test_patients": draws.n_patients}
+        for metric, values in metrics.items():
+            lo, hi = draws.interval(values)
+            row.update({metric: values[0], f"{metric}_lo": lo, f"{metric}_hi": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def differences_table(means: dict, proposed: str, draws: Draws) -> pd.DataFrame:
+    """Proposed input minus every other input of the same detector, with paired CIs."""
+    rows = []
+    for (detector, name), metrics in means.items():
+        if name == proposed or (detector, proposed) not in means:
+            continue
+        for metric in DIFFERENCE_METRICS:
+            paired = draws.difference(means[(detector, proposed)][metric], metrics[metric])
+            rows.append({"detector": detector, "input": name, "metric": metric,
+                         "difference": paired.difference, "lo": paired.low, "hi": paired.high})
+    return pd.DataFrame(rows)

@@ -1,16 +1,78 @@
-"""Stage ``train_pelvis``: train every (detector, input, seed) run; store val/test detections."""
+"""Stage ``train_pelvis``: train every (detector, input, seed) run; store val/test detections.
+
+Outputs under ``out``: ``<detector>/<input>/seed<seed>/`` (the trainer's record
+``detector.json`` and weights, ``predictions_val.csv``, ``predictions_test.csv``) and
+``runs.csv`` (one row per run: epochs, seconds, device, runs at once, stage seconds).
+"""
 
 from __future__ import annotations
 
+import functools
+import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from crossmodal.detect.export import read_split
 from crossmodal.detect.env import configure_ultralytics
+from crossmodal.detect.matching import predictions
 from crossmodal.parallel import compute_setting
-from crossmodal.part1_detect import train_and_predict
+from crossmodal.parallel import map_jobs
+from crossmodal.parallel import resolve_jobs
+from crossmodal.stages.pelvis import planned_runs
+from crossmodal.stages.pelvis import run_dir
 
 
-def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path):
+def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path) -> pd.DataFrame:
+    """Train the runs of ``detect.detectors`` (params ``detect``), side by side as
+    ``compute.detector_runs`` allows."""
     configure_ultralytics()
-    return train_and_predict(datasets_dir, out, params["detect"], progress=True,
+    cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
+           "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
+           "predict": params["detect"]["predict"]}
+    return train_and_predict(datasets_dir, out, cfg, progress=True,
                              runs_at_once=compute_setting(params, "detector_runs"))
+
+
+def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
+                      progress: bool = False, runs_at_once: int | str = 1) -> pd.DataFrame:
+    """Train every planned run from scratch and store its val/test detections.
+
+    ``runs_at_once`` runs train side by side in their own processes, sharing the cores
+    (``'auto'``: one per core, one thread each). Small detectors use a second thread
+    poorly: on 2 cores, two one-thread YOLOv8n runs side by side trained 19 % faster than
+    one after the other on two threads; with a GPU each run still loads and augments its
+    images on the CPU. Each run is seeded on its own; on the CPU its weights depend on its
+    thread count (float sums run in another order), as they do on another machine.
+    """
+    datasets_dir, out = Path(datasets_dir), Path(out_dir)
+    runs = planned_runs(cfg)
+    at_once = resolve_jobs(runs_at_once, len(runs))
+    start = time.perf_counter()
+    rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
+                    jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run")
+    table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
+    table.to_csv(out / "runs.csv", index=False)
+    return table
+
+
+def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train one (detector, input, seed) run from scratch; write its val/test detections."""
+    from crossmodal.detect.train import predict
+    from crossmodal.detect.train import train_detector
+
+    folder = run_dir(out, run)
+    train = cfg["train"]
+    options = dict(train.get("options", {}).get(run["detector"], {}))
+    detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
+                              epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
+                              batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
+                              **options)
+    for split in ("val", "test"):
+        items = read_split(datasets_dir / run["input"], split)
+        detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
+        table = predictions([i["image_id"] for i in items], detections)
+        table.to_csv(folder / f"predictions_{split}.csv", index=False)
+    return {**run, "epochs_trained": len(detector.record.get("history", [])),
+            "train_seconds": detector.record.get("train_seconds"), "device": detector.record.get("device")}

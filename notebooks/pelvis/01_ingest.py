@@ -12,11 +12,11 @@
 # ---
 
 # %% [markdown]
-# # Cohort
+# # Cohort and ingestion
 #
 # ```{admonition} Simulated data
 # :class: warning
-# Every image in this chapter comes from the **embedded pelvic PET/CT phantom**: a seeded,
+# Every image of Part 1 comes from the **embedded pelvic PET/CT phantom**: a seeded,
 # physically grounded simulation written as real CT and PET DICOM series and read back
 # through the same ingestion a hospital export would take. No real patient is shown.
 # No real paired PET/CT cohort with lesion labels can be obtained offline for this study;
@@ -24,57 +24,42 @@
 # ```
 #
 # The cohort flows: phantom generator → DICOM tree under `data/` (versioned by `data.dvc`)
-# → ingestion (`crossmodal ingest pelvis`: geometry checks, CT in HU, PET in SUVbw by the
-# QIBA rule, pseudonymous case IDs) → the case folders this chapter reads.
+# → ingestion (this step: geometry checks, CT in HU, PET in SUVbw by the QIBA rule,
+# pseudonymous case IDs) → the case folders every later step reads. The per-case lesion
+# statistics and the image montage need PET on the CT grid, so they are on the next page.
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
-ingest_dir = "results/pelvis/ingest"
-out_dir = "results/pelvis/cohort"
+profile = None
+cohort = "pelvis"
+out = "results/pelvis/ingest"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages import ingest
+
+params = load_params(params_path, profile)
+report = ingest.run(params, cohort=cohort, out=out)
 
 # %% tags=["hide-input"]
-import json
-from pathlib import Path
-
-import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import Markdown
 from IPython.display import display
 
-from crossmodal.io import load_cases
-from crossmodal.params import load_params
-from crossmodal.report.common import cohort_table
-from crossmodal.report.common import describe_distribution
-from crossmodal.report.common import flatten_params
-from crossmodal.report.common import montage
+from crossmodal.report.cohort import ingest_sentence
+from crossmodal.report.cohort import phantom_card
+from crossmodal.report.cohort import problems_table
 
-params = load_params(params_path)
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-cases = load_cases(ingest_dir)
-report = json.loads(Path(ingest_dir, "report.json").read_text())
-display(Markdown(
-    f"Profile **{params['profile']}**: {report['n_files_scanned']} files scanned, "
-    f"{report['n_series']} series found, **{report['n_cases']} cases** ingested, "
-    f"{report['n_problems']} problems reported."
-))
+summary = report.to_dict()
+display(Markdown(ingest_sentence(summary, params["profile"])))
 
 # %% [markdown]
-# ## Cohort table
+# ## Ingested cases
 #
-# One row per case. Lesion slices are CT slices that contain any lesion voxel; lesions are
-# 3-D connected components of the label; SUVmax is read from PET resampled onto the CT grid
-# through the DICOM geometry.
+# One row per case, as the ingestion wrote it (`cases.csv`).
 
 # %% tags=["hide-input"]
-table = cohort_table(cases)
-table.to_csv(out / "cohort_table.csv", index=False)
-summary = describe_distribution(table, ["ct_slices", "pet_slices", "lesion_slices", "lesions",
-                                        "lesion_volume_ml", "lesion_suvmax"])
-summary.to_csv(out / "cohort_summary.csv")
-display(summary.round(2))
-
-# %% tags=["hide-input"]
-display(table.round(2))
+display(pd.read_csv(f"{out}/cases.csv"))
 
 # %% [markdown]
 # ## Ingestion report
@@ -83,25 +68,8 @@ display(table.round(2))
 # skipped, never silently used.
 
 # %% tags=["hide-input"]
-import pandas as pd
-
-problems = pd.DataFrame(report["problems"], columns=["case", "where", "rule", "detail", "action"])
-problems.to_csv(out / "ingest_problems.csv", index=False)
+problems = problems_table(summary)
 display(problems if len(problems) else Markdown("No file, series or case was skipped."))
-
-# %% [markdown]
-# ## Images
-#
-# CT in the soft-tissue window, PET in SUV on the CT grid, their overlay, and the lesion
-# label, at each shown case's largest lesion slice. The overlay uses scanner geometry only:
-# the misregistration the phantom applies is still present (the next chapter corrects it).
-
-# %% tags=["hide-input"]
-shown = cases[: int(params["cohort_report"]["montage_patients"])]
-fig = montage(shown, ct_window=params["cohort_report"]["ct_window"],
-              suv_display_max=params["cohort_report"]["suv_display_max"])
-fig.savefig(out / "montage.png", dpi=110)
-plt.show()
 
 # %% [markdown]
 # ## Phantom card
@@ -128,6 +96,4 @@ plt.show()
 # on the phantom test the pipeline and the direction of effects, not clinical performance.
 
 # %% tags=["hide-input"]
-card = flatten_params(params["phantom"]["pelvis"])
-card.to_csv(out / "phantom_card.csv", index=False)
-display(card)
+display(phantom_card(params["phantom"]["pelvis"]))

@@ -16,7 +16,7 @@
 #
 # ```{admonition} Simulated data
 # :class: warning
-# All images are from the simulated pelvic PET/CT phantom (see the Cohort chapter).
+# All images are from the simulated pelvic PET/CT phantom (see the previous page).
 # Alignment errors are measured against the misregistration the phantom applied.
 # ```
 #
@@ -31,38 +31,52 @@
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
+profile = None
 ingest_dir = "results/pelvis/ingest"
-align_dir = "results/pelvis/align_fuse"
-out_dir = "results/pelvis/align_fuse_report"
+out = "results/pelvis/align_fuse"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.pelvis import align_fuse
+
+params = load_params(params_path, profile)
+tables = align_fuse.run(params, ingest_dir=ingest_dir, out=out)
 
 # %% tags=["hide-input"]
-from pathlib import Path
-
 import matplotlib.pyplot as plt
-import pandas as pd
-import SimpleITK as sitk
 from IPython.display import display
 
-from crossmodal.io import load_cases
-from crossmodal.params import load_params
-from crossmodal.part1 import alignment_summary
-from crossmodal.part1 import fusion_quality_summary
-from crossmodal.part1 import inputs_figure
-from crossmodal.part1 import lesion_and_hot_slices
-from crossmodal.part1 import prepare
-from crossmodal.part1 import region_summary
-from crossmodal.part1 import step_figure
-from crossmodal.imaging.register import registration_figure
-from crossmodal.imaging.register import resample_to_reference
+from crossmodal.report.align_fuse import inputs_figure
+from crossmodal.report.align_fuse import load_figure_case
+from crossmodal.report.align_fuse import region_summary
+from crossmodal.report.align_fuse import registration_panel
+from crossmodal.report.align_fuse import step_figure
+from crossmodal.report.cohort import montage
 
-params = load_params(params_path)
-cfg = params["align_fuse"]
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-cases = load_cases(ingest_dir)
-case = cases[min(int(cfg["figure_case"]), len(cases) - 1)]
-prepared, transform = prepare(case, cfg)
-lesion_z, hot_z = lesion_and_hot_slices(prepared)
+figure_case = load_figure_case(out)
+
+# %% [markdown]
+# ## Cohort lesions
+#
+# One row per case. Lesion slices are CT slices that contain any lesion voxel; lesions are
+# 3-D connected components of the label; SUVmax is read from PET resampled onto the CT grid
+# through the DICOM geometry (before any registration).
+
+# %% tags=["hide-input"]
+display(tables["lesion_summary"].round(2))
+
+# %% tags=["hide-input"]
+display(tables["lesions"].round(2))
+
+# %% [markdown]
+# CT in the soft-tissue window, PET in SUV on the CT grid, their overlay, and the lesion
+# label, at each shown case's largest lesion slice. The overlay uses scanner geometry only:
+# the misregistration the phantom applies is still present (the steps below correct it).
+
+# %% tags=["hide-input"]
+fig = montage(out, ct_window=params["cohort_report"]["ct_window"],
+              suv_display_max=params["cohort_report"]["suv_display_max"])
+plt.show()
 
 # %% [markdown]
 # ## One patient, step by step
@@ -71,19 +85,15 @@ lesion_z, hot_z = lesion_and_hot_slices(prepared)
 # and the crop.
 
 # %% tags=["hide-input"]
-fig = step_figure(prepared, sitk.GetArrayFromImage(case.pet), lesion_z)
-fig.savefig(out / "steps.png", dpi=100)
+fig = step_figure(figure_case)
 plt.show()
 
 # %% [markdown]
-# PET on the CT grid before (geometry only) and after the rigid refinement: overlay and
-# CT/PET checkerboard.
+# PET on the CT grid before (geometry only) and after the rigid refinement (the transform
+# the stage saved under `transforms/`): overlay and CT/PET checkerboard.
 
 # %% tags=["hide-input"]
-fig = registration_figure(case.ct, resample_to_reference(case.pet, case.ct),
-                          resample_to_reference(case.pet, case.ct, transform=transform), z=lesion_z)
-fig.savefig(out / "registration.png", dpi=100)
-plt.show()
+registration_panel(figure_case)
 
 # %% [markdown]
 # Every detector input side by side (the three channels shown as RGB; green boxes are the
@@ -91,11 +101,7 @@ plt.show()
 # on the phantom is the urinary bladder: the classic PET false positive.
 
 # %% tags=["hide-input"]
-zs = {f"lesion slice {lesion_z}": lesion_z}
-if hot_z is not None:
-    zs[f"hot lesion-free slice {hot_z}"] = hot_z
-fig = inputs_figure(prepared, cfg["inputs"], zs, size=int(cfg["image_size"]), options=cfg["method_options"])
-fig.savefig(out / "inputs.png", dpi=100)
+fig = inputs_figure(figure_case)
 plt.show()
 
 # %% [markdown]
@@ -105,9 +111,7 @@ plt.show()
 # transform send each point; "before" is geometry only. Mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-alignment = alignment_summary(pd.read_csv(Path(align_dir) / "alignment.csv"), seed=int(cfg["seed"]))
-alignment.to_csv(out / "alignment_summary.csv")
-display(alignment)
+display(tables["alignment_summary"])
 
 # %% [markdown]
 # ## Localisation never cuts a lesion
@@ -115,7 +119,7 @@ display(alignment)
 # Lesion voxels inside the localised region, and the share of the slice the region keeps.
 
 # %% tags=["hide-input"]
-display(region_summary(pd.read_csv(Path(align_dir) / "region_check.csv")))
+display(region_summary(tables["region_check"]))
 
 # %% [markdown]
 # ## Fusion quality
@@ -126,6 +130,4 @@ display(region_summary(pd.read_csv(Path(align_dir) / "region_check.csv")))
 # Values are averaged per patient first; mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-quality_summary = fusion_quality_summary(pd.read_csv(Path(align_dir) / "fusion_quality.csv"), seed=int(cfg["seed"]))
-quality_summary.to_csv(out / "fusion_quality_summary.csv")
-display(quality_summary)
+display(tables["fusion_quality_summary"])

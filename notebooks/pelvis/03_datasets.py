@@ -1,0 +1,64 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Detector datasets
+#
+# ```{admonition} Simulated data
+# :class: warning
+# The slices come from the simulated pelvic PET/CT phantom.
+# ```
+#
+# | step | thesis says | our choice (`params.yaml`, section `detect`) |
+# |---|---|---|
+# | data | 220 patients, 72,602 slices | the simulated cohort; lesion slices plus sampled negatives, hot lesion-free (bladder) slices always kept |
+# | split | not stated | one stratified patient-level train/val/test split (lesion burden above/below the median), shared by every input, so all comparisons are paired |
+# | format | not stated | one ultralytics dataset (`images/`, `labels/`, `data.yaml`) and COCO JSON per split for each input a detector trains on; training slices thinned by `train_slice_stride` |
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+align_dir = "results/pelvis/align_fuse"
+out = "results/pelvis/datasets"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.pelvis import datasets
+
+params = load_params(params_path, profile)
+split = datasets.run(params, align_dir=align_dir, out=out)
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.report.detection import dataset_table
+from crossmodal.report.detection import split_sentence
+
+display(Markdown(f"Profile **{params['profile']}**: patients per split {split_sentence(split)}."))
+
+# %% [markdown]
+# ## Patient split
+#
+# One row per patient: its lesion-burden stratum and its split.
+
+# %% tags=["hide-input"]
+display(split)
+
+# %% [markdown]
+# ## Slices and boxes per input and split
+#
+# For every input a detector trains on.
+
+# %% tags=["hide-input"]
+display(dataset_table(out, params["detect"]["inputs"]))

@@ -1,0 +1,52 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Detector training
+#
+# ```{admonition} Simulated data
+# :class: warning
+# Detectors are trained on the simulated pelvic PET/CT phantom.
+# ```
+#
+# | step | thesis says | our choice (`params.yaml`, section `detect`) |
+# |---|---|---|
+# | detectors | several object detectors, fused input fed channel-wise | ultralytics YOLOv5u, YOLOv8, YOLO11 (nano) and torchvision Faster R-CNN (ResNet-18 FPN), all trained from scratch: no pretrained weights can be downloaded |
+# | runs | not stated | every (detector, input, seed) of `detect.detectors` trained from scratch, side by side as `compute.detector_runs` allows; raw detections (confidence ≥ `detect.predict.conf`) stored for the validation and test patients |
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+datasets_dir = "results/pelvis/datasets"
+out = "results/pelvis/runs"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.pelvis import train
+
+params = load_params(params_path, profile)
+runs = train.run(params, datasets_dir=datasets_dir, out=out)
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.report.detection import runs_summary
+
+display(Markdown(f"Profile **{params['profile']}**, seeds {params['detect']['seeds']}: " + runs_summary(runs)))
+
+# %% [markdown]
+# ## Runs
+
+# %% tags=["hide-input"]
+display(runs)

@@ -1,0 +1,48 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bone metastasis: detector training
+#
+# ```{admonition} Simulated data
+# :class: warning
+# Detectors are trained on the simulated skeletal CT/MRI/PET phantom.
+# ```
+#
+# Every (modality, fold) detector of the previous page is trained from scratch (no
+# pretrained weights can be downloaded), side by side as `compute.detector_runs` allows, and
+# then detects on every slice of its scored series; detections from confidence
+# `part2_detect.predict.ap_conf` are kept. A detector whose training slices hold no lesion has
+# nothing to learn and finds nothing.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+datasets_dir = "results/skeleton/datasets"
+out = "results/skeleton/runs"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.skeleton import train
+
+params = load_params(params_path, profile)
+tables = train.run(params, datasets_dir=datasets_dir, out=out)
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.report.skeleton.detectors import training_summary
+
+display(Markdown(f"Profile **{params['profile']}**: " + training_summary(tables["training"])))
+display(tables["training"].set_index(["modality", "detector"]))

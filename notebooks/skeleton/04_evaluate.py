@@ -1,0 +1,55 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bone metastasis: detector accuracy
+#
+# ```{admonition} Simulated data
+# :class: warning
+# Measured on the simulated skeletal CT/MRI/PET phantom.
+# ```
+#
+# AP is computed on every slice of every scored (held-out) series, pooled over a modality's
+# detectors, with patient-bootstrap CIs (level `part2_detect.ci`). Lesion sensitivity: share
+# of 3-D metastases with a detection centred in one of their boxes at the feature threshold
+# (`features.conf`); FP per slice at that threshold.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+datasets_dir = "results/skeleton/datasets"
+runs_dir = "results/skeleton/runs"
+out = "results/skeleton/evaluate"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.skeleton import evaluate
+
+params = load_params(params_path, profile)
+tables = evaluate.run(params, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out)
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.report.skeleton.detectors import boxes_sentence
+from crossmodal.report.skeleton.detectors import detector_ap_table
+
+display(Markdown(boxes_sentence(params)))
+display(detector_ap_table(tables["ap"]))
+
+# %% [markdown]
+# Per detector (no interval):
+
+# %% tags=["hide-input"]
+display(tables["ap_folds"].set_index(["modality", "detector"]))

@@ -1,0 +1,53 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bone metastasis: confidence-bin features
+#
+# ```{admonition} Simulated data
+# :class: warning
+# Features of the simulated skeletal CT/MRI/PET phantom.
+# ```
+#
+# One row per scored patient: for each modality the number of detections per slice in each
+# of `features.n_bins` confidence bins from `features.conf` (the thesis: 8 bins from 0.2), then
+# one presence flag per modality (ours: it tells "not imaged" from "imaged, nothing found").
+# The repeated stratified folds shared by the classifiers and C3D are drawn here once.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+datasets_dir = "results/skeleton/datasets"
+runs_dir = "results/skeleton/runs"
+out = "results/skeleton/features"
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.skeleton import features
+
+params = load_params(params_path, profile)
+tables = features.run(params, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out)
+
+# %% [markdown]
+# Patients sorted by class (negatives above the white line), then the class means.
+
+# %% tags=["hide-input"]
+from IPython.display import display
+
+from crossmodal.report.skeleton.classifiers import as_image
+from crossmodal.report.skeleton.classifiers import feature_heatmap
+
+table = tables["features"]
+for kind in ("patients", "mean"):
+    fig = feature_heatmap(table, table["y"], kind=kind, class_names=("no metastasis", "metastasis"))
+    display(as_image(fig))

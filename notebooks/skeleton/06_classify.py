@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bone metastasis: classifiers and feature sets
+#
+# ```{admonition} Simulated data
+# :class: warning
+# Classifiers trained and tested on the simulated skeletal CT/MRI/PET phantom.
+# ```
+#
+# Repeated stratified k-fold on patients (folds drawn once and shared by every model);
+# out-of-fold probabilities; each metric averaged over repeats with a patient-bootstrap CI
+# (level `classify.ci`). A single-modality set is scored on the patients who have that
+# modality, the fused set on everyone. The thesis names "several machine-learning
+# classifiers"; the list and their fixed hyperparameters are ours.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+features_dir = "results/skeleton/features"
+out = "results/skeleton/classify"
+metrics = None  # DVC metrics JSON, passed by dvc.yaml
+plots = None  # DVC plots folder, passed by dvc.yaml
+
+# %%
+from crossmodal.params import load_params
+from crossmodal.stages.skeleton import classify
+
+params = load_params(params_path, profile)
+tables = classify.run(params, features_dir=features_dir, out=out, metrics=metrics, plots=plots)
+
+# %% [markdown]
+# Accuracy and AUC:
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.report.skeleton.classifiers import as_image
+from crossmodal.report.skeleton.classifiers import auc_p_values_table
+from crossmodal.report.skeleton.classifiers import curves_figure
+from crossmodal.report.skeleton.classifiers import fused_vs_single_table
+from crossmodal.report.skeleton.classifiers import metric_table
+
+display(metric_table(tables["metrics"], ("accuracy", "auc")))
+
+# %% [markdown]
+# Sensitivity, specificity, F1 and PR-AUC:
+
+# %% tags=["hide-input"]
+display(metric_table(tables["metrics"], ("sensitivity", "specificity", "f1", "pr_auc")))
+if len(tables["skipped"]):
+    display(Markdown("Models that could not be cross-validated on this cohort (and why):"))
+    display(tables["skipped"])
+
+# %% [markdown]
+# ## ROC and PR curves
+#
+# Per classifier, from each patient's mean out-of-fold probability; the fused feature set is
+# the thick line. Single-modality curves are on their own patients.
+
+# %% tags=["hide-input"]
+display(as_image(curves_figure(tables["roc"], tables["pr"]), dpi=90))
+
+# %% [markdown]
+# ## Fused versus single modality
+#
+# Fused minus single-modality features on the patients who have that modality: per
+# classifier and averaged over classifiers (one patient bootstrap shared by all), and
+# DeLong's test of the two AUCs (per-patient mean out-of-fold scores).
+
+# %% tags=["hide-input"]
+display(fused_vs_single_table(tables["comparisons"]))
+if len(tables["delong"]):
+    display(Markdown("DeLong p-values, fused vs single modality:"))
+    display(auc_p_values_table(tables["delong"]).map(lambda p: f"{p:.3g}"))

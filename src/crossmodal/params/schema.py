@@ -1,0 +1,444 @@
+"""What ``params.yaml`` may contain: one pydantic model per section.
+
+Every model forbids unknown keys (a misspelt option fails instead of being ignored) and is
+strict (``"40"`` is not an integer; an integer is a valid float). Open-ended mappings
+(cohort names, fusion input names, tissue tables, per-detector options) are ``dict``
+fields: their keys are free, their values are still checked. Only single-field rules live
+here; rules across fields and sections are in :mod:`crossmodal.params.rules`.
+Validation only checks: :func:`crossmodal.params.load_params` returns the file's own
+values, never the models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from typing import Literal
+
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+
+__all__ = ["Params"]
+
+
+def _ordered(pair: list) -> list:
+    if pair[0] > pair[1]:
+        raise ValueError("must be [low, high] with low <= high")
+    return pair
+
+
+PosInt = Annotated[int, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Level = Annotated[float, Field(gt=0, lt=1)]  # a confidence level or a significance level
+Name = Annotated[str, Field(min_length=1)]
+Size3 = Annotated[list[PosInt], Field(min_length=3, max_length=3)]
+Spacing3 = Annotated[list[PosFloat], Field(min_length=3, max_length=3)]
+Vector3 = Annotated[list[NonNeg], Field(min_length=3, max_length=3)]
+Range = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
+PosRange = Annotated[list[NonNeg], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
+CountRange = Annotated[list[Count], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
+Window = Range  # intensity window [low, high]
+Jobs = PosInt | Literal["auto"]
+Device = Name | Count | None  # null: CUDA when present, else CPU
+Scalar = bool | int | float | str | None
+Option = Scalar | list[Scalar] | list[list[Scalar]]  # a keyword argument of a method or trainer
+Probabilities = dict[Name, Fraction]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ------------------------------------------------------------------ compute, cohort, ingest
+
+
+class Compute(Section):
+    jobs: Jobs = "auto"
+    detector_runs: Jobs = "auto"
+
+
+class CohortSource(Section):
+    source: Literal["phantom", "dicom"]
+    root: Name
+    labels_dir: Name
+    truth_dir: Name
+    modalities: Annotated[list[Name], Field(min_length=1)]
+    required_modalities: list[Name]
+    label_modalities: list[Name]
+    group_by: Literal["study", "patient"]
+    require_nonempty_label: bool
+    modality_names: dict[Name, Name] | None = None
+    patient_label: Literal["truth", "labels"] | None = None
+    label_names: Annotated[dict[PosInt, Name], Field(min_length=1)]
+    cancer: Name
+    body_region: Name
+
+
+class NnunetDataset(Section):
+    id: Annotated[int, Field(ge=1, le=999)]
+    name: Name
+
+
+class Ingest(Section):
+    pseudonym_salt: Name
+    max_slice_gap_ratio: Annotated[float, Field(gt=1)]
+    spacing_tolerance_mm: NonNeg
+    nnunet_dataset: NnunetDataset
+
+
+# ------------------------------------------------------------------ phantoms
+
+
+class PelvisPhantom(Section):
+    seed: Seed
+    n_patients: PosInt
+    ct_size: Size3
+    ct_spacing_mm: Spacing3
+    pet_size: Size3
+    pet_spacing_mm: Spacing3
+    pet_oversample: PosInt
+    pet_fwhm_mm: NonNeg
+    pet_counts_per_suv: NonNeg
+    ct_noise_hu: NonNeg
+    body_half_width_mm: PosRange
+    body_half_depth_mm: PosRange
+    fat_mm: PosRange
+    body_offset_mm: Annotated[list[float], Field(min_length=2, max_length=2)]
+    bladder_radius_mm: PosRange
+    bladder_suv: PosRange
+    bladder_fill_change: PosRange
+    bowel_loops: CountRange
+    bowel_suv: PosRange
+    tumour_radius_mm: PosRange
+    tumour_suvmax: PosRange
+    tumour_ct_delta_hu: Range
+    necrosis_probability: Fraction
+    nodes: CountRange
+    node_radius_mm: PosRange
+    node_suvmax: PosRange
+    misregistration_shift_mm: Vector3
+    misregistration_rotation_deg: Vector3
+    weight_kg: PosRange
+    injected_dose_mbq_per_kg: PosFloat
+    uptake_time_min: PosRange
+    hu: dict[Name, float]
+    suv: dict[Name, NonNeg]
+
+
+class MetastasisLook(Section):
+    ct_hu: Range
+    ct_hu_core: Range | None = None
+    t1: PosRange
+    suv: PosRange
+
+
+class MimicLook(Section):
+    ct_hu: Range
+    t1_factor: PosRange
+    suv: PosRange
+
+
+class SkeletonPhantom(Section):
+    seed: Seed
+    n_patients: PosInt
+    positive_fraction: Fraction
+    modality_probability: Probabilities
+    ct_size: Size3
+    ct_spacing_mm: Spacing3
+    mr_size: Size3
+    mr_spacing_mm: Spacing3
+    pet_size: Size3
+    pet_spacing_mm: Spacing3
+    oversample: dict[Name, PosInt]
+    modality_shift_mm: Vector3
+    ct_noise_hu: NonNeg
+    mr_scale: PosFloat
+    mr_noise: NonNeg
+    mr_bias_amplitude: NonNeg
+    pet_fwhm_mm: NonNeg
+    pet_counts_per_suv: NonNeg
+    body_half_width_mm: PosRange
+    body_half_depth_mm: PosRange
+    fat_mm: PosRange
+    n_thoracic: Count
+    n_lumbar: Count
+    vertebra_height_mm: PosRange
+    disc_mm: PosRange
+    vertebra_half_width_mm: PosRange
+    vertebra_half_depth_mm: PosRange
+    cortex_mm: PosRange
+    rib_radius_mm: PosRange
+    bladder_radius_mm: PosRange
+    hu: dict[Name, float]
+    marrow_hu: Range
+    t1: dict[Name, NonNeg]
+    marrow_t1: PosRange
+    suv: dict[Name, NonNeg]
+    marrow_suv: PosRange
+    kidney_suv: PosRange
+    bladder_suv: PosRange
+    metastases: CountRange
+    metastasis_radius_mm: PosRange
+    metastasis_types: Probabilities
+    metastasis_sites: Probabilities
+    metastasis_appearance: dict[Name, MetastasisLook]
+    mimics: CountRange
+    mimic_radius_mm: PosRange
+    mimic_types: Probabilities
+    mimic_appearance: dict[Name, MimicLook]
+    haemangioma_period_mm: PosFloat
+    fracture_line_mm: PosFloat
+    weight_kg: PosRange
+    injected_dose_mbq_per_kg: PosFloat
+    uptake_time_min: PosRange
+    study_spread_days: Count
+
+
+class Phantoms(Section):
+    pelvis: PelvisPhantom | None = None
+    skeleton: SkeletonPhantom | None = None
+
+
+# ------------------------------------------------------------------ Part 1 imaging
+
+
+class Register(Section):
+    kind: Literal["rigid", "affine"]
+    metric: Literal["mattes", "correlation", "meansquares"]
+    bins: PosInt
+    sampling: Annotated[float, Field(gt=0, le=1)]
+    iterations: PosInt
+    learning_rate: PosFloat
+    min_step: PosFloat
+    initialization: Literal["center", "geometry", "moments"]
+    shrink_factors: Annotated[list[PosInt], Field(min_length=1)]
+    smoothing_sigmas: Annotated[list[NonNeg], Field(min_length=1)]
+    ct_range: Range | None
+    pet_range: Range | None
+    fov_margin_mm: NonNeg | None
+    seed: Seed
+    threads: PosInt | None
+
+
+class CtWindow(Section):
+    width: PosFloat
+    level: float
+
+
+class Enhance(Section):
+    ct_window: CtWindow
+    suv_max: PosFloat
+    clahe: bool
+
+
+class Localise(Section):
+    ct_threshold_hu: float
+    pet_sigma: NonNeg
+    margin: Count
+
+
+class SliceChoice(Section):
+    negatives_per_positive: NonNeg
+    hot_negative_suv: PosFloat
+
+
+class FusionInput(Section):
+    method: Name  # a registered fusion method (checked in rules)
+    refine: bool = True
+    crop: bool = True
+
+
+class AlignFuse(Section):
+    seed: Seed
+    image_size: PosInt
+    register_: Register = Field(alias="register")  # a BaseModel attribute name otherwise
+    enhance: Enhance
+    localise: Localise
+    slices: SliceChoice
+    quality_slices_per_case: PosInt
+    inputs: Annotated[dict[Name, FusionInput], Field(min_length=1)]
+    # method -> its options; names are checked against the method's signature in rules
+    method_options: dict[Name, dict[Name, Option]]
+    figure_case: Count
+
+
+# ------------------------------------------------------------------ Part 1 detection
+
+
+class DetectorRuns(Section):
+    name: Name
+    inputs: Literal["all"] | Annotated[list[Name], Field(min_length=1)]
+
+
+class Split(Section):
+    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)]
+    seed: Seed
+
+
+class DetectTrain(Section):
+    epochs: PosInt
+    imgsz: PosInt | None = None  # derived from align_fuse.image_size
+    batch: PosInt
+    device: Device
+    options: dict[Name, dict[Name, Option]] = {}
+
+
+class DetectPredict(Section):
+    conf: Fraction
+
+
+class DetectEvaluate(Section):
+    operating_rule: Literal["max_f1", "min_recall", "min_precision"]
+    n_boot: PosInt
+    ci: Level
+    seed: Seed
+
+
+class DetectClaims(Section):
+    single_modality: Annotated[list[Name], Field(min_length=1)]
+    baseline_fusions: Annotated[list[Name], Field(min_length=1)]
+    fp_reference: Name
+    thesis_c1: float
+    thesis_c2: float
+
+
+class Detect(Section):
+    proposed: Name
+    inputs: Annotated[list[Name], Field(min_length=1)]
+    detectors: Annotated[list[DetectorRuns], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
+    split: Split
+    train_slice_stride: PosInt = 1
+    train: DetectTrain
+    predict: DetectPredict
+    evaluate: DetectEvaluate
+    claims: DetectClaims
+
+
+# ------------------------------------------------------------------ Part 2
+
+
+class Channels(Section):
+    windows: Annotated[list[Window], Field(min_length=1)]
+    scale: Literal["none", "percentile"] = "none"
+    percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
+    body_threshold: Fraction | None = None
+    margin: Count | None = None
+    fill: float | None = None
+
+
+class Part2Train(Section):
+    epochs: PosInt
+    batch: PosInt
+    workers: Count = 0
+    options: dict[Name, Option] = {}
+
+
+class Part2Predict(Section):
+    ap_conf: Fraction
+    batch: PosInt
+    max_det: PosInt
+    iou: Fraction
+
+
+class Part2Detect(Section):
+    seed: Seed
+    leakage: Literal["cross_fit", "holdout"]
+    n_folds: Annotated[int, Field(ge=2)]
+    holdout_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    detector: Name
+    scale: Name
+    imgsz: PosInt
+    negatives_per_positive: NonNeg
+    min_box_pixels: Count
+    min_box_size: Count
+    device: Device
+    train: Part2Train
+    predict: Part2Predict
+    n_boot: PosInt
+    ci: Level | None = None  # read with a default of 0.95
+    channels: dict[Name, Channels]
+
+
+class Features(Section):
+    conf: Fraction
+    high: Fraction
+    n_bins: PosInt
+    normalise: Literal["slices", "total"]
+    presence_flags: bool
+
+
+class CrossValidation(Section):
+    n_splits: Annotated[int, Field(ge=2)]
+    n_repeats: PosInt
+    seed: Seed
+
+
+class ClassifyClaims(Section):
+    thesis_c5_accuracy: float
+    thesis_c5_auc: float
+    delong_alpha: Level
+
+
+class Classify(Section):
+    classifiers: Annotated[list[Name], Field(min_length=1)]
+    cv: CrossValidation
+    n_boot: PosInt
+    boot_seed: Seed
+    threshold: Fraction
+    ci: Level | None = None  # read with a default of 0.95
+    claims: ClassifyClaims
+
+
+class C3dTrain(Section):
+    width: PosInt
+    epochs: PosInt
+    lr: PosFloat
+    batch_size: PosInt
+    weight_decay: NonNeg
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    balance: bool
+    augment: bool
+
+
+class C3d(Section):
+    seed: Seed
+    n_repeats: PosInt
+    reference: Annotated[list[Name], Field(min_length=1)]
+    grid_size: Size3
+    antialias: bool = True
+    channels: dict[Name, Channels]
+    device: Device
+    train: C3dTrain
+
+
+class CohortReport(Section):
+    montage_patients: PosInt
+    ct_window: CtWindow
+    suv_display_max: PosFloat
+
+
+# ------------------------------------------------------------------ the file
+
+
+class Params(Section):
+    """``params.yaml`` with one profile applied (``profiles`` itself is checked apart)."""
+
+    profile: Name
+    compute: Compute = Compute()
+    cohort: Annotated[dict[Name, CohortSource], Field(min_length=1)]
+    phantom: Phantoms
+    ingest: Ingest
+    align_fuse: AlignFuse
+    detect: Detect
+    part2_detect: Part2Detect
+    features: Features
+    classify: Classify
+    c3d: C3d
+    cohort_report: CohortReport

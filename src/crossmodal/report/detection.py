@@ -1,0 +1,162 @@
+"""Tables and figures of the Part 1 detection pages (``03_datasets``, ``04_train``,
+``05_evaluate``, ``06_claims``). They read the stages' CSVs and images; CIs and verdicts
+come computed from the evaluate and claims stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from crossmodal.detect.export import read_split
+from crossmodal.report.common import ci_column
+from crossmodal.stages.pelvis import read_predictions
+from crossmodal.stages.pelvis import run_dir
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+# ----------------------------------------------------------------------------- datasets, runs
+
+
+def split_sentence(split: pd.DataFrame) -> str:
+    """Patients per split, e.g. ``train 24, val 8, test 8``."""
+    return ", ".join(f"{k} {v}" for k, v in split["split"].value_counts().items())
+
+
+def dataset_table(datasets_dir: str | Path, inputs: list[str]) -> pd.DataFrame:
+    """Slices and lesion boxes per split of each of ``inputs`` that was exported."""
+    rows = []
+    for name in [n for n in inputs if (Path(datasets_dir) / n / "data.yaml").exists()]:
+        for split in ("train", "val", "test"):
+            items = read_split(Path(datasets_dir) / name, split)
+            rows.append({"input": name, "split": split, "slices": len(items),
+                         "slices with lesions": sum(len(i["boxes"]) > 0 for i in items),
+                         "boxes": sum(len(i["boxes"]) for i in items)})
+    return pd.DataFrame(rows)
+
+
+def runs_summary(runs: pd.DataFrame) -> str:
+    """One sentence on the training stage: runs, epochs, device, process time and wall time."""
+    epochs = runs["epochs_trained"]
+    epoch_text = f"{epochs.min()}" if epochs.min() == epochs.max() else f"{epochs.min()}-{epochs.max()}"
+    return (f"{len(runs)} detector runs ({runs['detector'].nunique()} detectors) of {epoch_text} epochs on "
+            f"{', '.join(sorted(set(runs['device'])))}, {runs['runs_at_once'].iloc[0]} at a time: "
+            f"{runs['train_seconds'].sum() / 60:.1f} min of training summed over runs, "
+            f"{runs['stage_seconds'].iloc[0] / 60:.1f} min for the whole stage.")
+
+
+# ----------------------------------------------------------------------------- evaluation tables
+
+
+def metric_table(metrics: pd.DataFrame, metric: str, *, inputs: list[str], digits: int = 3) -> pd.DataFrame:
+    """Inputs x detectors, each cell ``estimate [95 % CI]`` of one metric."""
+    cells = metrics.assign(cell=ci_column(metrics, metric, f"{metric}_lo", f"{metric}_hi", digits=digits))
+    return cells.pivot(index="input", columns="detector", values="cell").reindex(inputs).dropna(how="all")
+
+
+def operating_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall, FP per slice and lesion sensitivity at each run's operating confidence."""
+    table = metrics[["detector", "input", "conf"]].copy()
+    for m in ["precision", "recall", "FP_per_slice", "lesion_sensitivity"]:
+        table[m] = ci_column(metrics, m, f"{m}_lo", f"{m}_hi")
+    return table
+
+
+def differences_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """Proposed minus each input, per detector and metric, with CI."""
+    cells = differences.assign(cell=ci_column(differences, "difference", "lo", "hi", digits=3, signed=True))
+    return cells.pivot_table(index="input", columns=["detector", "metric"], values="cell", aggfunc="first")
+
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claimed-vs-reproduced table as shown in the book."""
+    view = claims.assign(**{"ours [95 % CI]": ci_column(claims, "ours", "lo", "hi", digits=3, signed=True)})
+    return view[["claim", "detector", "comparison", "thesis", "ours [95 % CI]", "verdict"]]
+
+
+def verdict_caveat(n_test: int, n_seeds: int) -> str:
+    """What the verdicts rest on (test patients, seeds) and what their CIs do not cover."""
+    return (f"These verdicts rest on **{n_test} test patients** and **{n_seeds} seed(s)** per "
+            "configuration. The bootstrap CI covers patient sampling, not the spread between training "
+            "runs: with a single seed, a re-run on another machine (other thread counts, other float "
+            "rounding) can move a difference across zero. The `full` profile trains several seeds on "
+            "the thesis-sized cohort.")
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def pr_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region") -> Figure:
+    """COCO 101-point PR curves on the test patients, one panel per detector, seed mean."""
+    import matplotlib.pyplot as plt
+
+    detectors = list(dict.fromkeys(curves["detector"]))
+    fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
+    for ax, detector in zip(axes[0], detectors):
+        sub = curves[curves.detector == detector]
+        for name, group in sub.groupby("input", sort=False):
+            mean = group.groupby("recall")["precision"].mean()
+            ax.plot(mean.index, mean.values, label=name, lw=2.2 if name == proposed else 1)
+        ax.set(title=detector, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def qualitative_slices(datasets_dir: Path, hot_negatives: set[tuple[str, int]], reference: str) -> list[dict]:
+    """Test slices to show: the largest lesion slice and a hot lesion-free slice, if any."""
+    items = read_split(Path(datasets_dir) / reference, "test")
+    with_box = [i for i in items if len(i["boxes"])]
+    chosen = []
+    if with_box:
+        area = [float(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum()) for b in (i["boxes"] for i in with_box)]
+        chosen.append(with_box[int(np.argmax(area))])
+    hot = [i for i in items if (i["case_id"], int(i["z"])) in hot_negatives]
+    if hot:
+        chosen.append(hot[0])
+    return chosen
+
+
+def hot_negatives(datasets_dir: str | Path) -> set[tuple[str, int]]:
+    """(case_id, z) of the hot lesion-free slices the datasets stage listed."""
+    table = pd.read_csv(Path(datasets_dir) / "hot_negatives.csv")
+    return {(r.case_id, int(r.z)) for r in table.itertuples()}
+
+
+def shown_inputs(metrics: pd.DataFrame, detector: str, inputs: list[str]) -> list[str]:
+    """Those of ``inputs`` that ``detector`` was evaluated on."""
+    return [n for n in inputs if ((metrics.detector == detector) & (metrics.input == n)).any()]
+
+
+def qualitative_figure(datasets_dir: Path, runs_dir: Path, metrics: pd.DataFrame, *, detector: str,
+                       inputs: list[str], seed: int) -> Figure:
+    """Ground truth (green) and detections above the operating confidence (red) per input."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    slices = qualitative_slices(datasets_dir, hot_negatives(datasets_dir), inputs[0])
+    fig, axes = plt.subplots(len(slices), len(inputs), figsize=(3.0 * len(inputs), 3.1 * len(slices)),
+                             squeeze=False)
+    for row, item in zip(axes, slices):
+        for ax, name in zip(row, inputs):
+            match = [i for i in read_split(Path(datasets_dir) / name, "test")
+                     if i["case_id"] == item["case_id"] and i["z"] == item["z"]][0]
+            ax.imshow(np.asarray(Image.open(match["image_path"])))
+            for x0, y0, x1, y1 in match["boxes"]:
+                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.2))
+            conf = float(metrics[(metrics.detector == detector) & (metrics.input == name)]["conf"].iloc[0])
+            preds = read_predictions(run_dir(Path(runs_dir), {"detector": detector, "input": name, "seed": seed})
+                                     / "predictions_test.csv")
+            shown = preds[(preds.image_id == match["image_id"]) & (preds.score >= conf)]
+            for p in shown.itertuples():
+                ax.add_patch(plt.Rectangle((p.x0, p.y0), p.x1 - p.x0, p.y1 - p.y0, fill=False, color="red", lw=1))
+                ax.text(p.x0, p.y0 - 1, f"{p.score:.2f}", color="red", fontsize=6)
+            ax.set_title(f"{name}\n{item['case_id']} z={item['z']}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,86 @@
+"""Stage ``evaluate_skeleton``: detector AP per modality with patient-bootstrap CIs.
+
+AP50, AP50-95 and lesion sensitivity on every slice of every scored series, pooled over a
+modality's detectors, with ``part2_detect.ci`` patient-bootstrap intervals
+(``part2_detect.n_boot`` resamples); lesion sensitivity (a detection centred in one of a
+metastasis's boxes) and FP per slice at the feature threshold ``features.conf``. Writes
+``ap.csv`` (per modality) and ``ap_folds.csv`` (per detector, no CI) under ``out``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crossmodal.detect import metrics as ev
+from crossmodal.detect.export import read_split
+
+
+def ground_truth(dataset_dirs: list[Path]) -> ev.GroundTruth:
+    """Boxes, classes and lesion ids of the scored (``test``) slices of these datasets."""
+    ids, patients, boxes, classes, lesions = [], [], [], [], []
+    for dataset in dataset_dirs:
+        for row in read_split(dataset, "test"):
+            ids.append(row["image_id"])
+            patients.append(row["case_id"])
+            boxes.append(row["boxes"])
+            classes.append(row["classes"])
+            lesions.append(row["lesion_ids"])
+    return ev.ground_truth(ids, patients, boxes, classes=classes, lesion_ids=lesions)
+
+
+def detection_metrics(gt: ev.GroundTruth, preds: pd.DataFrame, *, conf: float, n_boot: int,
+                      seed: int, ci: float) -> dict[str, Any]:
+    """AP50, AP50-95 and lesion sensitivity at ``conf`` with patient-bootstrap CIs."""
+    out: dict[str, Any] = {"patients": len(gt.patients), "slices": len(gt.images),
+                           "lesion_boxes": len(gt.boxes)}
+    metrics = {"ap50": ev.ap50, "ap50_95": ev.ap50_95,
+               "lesion_sensitivity": partial(ev.lesion_sensitivity, conf=conf, rule="center")}
+    for name, fn in metrics.items():
+        estimate, lo, hi = ev.patient_bootstrap(fn, gt, preds, n_boot=n_boot, seed=seed, ci=ci)
+        out.update({name: estimate, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+    out["fp_per_slice"] = float(ev.false_positives_per_slice(gt, preds, conf))
+    return out
+
+
+def predictions_of(detections: pd.DataFrame, modality: str,
+                   detector: str | None = None) -> pd.DataFrame:
+    """One modality's (and detector's) detections as a :mod:`crossmodal.detect.metrics` table."""
+    keep = detections["modality"] == modality
+    if detector is not None:
+        keep &= detections["detector"] == detector
+    frame = detections.loc[keep, ["image_id", "x0", "y0", "x1", "y1", "confidence", "class_id"]]
+    frame = frame.rename(columns={"confidence": "score"}).reset_index(drop=True)
+    frame["class_id"] = frame["class_id"].astype(int)
+    return frame
+
+
+def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path,
+        out: str | Path) -> dict[str, pd.DataFrame]:
+    """Per-detector and pooled per-modality detection metrics (see module doc)."""
+    cfg = params["part2_detect"]
+    datasets_dir, out = Path(datasets_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    detectors = pd.read_csv(datasets_dir / "detectors.csv")
+    detections = pd.read_csv(Path(runs_dir) / "detections.csv")
+    per_detector, dirs = [], {}
+    scored = detectors.loc[detectors["scored_slices"] > 0, ["modality", "detector"]]
+    for name, detector in scored.to_numpy():
+        dirs.setdefault(name, []).append(datasets_dir / name / detector)
+        gt = ground_truth([datasets_dir / name / detector])
+        preds = predictions_of(detections, name, detector)
+        per_detector.append({"modality": name, "detector": detector, "patients": len(gt.patients),
+                             "ap50": float(ev.ap50(gt, preds)),
+                             "ap50_95": float(ev.ap50_95(gt, preds))})
+    boot = {"conf": float(params["features"]["conf"]), "n_boot": int(cfg["n_boot"]),
+            "seed": int(cfg["seed"]), "ci": float(cfg.get("ci", 0.95))}
+    pooled = [{"modality": name, **detection_metrics(ground_truth(found),
+                                                     predictions_of(detections, name), **boot)}
+              for name, found in dirs.items()]
+    tables = {"ap": pd.DataFrame(pooled), "ap_folds": pd.DataFrame(per_detector)}
+    for key, table in tables.items():
+        table.to_csv(out / f"{key}.csv", index=False)
+    return tables

@@ -1,0 +1,115 @@
+"""Stage ``train_skeleton``: train every (modality, detector) of ``datasets_skeleton`` and
+detect on every slice of its scored series.
+
+Runs train side by side (``compute.detector_runs``, ``'auto'``: one per core, one thread
+each), as Part 1's runs do; each is seeded on its own (``detectors.csv``), so on the CPU
+its weights depend only on its thread count. Writes under ``out``::
+
+    <MOD>/d<k>/        weights.pt, detector.json (ultralytics' run files beside them)
+    detections.csv     every detection at confidence >= predict.ap_conf on every scored slice
+                       (letterbox pixels): modality, detector, case_id, z, image_id, x0, y0,
+                       x1, y1, confidence, class_id
+    training.csv       per detector: patients, slices, boxes, selected epoch, seconds
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crossmodal.detect.env import configure_ultralytics
+from crossmodal.detect.export import read_split
+from crossmodal.parallel import compute_setting
+from crossmodal.parallel import map_jobs
+from crossmodal.parallel import resolve_jobs
+
+DETECTION_COLUMNS = ["modality", "detector", "case_id", "z", "image_id", "x0", "y0", "x1", "y1",
+                     "confidence", "class_id"]
+TRAINING_COLUMNS = ["modality", "detector", "train_patients", "val_patients", "scored_patients",
+                    "train_slices", "train_boxes", "scored_slices"]
+
+
+def trainer_options(train: dict[str, Any], det_dir: Path) -> dict[str, Any]:
+    """Trainer keyword options. Ultralytics' augmentation ``scale`` shares its name with
+    :func:`~crossmodal.detect.train.train_detector`'s model ``scale``, so it travels in an
+    ultralytics ``cfg`` file instead (keyword arguments still take precedence over it)."""
+    options = dict(train.get("options") or {})
+    if "scale" in options:
+        import yaml
+
+        det_dir.mkdir(parents=True, exist_ok=True)
+        path = det_dir / "augment.yaml"
+        path.write_text(yaml.safe_dump({"scale": float(options.pop("scale"))}))
+        options["cfg"] = str(path.absolute())
+    return options
+
+
+def _tidy_detector_folder(out_dir: Path) -> None:
+    """Drop what the detector does not need afterwards: the symbolic-link dataset view
+    and ultralytics' duplicate checkpoints (``weights.pt`` is the selected one)."""
+    shutil.rmtree(out_dir / "dataset", ignore_errors=True)
+    shutil.rmtree(out_dir / "ultralytics" / "weights", ignore_errors=True)
+
+
+def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out: Path,
+                               cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train one detector (when its training slices hold a lesion) and detect on its
+    scored slices; a detector with nothing to learn finds nothing."""
+    from crossmodal.detect.train import predict
+    from crossmodal.detect.train import train_detector
+
+    name, detector, train, pred = plan["modality"], plan["detector"], cfg["train"], cfg["predict"]
+    dataset, det_dir = datasets_dir / name / detector, out / name / detector
+    test_rows = read_split(dataset, "test")
+    start = time.perf_counter()
+    if plan["trainable"]:
+        model = train_detector(cfg["detector"], dataset / "data.yaml", det_dir,
+                               epochs=int(train["epochs"]), imgsz=int(cfg["imgsz"]),
+                               batch=int(train["batch"]), seed=int(plan["seed"]),
+                               device=cfg.get("device"), workers=int(train.get("workers", 0)),
+                               scale=cfg.get("scale"), **trainer_options(train, det_dir))
+        _tidy_detector_folder(det_dir)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    if plan["trainable"]:
+        detections = predict(model, [r["image_path"] for r in test_rows],
+                             conf=float(pred["ap_conf"]), batch=int(pred["batch"]),
+                             max_det=int(pred["max_det"]), iou=float(pred["iou"]),
+                             device=cfg.get("device"))
+    else:
+        detections = [np.zeros((0, 6)) for _ in test_rows]
+    selected = model.record.get("selected") if plan["trainable"] else "not trained: no lesion"
+    row = {**{k: plan[k] for k in TRAINING_COLUMNS}, "epochs": int(train["epochs"]),
+           "selected": selected, "train_seconds": round(seconds, 1),
+           "predict_seconds": round(time.perf_counter() - start, 1)}
+    found = [(name, detector, r["case_id"], r["z"], r["image_id"], x0, y0, x1, y1, score, int(cls))
+             for r, det in zip(test_rows, detections) for x0, y0, x1, y1, score, cls in det]
+    return {"training": row, "detections": found}
+
+
+def run(params: dict[str, Any], *, datasets_dir: str | Path,
+        out: str | Path) -> dict[str, pd.DataFrame]:
+    """Train and predict every detector of ``<datasets_dir>/detectors.csv`` (see module doc)."""
+    configure_ultralytics()
+    cfg = params["part2_detect"]
+    datasets_dir, out = Path(datasets_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plans = pd.read_csv(datasets_dir / "detectors.csv").to_dict("records")
+    at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(plans))
+    start = time.perf_counter()
+    one = functools.partial(train_and_predict_detector, datasets_dir=datasets_dir, out=out, cfg=cfg)
+    results = map_jobs(one, plans, jobs=at_once, progress=True,
+                       desc=f"part 2 detectors ({at_once} at once)", unit="detector")
+    training = pd.DataFrame([r["training"] for r in results]).assign(
+        runs_at_once=at_once, stage_seconds=round(time.perf_counter() - start, 1))
+    detections = pd.DataFrame([d for r in results for d in r["detections"]],
+                              columns=DETECTION_COLUMNS)
+    training.to_csv(out / "training.csv", index=False)
+    detections.to_csv(out / "detections.csv", index=False)
+    return {"training": training, "detections": detections}

@@ -1,0 +1,233 @@
+"""What each DVC stage can run: its code dependencies (the import graph from its entry point)
+and the params it reads, derived from the source so that ``dvc.yaml`` can be checked
+against them (``test_dvc_deps.py``) or printed (``python tests/dvc_deps.py``).
+
+Entry points: ``crossmodal stage NAME ...`` runs ``crossmodal.stages.NAME``;
+``crossmodal notebook NB.py ...`` runs the notebook file. Both go through ``cli.py`` (its
+module-level imports and the imports of the command's own function) and ``params.py``.
+Every ``import`` statement of a reached module counts, including those inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import sys
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from crossmodal.params import DERIVED
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+PACKAGE = "crossmodal"
+# Sections no stage lists on purpose: compute only changes run time (see params.yaml).
+UNLISTED_SECTIONS = {"compute"}
+
+
+def module_file(name: str) -> Path | None:
+    """The file of module ``name`` under src/ (package -> its __init__.py), or None."""
+    base = SRC.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolve(node: ast.ImportFrom, current: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = current.split(".")
+    base = parts if is_package else parts[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(tree: ast.AST, current: str = "", is_package: bool = False) -> set[str]:
+    """Every project module named by an import statement anywhere in ``tree``."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(node, current, is_package)
+            names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.split(".")[0] == PACKAGE and module_file(n)}
+    return found
+
+
+def _with_parents(name: str) -> set[str]:
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+@cache
+def _module_imports(name: str) -> frozenset[str]:
+    path = module_file(name)
+    return frozenset(imports_of(ast.parse(path.read_text()), name, path.name == "__init__.py"))
+
+
+def reachable_modules(start: set[str]) -> set[str]:
+    """Modules (with their parent packages) reachable from ``start`` by imports. The CLI's
+    imports are not followed: ``cli_entry`` has already chosen those of one command."""
+    seen: set[str] = set()
+    todo = [m for s in start for m in _with_parents(s)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == f"{PACKAGE}.cli":
+            continue
+        todo += [m for imported in _module_imports(name) for m in _with_parents(imported)]
+    return seen
+
+
+def cli_entry(command: str) -> set[str]:
+    """Modules ``cli.py`` imports at load time plus those its ``command`` function imports."""
+    tree = ast.parse(module_file(f"{PACKAGE}.cli").read_text())
+    top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))],
+                     type_ignores=[])
+    modules = {f"{PACKAGE}.cli"} | imports_of(top, f"{PACKAGE}.cli")
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == command.replace("-", "_"):
+            modules |= imports_of(node, f"{PACKAGE}.cli")
+    return modules
+
+
+def stage_entry(cmd: str) -> tuple[set[str], list[Path]]:
+    """(entry modules, entry files) of one ``dvc.yaml`` command."""
+    words = shlex.split(cmd)
+    if words[0] != PACKAGE:
+        raise ValueError(f"stage command does not start with {PACKAGE!r}: {cmd}")
+    command = words[1]
+    modules = cli_entry(command)
+    files: list[Path] = []
+    if command == "stage":
+        modules.add(f"{PACKAGE}.stages.{words[2]}")
+    elif command == "notebook":
+        notebook = REPO / words[2]
+        files.append(notebook)
+        modules |= imports_of(ast.parse(notebook.read_text()))
+    return modules, files
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def code_deps(cmd: str) -> list[str]:
+    """The smallest dep list covering every file a command can run: a package folder where
+    every module in it is reachable, else the module files."""
+    modules, files = stage_entry(cmd)
+    reached = {module_file(m) for m in reachable_modules(modules)}
+    deps = {relative(f) for f in files}
+    package_root = SRC / PACKAGE
+    for folder in sorted({p.parent for p in reached}, key=lambda p: len(p.parts)):
+        if any(relative(folder).startswith(d + "/") for d in deps):
+            continue
+        inside = set(folder.rglob("*.py"))
+        if folder != package_root and inside <= reached:
+            deps.add(relative(folder))
+    for path in reached:
+        if not any(relative(path) == d or relative(path).startswith(d + "/") for d in deps):
+            deps.add(relative(path))
+    return sorted(deps)
+
+
+def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
+    """Dotted keys read as ``params["a"]["b"]...`` (outermost subscript chains only)."""
+    found = set()
+    inner = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Subscript):
+            inner.add(id(node.value))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Subscript) or id(node) in inner:
+            continue
+        keys, value = [], node
+        while isinstance(value, ast.Subscript):
+            if not (isinstance(value.slice, ast.Constant) and isinstance(value.slice.value, str)):
+                keys = []
+            else:
+                keys.insert(0, value.slice.value)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id == root and keys:
+            found.add(".".join(keys))
+    return found
+
+
+def params_read(cmd: str) -> set[str]:
+    """Params a command reads: ``params[...]`` in its stage modules and notebook, less the
+    sections that change no output (``UNLISTED_SECTIONS``)."""
+    modules, files = stage_entry(cmd)
+    trees = [ast.parse(f.read_text()) for f in files]
+    trees += [ast.parse(module_file(m).read_text()) for m in reachable_modules(modules)
+              if m.startswith(f"{PACKAGE}.stages")]
+    read = set().union(*(_params_paths(t) for t in trees)) if trees else set()
+    # A derived key is not in params.yaml: the stage depends on the key it is copied from.
+    read |= {source for target, (source, _) in DERIVED.items()
+             if any(_related(target, key) for key in read)}
+    return {p for p in read if p.split(".")[0] not in UNLISTED_SECTIONS}
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def dvc_stages() -> dict[str, dict]:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def listed_params(stage: dict) -> set[str]:
+    return {p for p in stage.get("params", []) if isinstance(p, str)}
+
+
+def minimal_params(cmd: str) -> list[str]:
+    """The params list of a stage: the profile selector, the selected profile, and every key
+    read, less those whose section is read whole."""
+    read = params_read(cmd) - {"profile"}
+    kept = sorted(k for k in read if not any(k.startswith(other + ".") for other in read))
+    return ["profile", "profiles.${profile}", *kept]
+
+
+def rewrite_dvc_yaml(text: str) -> str:
+    """``dvc.yaml`` with every stage's code deps and params derived anew; data deps, outs,
+    comments and order kept."""
+    stages = dvc_stages()
+    lines, out = text.splitlines(), []
+    stage, section = None, None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        stripped = line.strip()
+        if indent == 2 and stripped.endswith(":") and not stripped.startswith("#"):
+            stage, section = stripped[:-1], None
+        elif indent == 4 and stripped in ("deps:", "params:") and stage in stages:
+            section = stripped[:-1]
+            out.append(line)
+            cmd = stages[stage]["cmd"]
+            if section == "deps":
+                data = [d for d in stages[stage].get("deps", []) if not d.startswith(("src/", "notebooks/"))]
+                out += [f"      - {d}" for d in data + code_deps(cmd)]
+            else:
+                out += [f"      - {p}" for p in minimal_params(cmd)]
+            continue
+        elif indent <= 4 and stripped:
+            section = None
+        if section and stripped.startswith("- "):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        path = REPO / "dvc.yaml"
+        path.write_text(rewrite_dvc_yaml(path.read_text()))
+    else:
+        for stage_name, stage in dvc_stages().items():
+            print(f"{stage_name}:\n  code: {code_deps(stage['cmd'])}\n  params: {minimal_params(stage['cmd'])}")

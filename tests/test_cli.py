@@ -1,0 +1,69 @@
+"""The command line holds no policy: it names bad usage and hands params and paths to the
+stage, so the CLI, a notebook and a direct call write the same outputs."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from conftest import REPO
+from crossmodal.cli import app
+from crossmodal.params import load_params
+
+runner = CliRunner()
+
+
+def params_for(cohort: Path, tmp_path: Path) -> Path:
+    """A copy of params.yaml whose pelvic cohort is ``cohort`` (a DICOM tree)."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = "quick"
+    raw["cohort"]["pelvis"]["root"] = str(cohort)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def same_tree(a: Path, b: Path) -> list[str]:
+    """Relative paths whose presence or bytes differ between two folders."""
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    differ = sorted(str(p) for p in files_a ^ files_b)
+    return differ + sorted(str(p) for p in files_a & files_b
+                           if not filecmp.cmp(a / p, b / p, shallow=False))
+
+
+def test_unknown_stage_is_named():
+    result = runner.invoke(app, ["stage", "pelvis.no_such_step"])
+    assert result.exit_code != 0
+    assert "pelvis.no_such_step" in result.output
+
+
+def test_argument_that_is_not_key_value_is_named():
+    result = runner.invoke(app, ["stage", "ingest", "results/somewhere"])
+    assert result.exit_code != 0
+    assert "results/somewhere" in result.output
+
+
+def test_cli_stage_writes_what_the_stage_function_writes(pelvis_cohort, tmp_path):
+    from crossmodal.stages import ingest
+
+    params_path = params_for(pelvis_cohort, tmp_path)
+    result = runner.invoke(app, ["stage", "ingest", "cohort=pelvis", f"out={tmp_path / 'cli'}",
+                                 "--params", str(params_path)])
+    assert result.exit_code == 0, result.output
+    ingest.run(load_params(params_path), cohort="pelvis", out=tmp_path / "direct")
+    assert (tmp_path / "cli" / "cases.csv").exists()
+    assert same_tree(tmp_path / "cli", tmp_path / "direct") == []
+
+
+def test_misspelt_option_stops_the_command_naming_it(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  n_boot: 1000", "  n_bootstrap: 1000", 1)
+    assert "n_bootstrap" in text
+    (tmp_path / "params.yaml").write_text(text)
+    result = runner.invoke(app, ["stage", "ingest", "cohort=pelvis", f"out={tmp_path / 'x'}",
+                                 "--params", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 2
+    assert "n_bootstrap" in result.output and not (tmp_path / "x").exists()

@@ -1,0 +1,41 @@
+"""``data.dvc`` cannot drift from the code that generates the embedded cohort: it records a
+fingerprint of each phantom cohort's parameters and generator code (``meta.phantom``)."""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from conftest import REPO
+from crossmodal.params import load_params
+from crossmodal.stages.data import generator_fingerprint
+from crossmodal.stages.data import record_fingerprints
+from crossmodal.stages.data import recorded_fingerprints
+
+
+def test_data_dvc_was_recorded_by_the_current_generator_and_params():
+    params = load_params(REPO / "params.yaml")
+    recorded = recorded_fingerprints(REPO / "data.dvc")
+    for name, source in params["cohort"].items():
+        if source["source"] == "phantom":
+            assert recorded.get(name) == generator_fingerprint(params["phantom"][name]), (
+                f"the {name} phantom's code or parameters changed since data.dvc was recorded: "
+                "run `make data` (crossmodal data) and commit data.dvc")
+
+
+def test_fingerprint_follows_every_parameter():
+    p = load_params(REPO / "params.yaml", "quick")["phantom"]["pelvis"]
+    base = generator_fingerprint(p)
+    assert generator_fingerprint({**p, "seed": p["seed"] + 1}) != base
+    assert generator_fingerprint({**p, "ct_noise_hu": p["ct_noise_hu"] * 2}) != base
+    assert generator_fingerprint(dict(reversed(list(p.items())))) == base
+
+
+def test_recording_keeps_the_data_hash(tmp_path):
+    dvc_file = tmp_path / "data.dvc"
+    shutil.copy(REPO / "data.dvc", dvc_file)
+    outs = yaml.safe_load(dvc_file.read_text())["outs"]
+    record_fingerprints({"pelvis": "abc", "skeleton": "def"}, dvc_file)
+    assert recorded_fingerprints(dvc_file) == {"pelvis": "abc", "skeleton": "def"}
+    assert yaml.safe_load(dvc_file.read_text())["outs"] == outs
