@@ -139,26 +139,95 @@ def code_deps(cmd: str) -> list[str]:
     return sorted(deps)
 
 
-def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
-    """Dotted keys read as ``params["a"]["b"]...`` (outermost subscript chains only)."""
-    found = set()
-    inner = set()
+def _key_chain(node: ast.AST) -> tuple[ast.AST, list[str], bool]:
+    """(root, keys, whole) of ``root["a"]["b"]``: keys cut before the first one that is not a
+    constant string (``params["cohort"][name]["x"]`` -> ``["cohort"]``, whole=False)."""
+    keys: list[str] = []
+    whole = True
+    while isinstance(node, ast.Subscript):
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            keys.insert(0, node.slice.value)
+        else:
+            keys, whole = [], False
+        node = node.value
+    return node, keys, whole
+
+
+def _aliases(tree: ast.AST, root: str) -> dict[str, set[str]]:
+    """Names bound to a part of the params: ``cfg = params["a"]`` -> {"cfg": {"a"}}."""
+    found: dict[str, set[str]] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Subscript):
-            inner.add(id(node.value))
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Subscript) or id(node) in inner:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
-        keys, value = [], node
-        while isinstance(value, ast.Subscript):
-            if not (isinstance(value.slice, ast.Constant) and isinstance(value.slice.value, str)):
-                keys = []
-            else:
-                keys.insert(0, value.slice.value)
-            value = value.value
-        if isinstance(value, ast.Name) and value.id == root and keys:
-            found.add(".".join(keys))
+        target, value = node.targets[0], node.value
+        pairs = (zip(target.elts, value.elts) if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                 and len(target.elts) == len(value.elts) else [(target, value)])
+        for name, expr in pairs:
+            chain = _key_chain(expr) if isinstance(expr, ast.Subscript) else None
+            if (isinstance(name, ast.Name) and chain and chain[1] and isinstance(chain[0], ast.Name)
+                    and chain[0].id == root):
+                # A name bound below a variable key stands for the whole constant prefix.
+                found.setdefault(name.id, set()).add(".".join(chain[1]) + ("" if chain[2] else "*"))
     return found
+
+
+def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
+    """Dotted keys read from the params: ``params["a"]["b"]``, and through a name bound to a
+    part of them (``cfg = params["a"]``: ``cfg["b"]``, ``cfg.get("b")``; any other use of
+    ``cfg`` reads all of ``a``)."""
+    aliases = _aliases(tree, root)
+    parent = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    local = {f.name: [a.arg for a in f.args.posonlyargs + f.args.args + f.args.kwonlyargs]
+             for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name) or node.id not in ({root} | set(aliases)):
+            continue
+        outer = node
+        while isinstance(parent.get(outer), ast.Subscript) and parent[outer].value is outer:
+            outer = parent[outer]
+        keys = _key_chain(outer)[1]
+        above = parent.get(outer)
+        if (isinstance(above, ast.Attribute) and above.attr == "get" and isinstance(parent.get(above), ast.Call)
+                and parent[above].args and isinstance(parent[above].args[0], ast.Constant)):
+            keys = keys + [str(parent[above].args[0].value)]
+        if node.id == root:
+            is_binding = isinstance(above, (ast.Assign, ast.Tuple)) and outer is not node
+            if keys and not (is_binding and _binds_alias(above, parent)):
+                found.add(".".join(keys))
+        elif isinstance(node.ctx, ast.Load) and not _handed_on(node, parent, local):
+            found |= {prefix[:-1] if prefix.endswith("*") else ".".join([prefix, *keys])
+                      for prefix in aliases[node.id]}
+    return found
+
+
+def _handed_on(node: ast.Name, parent: dict, local: dict[str, list[str]]) -> bool:
+    """True when ``node`` is passed to a function of the same module under its own name
+    (``f(cfg)``, ``f(cfg=cfg)``, ``partial(f, cfg=cfg)``): that function's reads of the
+    name are counted where they happen."""
+    above = parent.get(node)
+    call = parent.get(above) if isinstance(above, ast.keyword) else above
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "partial" and call.args:
+        func = call.args[0]
+    name = func.id if isinstance(func, ast.Name) else None
+    if name not in local or node.id not in local[name]:
+        return False
+    if isinstance(above, ast.keyword):
+        return above.arg == node.id
+    return node in call.args and call.args.index(node) == local[name].index(node.id)
+
+
+def _binds_alias(node: ast.AST, parent: dict) -> bool:
+    """True when ``node`` is the value side of an assignment to plain names."""
+    assign = node if isinstance(node, ast.Assign) else parent.get(node)
+    if not isinstance(assign, ast.Assign) or len(assign.targets) != 1:
+        return False
+    target = assign.targets[0]
+    return isinstance(target, ast.Name) or (isinstance(target, ast.Tuple)
+                                            and all(isinstance(t, ast.Name) for t in target.elts))
 
 
 def params_read(cmd: str) -> set[str]:
@@ -167,7 +236,7 @@ def params_read(cmd: str) -> set[str]:
     modules, files = stage_entry(cmd)
     trees = [ast.parse(f.read_text()) for f in files]
     trees += [ast.parse(module_file(m).read_text()) for m in reachable_modules(modules)
-              if m.startswith(f"{PACKAGE}.stages")]
+              if m.startswith((f"{PACKAGE}.stages", f"{PACKAGE}.report"))]
     read = set().union(*(_params_paths(t) for t in trees)) if trees else set()
     # A derived key is not in params.yaml: the stage depends on the key it is copied from.
     read |= {source for target, (source, _) in DERIVED.items()

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from crossmodal.detect.dataset import boxes_from_mask
+from crossmodal.detect.dataset import label_lesions_3d
 from crossmodal.detect.dataset import sample_slices
 from crossmodal.imaging.fusion import fuse
 from crossmodal.imaging.preprocess import body_mask_ct
@@ -93,7 +93,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> tuple[PreparedCase, sitk.Transfo
     pet_body = np.stack([body_mask_pet(s, sigma=loc["pet_sigma"]) for s in suv["refined"]])
     region = region_box_volume(ct_body, pet_body, margin=loc["margin"])
     label = sitk.GetArrayFromImage(case.label)
-    lesion_ids, _ = ndimage.label(label > 0, structure=np.ones((3, 3, 3)))
+    lesion_ids = label_lesions_3d(label)
     prepared = PreparedCase(case.case_id, ct01, suv, pet01, ct_body | pet_body, ct_body, pet_body,
                             tuple(int(v) for v in region), label, lesion_ids, record)
     return prepared, transform

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from crossmodal.detect.export import INDEX_COLUMNS
 from crossmodal.detect.export import export_yolo
 from crossmodal.detect.export import read_index
 from crossmodal.detect.export import read_split
@@ -36,8 +37,6 @@ from crossmodal.learn.patients import modality_names
 from crossmodal.learn.patients import series_table
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
-
-INDEX_COLUMNS = ["image", "case_id", "z", "split", "width", "height", "n_boxes", "lesion_ids"]
 
 
 def detector_jobs(series: pd.DataFrame, assignment: pd.DataFrame, names: dict[str, str],
@@ -88,7 +87,7 @@ def export_detector_dataset(job: dict[str, Any], *, ingest_dir: Path, out: Path,
                         min_box_pixels=int(cfg.get("min_box_pixels", 1)),
                         min_box_size=float(cfg.get("min_box_size", 0.0))),
         dataset, split_of=split, class_names=class_names)
-    index = pd.DataFrame(read_index(dataset), columns=INDEX_COLUMNS)
+    index = pd.DataFrame(read_index(dataset), columns=list(INDEX_COLUMNS))
     train = index["split"] == "train"
     trainable = int(index.loc[train, "n_boxes"].sum()) > 0
     if trainable and not (index["split"] == "val").any():
