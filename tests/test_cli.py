@@ -6,6 +6,7 @@ from __future__ import annotations
 import filecmp
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -67,3 +68,21 @@ def test_misspelt_option_stops_the_command_naming_it(tmp_path):
                                  "--params", str(tmp_path / "params.yaml")])
     assert result.exit_code == 2
     assert "n_bootstrap" in result.output and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_notebook_and_cli_write_identical_outputs(pelvis_cohort, tmp_path):
+    # The DVC stage runs the notebook; a headless or GPU run calls the CLI: same files.
+    params_path = params_for(pelvis_cohort, tmp_path)
+    result = runner.invoke(app, ["stage", "ingest", "cohort=pelvis", f"out={tmp_path / 'cli'}",
+                                 "--params", str(params_path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["notebook", str(REPO / "notebooks" / "pelvis" / "01_ingest.py"),
+                                 str(tmp_path / "page.ipynb"), "-p", "cohort=pelvis",
+                                 "-p", f"out={tmp_path / 'notebook'}", "--params", str(params_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "page.ipynb").stat().st_size > 10_000
+    assert same_tree(tmp_path / "cli", tmp_path / "notebook") == []
+    # the page keeps no clock readings, so the same inputs give the same page
+    page = (tmp_path / "page.ipynb").read_text()
+    assert '"start_time"' not in page and '"duration"' not in page

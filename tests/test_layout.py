@@ -108,3 +108,16 @@ def test_every_dvc_stage_runs_one_stage_module_named_like_it():
         else:
             modules = _stage_modules_of_notebook((REPO / words[2]).read_text())
         assert modules in ({f"crossmodal.stages.{cohort}.{step}"}, {f"crossmodal.stages.{step}"}), name
+
+
+def test_architecture_page_lists_every_stage_with_its_module_notebook_and_outputs():
+    page = (REPO / "book" / "architecture.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in page.splitlines() if line.startswith("| `")}
+    stages = dvc_stages()
+    assert set(rows) == set(stages)
+    for name, stage in stages.items():
+        notebook = stage["cmd"].split()[2]
+        module = _stage_modules_of_notebook((REPO / notebook).read_text()).pop().removeprefix("crossmodal.")
+        outs = [o if isinstance(o, str) else next(iter(o)) for o in stage.get("outs", []) + stage.get("metrics", [])]
+        for text in [notebook, f"`{module}`", *[o for o in outs if not o.endswith(".ipynb")]]:
+            assert text in rows[name], f"{name}: {text} missing from book/architecture.md"
