@@ -54,13 +54,14 @@ def test_forward_backward_shapes():
 def test_stack_modalities():
     ct = np.ones((4, 5, 6))
     pet = 2 * np.ones((4, 5, 6))
-    vol = stack_modalities({"CT": ct, "PET": pet, "MRI": None})
+    names = ["CT", "MRI", "PET"]
+    vol = stack_modalities({"CT": ct, "PET": pet, "MRI": None}, modalities=names)
     assert vol.shape == (3, 4, 5, 6) and vol.dtype == np.float32
     assert vol[0].min() == 1 and vol[1].max() == 0 and vol[2].min() == 2
     with pytest.raises(ValueError):
-        stack_modalities({"CT": ct, "PET": np.ones((4, 5, 7))})
+        stack_modalities({"CT": ct, "PET": np.ones((4, 5, 7))}, modalities=names)
     with pytest.raises(ValueError):
-        stack_modalities({})
+        stack_modalities({}, modalities=names)
 
 
 def test_training_reduces_loss_gives_probabilities_and_is_deterministic():

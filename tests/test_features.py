@@ -92,7 +92,7 @@ def cohort():
         {
             "case_id": ["p1", "p1", "p1", "p1", "p2", "p3", "p3"],
             "modality": ["CT", "CT", "MRI", "PET", "CT", "MRI", "MRI"],
-            "confidence": [0.2, 1.0, 0.55, 0.95, 0.1999, 0.3, 0.31],
+            "score": [0.2, 1.0, 0.55, 0.95, 0.1999, 0.3, 0.31],
         }
     )
     return detections, series
@@ -161,7 +161,7 @@ def test_duplicate_series_and_orphan_detections_rejected(cohort):
     with pytest.raises(ValueError, match="more than one series"):
         patient_feature_table(detections, pd.concat([series, series.iloc[:1]]), modalities=MODALITIES)
     orphan = pd.concat(
-        [detections, pd.DataFrame({"case_id": ["p2"], "modality": ["PET"], "confidence": [0.9]})]
+        [detections, pd.DataFrame({"case_id": ["p2"], "modality": ["PET"], "score": [0.9]})]
     )
     with pytest.raises(ValueError, match="missing from the series"):
         patient_feature_table(orphan, series, modalities=MODALITIES)

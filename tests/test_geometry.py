@@ -12,7 +12,7 @@ from crossmodal.io.case import load_cases
 from crossmodal.io.cohort import ingest_dicom_cohort
 from crossmodal.phantom.cohort import generate_pelvis_cohort
 from crossmodal.phantom.pelvis import grid_points
-from crossmodal.phantom.pelvis import transform_from_dict
+from crossmodal.io.geometry import transform_from_dict
 
 
 @pytest.fixture(scope="module")

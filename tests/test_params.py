@@ -73,8 +73,8 @@ def test_derived_keys_are_stated_once_in_the_real_file(raw):
 def test_loaded_values_are_the_files_own(raw):
     """Validation checks only: values keep their YAML types (no coercion to the schema's)."""
     params = load_params(PARAMS, "default")
-    assert params["align_fuse"]["enhance"]["ct_window"]["width"] == 400
-    assert isinstance(params["align_fuse"]["enhance"]["ct_window"]["width"], int)
+    assert params["align_fuse"]["enhance"]["ct_window"] == [-160, 240]
+    assert all(isinstance(v, int) for v in params["align_fuse"]["enhance"]["ct_window"])
     assert params["cohort"]["pelvis"]["label_names"] == {1: "cervical_tumour", 2: "lymph_node"}
 
 
@@ -198,3 +198,10 @@ def test_unknown_profile_and_error_type(tmp_path, raw):
     with pytest.raises(ValueError) as caught:
         load_params(path)
     assert caught.value.problems == [("features.n_binz", "unknown key; did you mean 'n_bins'?")]
+
+
+def test_a_window_must_be_low_then_high(tmp_path):
+    text = PARAMS.read_text().replace("ct_window: [-160, 240]", "ct_window: [240, -160]", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match="align_fuse.enhance.ct_window"):
+        load_params(tmp_path / "params.yaml", "default")

@@ -142,5 +142,5 @@ def test_page_figures_draw_from_stage_outputs(part1_stage):
     assert len(step_figure(case).axes) == 4
     assert len(registration_panel(case).axes) == 6
     assert len(inputs_figure(case).axes) == len(case["rows"]) * len(cfg["inputs"])
-    assert len(montage(out, ct_window={"width": 400, "level": 40}, suv_display_max=10.0).axes) >= 2 * 4
+    assert len(montage(out, ct_window=[-160, 240], suv_display_max=10.0).axes) >= 2 * 4
     plt.close("all")

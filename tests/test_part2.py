@@ -177,7 +177,7 @@ def _detect_dir(tmp_path, *, with_pet=True):
     detections = pd.DataFrame([
         ("CT", "d0", "a", 1, 0.95), ("CT", "d0", "a", 2, 0.1), ("MRI", "d0", "a", 3, 0.2),
         ("MRI", "d1", "b", 0, 0.45), ("CT", "d1", "c", 4, 1.0),
-    ], columns=["modality", "detector", "case_id", "z", "confidence"])
+    ], columns=["modality", "detector", "case_id", "z", "score"])
     series.to_csv(d / "series.csv", index=False)
     detections.to_csv(d / "detections.csv", index=False)
     return d
@@ -202,7 +202,7 @@ def test_features_give_zeros_and_a_zero_flag_for_a_missing_modality(tmp_path):
     assert a["has_PET"] == 1 and a[[f"PET_b{k}" for k in range(8)]].sum() == 0  # imaged, nothing found
     assert table.loc["c", "CT_b7"] == pytest.approx(1 / 10)  # exactly 1.0: last bin
     assert table["y"].tolist() == [1, 0, 1]
-    assert (tables["detections"]["confidence"] >= 0.2).all() and len(tables["detections"]) == 4
+    assert (tables["detections"]["score"] >= 0.2).all() and len(tables["detections"]) == 4
     folds = pd.read_csv(tmp_path / "features" / "folds.csv")
     assert set(folds["case_id"]) == {"a", "b", "c"} and folds["repeat"].nunique() == 2
 
@@ -509,7 +509,7 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
         assert scored and not scored & fit and len(scored) + len(fit) <= 12
     # detections: every slice of every scored series, with the per-slice scores above
     assert len(detections) == 6 * len(series)
-    assert set(detections["z"][detections["confidence"] > 0.5]) == {2, 3}
+    assert set(detections["z"][detections["score"] > 0.5]) == {2, 3}
     ap = tables["ap"].set_index("modality")
     assert set(ap.index) == {"CT", "MRI", "PET"} and ap["ap50"].between(0, 1).all()
     roles = tables["assignment"]

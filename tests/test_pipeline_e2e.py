@@ -92,7 +92,7 @@ def test_part1_claims_and_dvc_metrics(quick_repro):
     assert {"C1", "C2", "C3", "C4"} <= set(claims["claim"])
     assert set(claims["verdict"]) <= {"supported", "contradicted", "mixed", "inconclusive", "not measurable"}
     metrics = pd.read_csv(root / "evaluation" / "metrics.csv")
-    assert metrics["AP50"].between(0, 1).all() and (metrics["AP50_lo"] <= metrics["AP50_hi"]).all()
+    assert metrics["AP50"].between(0, 1).all() and (metrics["AP50_ci_low"] <= metrics["AP50_ci_high"]).all()
     shown = subprocess.run([Path(sys.executable).parent / "dvc", "metrics", "show", "--json"], cwd=quick_repro,
                            capture_output=True, text=True, check=True).stdout
     assert "adaptive_region/AP50" in shown

@@ -51,9 +51,9 @@ def test_window_ct_maps_window_to_unit_range():
     out = window_ct(hu)
     np.testing.assert_allclose(out, [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(window_ct(np.array([0.0]), width=2000, level=0), [0.5])
+    np.testing.assert_allclose(window_ct(np.array([0.0]), window=(-1000, 1000)), [0.5])
     with pytest.raises(ValueError):
-        window_ct(hu, width=0)
+        window_ct(hu, window=(40, 40))
 
 
 def test_window_ct_and_clip_suv_accept_sitk_images():

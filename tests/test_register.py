@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 from crossmodal.imaging.register import RegistrationResult
 from crossmodal.imaging.register import mask_points_mm
 from crossmodal.imaging.register import register_rigid
-from crossmodal.imaging.register import registration_figure
+from crossmodal.report.align_fuse import registration_figure
 from crossmodal.imaging.register import transform_error_mm
 from crossmodal.io.geometry import resample_to_reference
 

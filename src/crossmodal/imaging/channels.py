@@ -38,8 +38,7 @@ def channel_stack(volume: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
         volume = volume / (ref if ref > 0 else 1.0)
     channels = []
     for low, high in spec["windows"]:
-        channels.append(window_ct(volume, width=float(high) - float(low),
-                                  level=(float(high) + float(low)) / 2.0))
+        channels.append(window_ct(volume, window=(low, high)))
     return np.stack(channels, axis=-1)
 
 

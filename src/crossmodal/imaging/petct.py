@@ -30,6 +30,7 @@ from crossmodal.imaging.register import register_rigid
 from crossmodal.imaging.register import transform_error_mm
 from crossmodal.io.case import Case
 from crossmodal.io.geometry import resample_to_reference
+from crossmodal.io.geometry import transform_from_dict
 
 
 @dataclass
@@ -49,16 +50,6 @@ class PreparedCase:
     alignment: dict[str, Any]
 
 
-def truth_transform(misregistration: dict[str, Any]) -> sitk.Euler3DTransform:
-    """The known CT->PET transform of a truth sidecar (``center_mm``, ``angles_rad``,
-    ``translation_mm``), as the phantom records its misregistration."""
-    transform = sitk.Euler3DTransform()
-    transform.SetCenter(misregistration["center_mm"])
-    transform.SetRotation(*misregistration["angles_rad"])
-    transform.SetTranslation(misregistration["translation_mm"])
-    return transform
-
-
 def align(case: Case, cfg: dict[str, Any]) -> tuple[dict[str, sitk.Image], dict[str, Any], sitk.Transform]:
     """PET on the CT grid, by geometry only and refined; residual errors where truth is known."""
     geometric = resample_to_reference(case.pet, case.ct)
@@ -67,7 +58,7 @@ def align(case: Case, cfg: dict[str, Any]) -> tuple[dict[str, sitk.Image], dict[
     record: dict[str, Any] = {"case_id": case.case_id, "metric": result.metric_value,
                               "iterations": result.iterations}
     if case.truth and "misregistration" in case.truth:
-        truth = truth_transform(case.truth["misregistration"])
+        truth = transform_from_dict(case.truth["misregistration"])
         body = sitk.BinaryThreshold(case.ct, -500.0, 1e9, 1, 0)
         points = mask_points_mm(body, max_points=5000, seed=0)
         identity = sitk.Transform(3, sitk.sitkIdentity)
@@ -84,7 +75,7 @@ def prepare(case: Case, cfg: dict[str, Any]) -> tuple[PreparedCase, sitk.Transfo
     pets, record, transform = align(case, cfg["register"])
     hu = sitk.GetArrayFromImage(case.ct)
     enh = cfg["enhance"]
-    ct01 = enhance_ct(hu, width=enh["ct_window"]["width"], level=enh["ct_window"]["level"],
+    ct01 = enhance_ct(hu, window=enh["ct_window"],
                       use_clahe=enh["clahe"])
     suv = {k: sitk.GetArrayFromImage(v) for k, v in pets.items()}
     pet01 = {k: enhance_pet(v, suv_max=enh["suv_max"], use_clahe=enh["clahe"]) for k, v in suv.items()}

@@ -58,26 +58,26 @@ def _like(array, reference):
     return out
 
 
-def window_ct(hu, *, width=400.0, level=40.0):
+def window_ct(hu, *, window=(-160.0, 240.0)):
     """Map CT numbers through a display window to ``[0, 1]``.
 
     Parameters
     ----------
     hu : ndarray or SimpleITK.Image
         CT in Hounsfield units, any shape.
-    width, level : float, optional
-        Window width and centre in HU; the default is the soft-tissue window W400/L40.
+    window : (float, float), optional
+        ``[low, high]`` in HU; the default is the soft-tissue window (W400/L40).
 
     Returns
     -------
     ndarray or SimpleITK.Image
-        float32 in ``[0, 1]``: ``level - width/2`` maps to 0 and ``level + width/2`` to 1.
+        float32 in ``[0, 1]``: ``low`` maps to 0 and ``high`` to 1.
     """
-    if width <= 0:
-        raise ValueError(f"window width must be positive, got {width}")
+    low, high = (float(v) for v in window)
+    if high <= low:
+        raise ValueError(f"window [low, high] must have low < high, got {list(window)}")
     arr, ref = _as_array(hu)
-    low = level - width / 2.0
-    out = np.clip((arr.astype(np.float32) - low) / np.float32(width), 0.0, 1.0)
+    out = np.clip((arr.astype(np.float32) - low) / np.float32(high - low), 0.0, 1.0)
     return _like(out.astype(np.float32), ref)
 
 
@@ -131,15 +131,15 @@ def clahe(img01, *, clip_limit=0.01, kernel_size=None):
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def enhance_ct(hu, *, width=400.0, level=40.0, use_clahe=False, clip_limit=0.01, kernel_size=None):
+def enhance_ct(hu, *, window=(-160.0, 240.0), use_clahe=False, clip_limit=0.01, kernel_size=None):
     """Soft-tissue window, then optional CLAHE (method spec Part 1 step 3).
 
     Parameters
     ----------
     hu : ndarray
         CT slice or volume in HU.
-    width, level : float, optional
-        See :func:`window_ct`.
+    window : (float, float), optional
+        ``[low, high]`` in HU, see :func:`window_ct`.
     use_clahe : bool, optional
         Apply :func:`clahe` after windowing.
     clip_limit, kernel_size : optional
@@ -150,7 +150,7 @@ def enhance_ct(hu, *, width=400.0, level=40.0, use_clahe=False, clip_limit=0.01,
     ndarray
         float32 in ``[0, 1]``.
     """
-    out = window_ct(np.asarray(hu), width=width, level=level)
+    out = window_ct(np.asarray(hu), window=window)
     if use_clahe:
         out = clahe(out, clip_limit=clip_limit, kernel_size=kernel_size)
     return out

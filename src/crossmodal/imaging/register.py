@@ -1,10 +1,10 @@
 """Cross-modal PET-to-CT alignment (method spec Part 1 step 2).
 
 (a) :func:`crossmodal.io.geometry.resample_to_reference` puts PET on the CT grid through
-patient coordinates (scanner geometry only). (b) :func:`register_rigid` refines that with a rigid or affine
-registration driven by Mattes mutual information. :func:`transform_error_mm` measures
-the residual against a known misregistration and :func:`registration_figure` shows the
-alignment before and after.
+patient coordinates (scanner geometry only). (b) :func:`register_rigid` refines that with a
+rigid or affine registration driven by Mattes mutual information. :func:`transform_error_mm`
+measures the residual against a known misregistration; the book's before/after figure is
+``crossmodal.report.align_fuse.registration_figure``.
 
 Transform convention (SimpleITK's): fixed = CT, moving = PET, and a transform maps a
 **CT physical point to the PET physical point** that shows the same anatomy, so
@@ -30,7 +30,6 @@ __all__ = [
     "RegistrationResult",
     "mask_points_mm",
     "register_rigid",
-    "registration_figure",
     "transform_error_mm",
 ]
 
@@ -421,83 +420,3 @@ def transform_error_mm(estimated, true, points_mm):
         return np.zeros(0)
     diff = _transform_points(estimated, pts) - _transform_points(true, pts)
     return np.linalg.norm(diff, axis=1)
-
-
-# --------------------------------------------------------------------------- figure
-
-
-def _checkerboard(a, b, tiles):
-    h, w = a.shape
-    yy, xx = np.meshgrid(np.arange(h) * tiles // max(h, 1), np.arange(w) * tiles // max(w, 1),
-                         indexing="ij")
-    return np.where((yy + xx) % 2 == 0, a, b)
-
-
-def registration_figure(ct, pet_before, pet_after, *, z=None, ct_window=(400.0, 40.0),
-                        suv_max=5.0, tiles=8, alpha=0.5):
-    """Quality figure: PET over CT and a CT/PET checkerboard, before and after.
-
-    Parameters
-    ----------
-    ct : SimpleITK.Image
-        CT in HU.
-    pet_before, pet_after : SimpleITK.Image
-        PET in SUV without and with the refinement; images not already on the CT grid
-        are resampled onto it through patient coordinates.
-    z : int, optional
-        Axial slice index on the CT grid; default is the slice with the highest PET
-        uptake after registration (lesion or bladder level).
-    ct_window : (float, float), optional
-        CT display ``(width, level)``.
-    suv_max : float, optional
-        Top of the PET colour scale.
-    tiles : int, optional
-        Checkerboard tiles per side.
-    alpha : float, optional
-        PET opacity in the overlay.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Rows "before" and "after"; columns axial overlay, axial checkerboard and coronal
-        overlay (through the same slice's uptake maximum).
-    """
-    from matplotlib.figure import Figure
-
-    from crossmodal.imaging.preprocess import clip_suv
-    from crossmodal.imaging.preprocess import window_ct
-
-    def on_ct_grid(img):
-        same = (img.GetSize() == ct.GetSize() and np.allclose(img.GetOrigin(), ct.GetOrigin())
-                and np.allclose(img.GetSpacing(), ct.GetSpacing())
-                and np.allclose(img.GetDirection(), ct.GetDirection()))
-        return img if same else resample_to_reference(img, ct)
-
-    ct01 = window_ct(sitk.GetArrayFromImage(ct), width=ct_window[0], level=ct_window[1])
-    pets = [clip_suv(sitk.GetArrayFromImage(on_ct_grid(p)), suv_max=suv_max)
-            for p in (pet_before, pet_after)]
-    if z is None:
-        z = int(np.argmax(pets[1].reshape(len(pets[1]), -1).sum(axis=1)))
-    y = int(np.unravel_index(np.argmax(pets[1][z]), pets[1][z].shape)[0])
-    sx, sy, sz = ct.GetSpacing()
-
-    fig = Figure(figsize=(11, 7), layout="constrained")
-    axes = fig.subplots(2, 3)
-    for row, (label, pet01) in enumerate(zip(("before", "after"), pets)):
-        ax = axes[row, 0]
-        ax.imshow(ct01[z], cmap="gray", vmin=0, vmax=1, aspect=sy / sx)
-        ax.imshow(np.ma.masked_less_equal(pet01[z], 0.02), cmap="hot", vmin=0, vmax=1,
-                  alpha=alpha, aspect=sy / sx)
-        ax.set_title(f"{label}: axial z={z}, PET over CT")
-        ax = axes[row, 1]
-        ax.imshow(_checkerboard(ct01[z], pet01[z], tiles), cmap="gray", vmin=0, vmax=1,
-                  aspect=sy / sx)
-        ax.set_title(f"{label}: checkerboard CT / PET")
-        ax = axes[row, 2]
-        ax.imshow(ct01[:, y, :], cmap="gray", vmin=0, vmax=1, aspect=sz / sx, origin="lower")
-        ax.imshow(np.ma.masked_less_equal(pet01[:, y, :], 0.02), cmap="hot", vmin=0, vmax=1,
-                  alpha=alpha, aspect=sz / sx, origin="lower")
-        ax.set_title(f"{label}: coronal y={y}")
-        for ax in axes[row]:
-            ax.set_axis_off()
-    return fig

@@ -1,11 +1,14 @@
-"""Image geometry helpers: put one image on another's voxel grid through patient coordinates.
+"""Image geometry helpers: put one image on another's voxel grid through patient coordinates,
+and read or write a rigid CT->PET transform as a truth sidecar stores it.
 
-Used by ingestion and export (:mod:`crossmodal.io.nnunet`) and by registration
-(:mod:`crossmodal.imaging.register`), which is why it lives below both: io never imports
-imaging.
+Used by ingestion and export (:mod:`crossmodal.io.nnunet`), by registration
+(:mod:`crossmodal.imaging.register`) and by the phantom, which is why it lives below them
+all: io never imports imaging.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import SimpleITK as sitk
 
@@ -56,3 +59,24 @@ def resample_to_reference(moving, reference, *, transform=None, interpolator="li
         transform = sitk.Transform(reference.GetDimension(), sitk.sitkIdentity)
     return sitk.Resample(moving, reference, transform, sitk_interpolator(interpolator),
                          float(default_value), moving.GetPixelID())
+
+
+def transform_to_dict(transform: sitk.Euler3DTransform) -> dict[str, Any]:
+    """A rigid CT->PET transform as a truth sidecar stores it (JSON-ready)."""
+    return {
+        "type": "Euler3DTransform",
+        "convention": "maps a CT physical point (mm) to the same anatomy's PET physical point",
+        "center_mm": list(transform.GetCenter()),
+        "angles_rad": [transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ()],
+        "translation_mm": list(transform.GetTranslation()),
+    }
+
+
+def transform_from_dict(d: dict[str, Any]) -> sitk.Euler3DTransform:
+    """The transform of a truth sidecar's ``misregistration`` (``center_mm``, ``angles_rad``,
+    ``translation_mm``): it maps a CT physical point to the same anatomy's PET point."""
+    transform = sitk.Euler3DTransform()
+    transform.SetCenter(d["center_mm"])
+    transform.SetRotation(*d["angles_rad"])
+    transform.SetTranslation(d["translation_mm"])
+    return transform

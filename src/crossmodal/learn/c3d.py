@@ -111,7 +111,7 @@ class C3D(nn.Module):
         return self.head(x).squeeze(1)
 
 
-def stack_modalities(arrays, *, modalities=("CT", "MRI", "PET"), dtype=np.float32):
+def stack_modalities(arrays, *, modalities, dtype=np.float32):
     """Stack one patient's modality volumes as channels, zeros for a missing one.
 
     Parameters

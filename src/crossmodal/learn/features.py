@@ -152,7 +152,7 @@ def patient_feature_table(
     Parameters
     ----------
     detections : DataFrame
-        Columns ``case_id``, ``modality``, ``confidence``; one row per detection (all
+        Columns ``case_id``, ``modality``, ``score`` (the detection confidence); one row per detection (all
         slices of the series). Rows of modalities not in ``modalities`` are ignored.
     series : DataFrame
         Columns ``case_id``, ``modality``, ``n_slices``; one row per acquired series.
@@ -183,7 +183,7 @@ def patient_feature_table(
     edges = confidence_bins() if edges is None else np.asarray(edges, dtype=float)
     n_bins = len(edges) - 1
     modalities = tuple(modalities)
-    _require_columns(detections, ("case_id", "modality", "confidence"), "detections")
+    _require_columns(detections, ("case_id", "modality", "score"), "detections")
     _require_columns(series, ("case_id", "modality", "n_slices"), "series")
 
     # every patient in ``series`` gets a row, even one imaged only outside ``modalities``
@@ -197,7 +197,7 @@ def patient_feature_table(
     flags = np.zeros((len(case_ids), len(modalities)), dtype=np.int64)
     row_of = {case: i for i, case in enumerate(case_ids)}
     grouped = {
-        key: grp["confidence"].to_numpy()
+        key: grp["score"].to_numpy()
         for key, grp in detections.groupby(["case_id", "modality"])
     }
     for case, modality, n_slices in series[["case_id", "modality", "n_slices"]].itertuples(

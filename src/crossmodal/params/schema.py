@@ -225,13 +225,8 @@ class Register(Section):
     threads: PosInt | None
 
 
-class CtWindow(Section):
-    width: PosFloat
-    level: float
-
-
 class Enhance(Section):
-    ct_window: CtWindow
+    ct_window: Window
     suv_max: PosFloat
     clahe: bool
 
@@ -420,7 +415,7 @@ class C3d(Section):
 
 class CohortReport(Section):
     montage_patients: PosInt
-    ct_window: CtWindow
+    ct_window: Window
     suv_display_max: PosFloat
 
 

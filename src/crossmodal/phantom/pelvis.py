@@ -35,6 +35,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from crossmodal.io.geometry import transform_to_dict
+
 # Tissue classes of the analytic model; later classes overwrite earlier ones.
 AIR, FAT, MUSCLE, BONE, BLADDER, RECTUM_WALL, RECTUM_GAS, BOWEL, UTERUS, TUMOUR, NECROSIS, NODE, COUCH = range(13)
 
@@ -287,24 +289,6 @@ def sample_misregistration(rng: np.random.Generator, p: dict) -> sitk.Euler3DTra
     transform.SetCenter((0.0, 0.0, 0.0))
     transform.SetRotation(*map(float, a))
     transform.SetTranslation(tuple(map(float, t)))
-    return transform
-
-
-def transform_to_dict(transform: sitk.Euler3DTransform) -> dict[str, Any]:
-    return {
-        "type": "Euler3DTransform",
-        "convention": "maps a CT physical point (mm) to the same anatomy's PET physical point",
-        "center_mm": list(transform.GetCenter()),
-        "angles_rad": [transform.GetAngleX(), transform.GetAngleY(), transform.GetAngleZ()],
-        "translation_mm": list(transform.GetTranslation()),
-    }
-
-
-def transform_from_dict(d: dict[str, Any]) -> sitk.Euler3DTransform:
-    transform = sitk.Euler3DTransform()
-    transform.SetCenter(d["center_mm"])
-    transform.SetRotation(*d["angles_rad"])
-    transform.SetTranslation(d["translation_mm"])
     return transform
 
 

@@ -48,7 +48,7 @@ def phantom_card(params: dict[str, Any], prefix: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "value"])
 
 
-def montage(align_dir: str | Path, *, ct_window: dict[str, float], suv_display_max: float) -> Figure:
+def montage(align_dir: str | Path, *, ct_window: list[float], suv_display_max: float) -> Figure:
     """CT, PET (SUV), fused overlay and label contour at each montage case's largest lesion
     slice (``figures/montage/`` of the align_fuse stage).
 
@@ -60,7 +60,7 @@ def montage(align_dir: str | Path, *, ct_window: dict[str, float], suv_display_m
     shown = [dict(np.load(p)) for p in sorted(Path(align_dir, "figures", "montage").glob("*.npz"))]
     fig, axes = plt.subplots(len(shown), 4, figsize=(12, 3.1 * len(shown)), squeeze=False)
     for row, case in zip(axes, shown):
-        ct = window_ct(case["ct_hu"], width=ct_window["width"], level=ct_window["level"])
+        ct = window_ct(case["ct_hu"], window=ct_window)
         pet01 = clip_suv(case["pet_suv"], suv_max=suv_display_max)
         row[0].imshow(ct, cmap="gray", vmin=0, vmax=1)
         im = row[1].imshow(case["pet_suv"], cmap="magma", vmin=0, vmax=suv_display_max)

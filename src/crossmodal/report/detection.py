@@ -54,7 +54,7 @@ def runs_summary(runs: pd.DataFrame) -> str:
 
 def metric_table(metrics: pd.DataFrame, metric: str, *, inputs: list[str], digits: int = 3) -> pd.DataFrame:
     """Inputs x detectors, each cell ``estimate [95 % CI]`` of one metric."""
-    cells = metrics.assign(cell=ci_column(metrics, metric, f"{metric}_lo", f"{metric}_hi", digits=digits))
+    cells = metrics.assign(cell=ci_column(metrics, metric, f"{metric}_ci_low", f"{metric}_ci_high", digits=digits))
     return cells.pivot(index="input", columns="detector", values="cell").reindex(inputs).dropna(how="all")
 
 
@@ -62,19 +62,19 @@ def operating_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall, FP per slice and lesion sensitivity at each run's operating confidence."""
     table = metrics[["detector", "input", "conf"]].copy()
     for m in ["precision", "recall", "FP_per_slice", "lesion_sensitivity"]:
-        table[m] = ci_column(metrics, m, f"{m}_lo", f"{m}_hi")
+        table[m] = ci_column(metrics, m, f"{m}_ci_low", f"{m}_ci_high")
     return table
 
 
 def differences_table(differences: pd.DataFrame) -> pd.DataFrame:
     """Proposed minus each input, per detector and metric, with CI."""
-    cells = differences.assign(cell=ci_column(differences, "difference", "lo", "hi", digits=3, signed=True))
+    cells = differences.assign(cell=ci_column(differences, "difference", "ci_low", "ci_high", digits=3, signed=True))
     return cells.pivot_table(index="input", columns=["detector", "metric"], values="cell", aggfunc="first")
 
 
 def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
     """The claimed-vs-reproduced table as shown in the book."""
-    view = claims.assign(**{"ours [95 % CI]": ci_column(claims, "ours", "lo", "hi", digits=3, signed=True)})
+    view = claims.assign(**{"ours [95 % CI]": ci_column(claims, "ours", "ci_low", "ci_high", digits=3, signed=True)})
     return view[["claim", "detector", "comparison", "thesis", "ours [95 % CI]", "verdict"]]
 
 

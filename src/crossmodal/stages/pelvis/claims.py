@@ -38,17 +38,17 @@ def read_differences(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=["detector", "input", "metric", "difference", "lo", "hi"])
+        return pd.DataFrame(columns=["detector", "input", "metric", "difference", "ci_low", "ci_high"])
 
 
 def write_claims(claims: pd.DataFrame, out: str | Path, metrics_json: str | Path) -> None:
-    """``<out>/claims.csv`` and the DVC metrics JSON: ``<claim>/<detector>/ours|lo|hi|verdict``."""
+    """``<out>/claims.csv`` and the DVC metrics JSON: ``<claim>/<detector>/ours|ci_low|ci_high|verdict``."""
     Path(out).mkdir(parents=True, exist_ok=True)
     claims.to_csv(Path(out) / "claims.csv", index=False)
     flat = {}
     for row in claims.itertuples():
         key = f"{row.claim}/{row.detector}"
-        flat.update({f"{key}/ours": float(row.ours), f"{key}/lo": float(row.lo), f"{key}/hi": float(row.hi),
+        flat.update({f"{key}/ours": float(row.ours), f"{key}/ci_low": float(row.ci_low), f"{key}/ci_high": float(row.ci_high),
                      f"{key}/verdict": row.verdict})
     Path(metrics_json).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_json).write_text(json.dumps(flat, indent=1, allow_nan=True))
@@ -69,15 +69,15 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
             best = m.loc[present, "AP50"].idxmax()
             row = d[(d.input == best) & (d.metric == "AP50")].iloc[0]
             rows.append({"claim": claim, "detector": detector, "comparison": f"{proposed} - {best} (AP50)",
-                         "thesis": thesis, "ours": row.difference, "lo": row.lo, "hi": row.hi,
-                         "verdict": verdict(row.difference, row.lo, row.hi)})
+                         "thesis": thesis, "ours": row.difference, "ci_low": row.ci_low, "ci_high": row.ci_high,
+                         "verdict": verdict(row.difference, row.ci_low, row.ci_high)})
         fp = d[(d.input == groups["fp_reference"]) & (d.metric == "FP_per_slice")]
         if len(fp):
             row = fp.iloc[0]
             rows.append({"claim": "C3", "detector": detector,
                          "comparison": f"{proposed} - {groups['fp_reference']} (FP per slice)",
-                         "thesis": "fewer false positives", "ours": row.difference, "lo": row.lo, "hi": row.hi,
-                         "verdict": verdict(row.difference, row.lo, row.hi, higher_is_better=False)})
+                         "thesis": "fewer false positives", "ours": row.difference, "ci_low": row.ci_low, "ci_high": row.ci_high,
+                         "verdict": verdict(row.difference, row.ci_low, row.ci_high, higher_is_better=False)})
     claims = pd.DataFrame(rows)
     if len(claims):
         c12 = claims[claims.claim.isin(["C1", "C2"])]
@@ -85,5 +85,5 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
             "claim": "C4", "detector": ", ".join(metrics["detector"].unique()),
             "comparison": "C1 and C2 positive with CI above 0 for every detector",
             "thesis": "consistent across detectors", "ours": float((np.sign(c12.ours) == 1).all()),
-            "lo": np.nan, "hi": np.nan, "verdict": overall_verdict(c12.verdict)}])], ignore_index=True)
+            "ci_low": np.nan, "ci_high": np.nan, "verdict": overall_verdict(c12.verdict)}])], ignore_index=True)
     return claims

@@ -6,7 +6,7 @@ The operating confidence of each run is chosen on the validation patients
 (``detect.evaluate.operating_rule``). Every run is evaluated on the SAME bootstrap patient
 draws of the test patients (:mod:`crossmodal.stats.bootstrap`), so seed means (averaged
 within each draw) and differences between inputs have paired CIs. Outputs: ``<out>/``
-``metrics.csv`` (seed means with ``_lo``/``_hi``, seeds and test patients behind them), ``differences.csv``, ``pr_curves.csv``;
+``metrics.csv`` (seed means with ``_ci_low``/``_ci_high``, seeds and test patients behind them), ``differences.csv``, ``pr_curves.csv``;
 the DVC metrics JSON at ``metrics`` (one flat key per detector/input/metric).
 """
 
@@ -137,14 +137,14 @@ def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, 
 
 
 def metrics_table(means: dict, seeds: dict, draws: Draws) -> pd.DataFrame:
-    """One row per (detector, input): seeds, test patients, every metric with its ``_lo``/``_hi`` CI."""
+    """One row per (detector, input): seeds, test patients, every metric with its ``_ci_low``/``_ci_high`` CI."""
     rows = []
     for (detector, name), metrics in means.items():
         row = {"detector": detector, "input": name, "seeds": seeds[(detector, name)],
                "test_patients": draws.n_patients}
         for metric, values in metrics.items():
             lo, hi = draws.interval(values)
-            row.update({metric: values[0], f"{metric}_lo": lo, f"{metric}_hi": hi})
+            row.update({metric: values[0], f"{metric}_ci_low": lo, f"{metric}_ci_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,5 +158,5 @@ def differences_table(means: dict, proposed: str, draws: Draws) -> pd.DataFrame:
         for metric in DIFFERENCE_METRICS:
             paired = draws.difference(means[(detector, proposed)][metric], metrics[metric])
             rows.append({"detector": detector, "input": name, "metric": metric,
-                         "difference": paired.difference, "lo": paired.low, "hi": paired.high})
+                         "difference": paired.difference, "ci_low": paired.low, "ci_high": paired.high})
     return pd.DataFrame(rows)

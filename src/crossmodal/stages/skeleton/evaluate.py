@@ -52,8 +52,8 @@ def predictions_of(detections: pd.DataFrame, modality: str,
     keep = detections["modality"] == modality
     if detector is not None:
         keep &= detections["detector"] == detector
-    frame = detections.loc[keep, ["image_id", "x0", "y0", "x1", "y1", "confidence", "class_id"]]
-    frame = frame.rename(columns={"confidence": "score"}).reset_index(drop=True)
+    frame = detections.loc[keep, ["image_id", "x0", "y0", "x1", "y1", "score", "class_id"]]
+    frame = frame.reset_index(drop=True)
     frame["class_id"] = frame["class_id"].astype(int)
     return frame
 

@@ -31,7 +31,7 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
     names = list(modality_names(params["cohort"]["skeleton"]).values())
     detections = pd.read_csv(Path(runs_dir) / "detections.csv")
     series = pd.read_csv(Path(datasets_dir) / "series.csv")
-    counted = detections[detections["confidence"] >= float(cfg["conf"])]
+    counted = detections[detections["score"] >= float(cfg["conf"])]
     edges = confidence_bins(low=float(cfg["conf"]), high=float(cfg["high"]),
                             n_bins=int(cfg["n_bins"]))
     table = patient_feature_table(counted, series, modalities=names, normalise=cfg["normalise"],

@@ -6,9 +6,9 @@ each), as Part 1's runs do; each is seeded on its own (``detectors.csv``), so on
 its weights depend only on its thread count. Writes under ``out``::
 
     <MOD>/d<k>/        weights.pt, detector.json (ultralytics' run files beside them)
-    detections.csv     every detection at confidence >= predict.ap_conf on every scored slice
+    detections.csv     every detection scoring >= predict.ap_conf on every scored slice
                        (letterbox pixels): modality, detector, case_id, z, image_id, x0, y0,
-                       x1, y1, confidence, class_id
+                       x1, y1, score, class_id
     training.csv       per detector: patients, slices, boxes, selected epoch, seconds
 """
 
@@ -30,7 +30,7 @@ from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
 
 DETECTION_COLUMNS = ["modality", "detector", "case_id", "z", "image_id", "x0", "y0", "x1", "y1",
-                     "confidence", "class_id"]
+                     "score", "class_id"]
 TRAINING_COLUMNS = ["modality", "detector", "train_patients", "val_patients", "scored_patients",
                     "train_slices", "train_boxes", "scored_slices"]
 
