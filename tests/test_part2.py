@@ -245,7 +245,7 @@ def classified(tmp_path_factory):
     fold_assignments(table["y"], n_splits=4, n_repeats=2, seed=3).to_csv(
         root / "features" / "folds.csv", index=False)
     cfg = {"classifiers": ["logistic_regression", "naive_bayes", "random_forest"],
-           "cv": {"n_splits": 4, "n_repeats": 2, "seed": 3}, "n_boot": 200, "boot_seed": 1,
+           "cv": {"n_splits": 4, "n_repeats": 2, "seed": 3}, "n_boot": 200, "ci": 0.95, "boot_seed": 1,
            "threshold": 0.5}
     tables = classify_stage.run({"classify": cfg, "cohort": {"skeleton": COHORT}},
                                 features_dir=root / "features", out=root / "classify",
@@ -427,7 +427,7 @@ def detector_cfg(leakage, n_folds=3):
     """A ``part2_detect`` section for 32-pixel slices and one-epoch detectors."""
     return {"seed": 0, "leakage": leakage, "n_folds": n_folds, "holdout_fraction": 0.5, "val_fraction": 0.25,
             "detector": "yolov8", "scale": "n", "imgsz": 32, "negatives_per_positive": 1.0,
-            "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20,
+            "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20, "ci": 0.95, "lesion_hit": "center",
             "train": {"epochs": 1, "batch": 2, "workers": 0, "options": {}},
             "predict": {"ap_conf": 0.01, "batch": 4, "max_det": 10, "iou": 0.6},
             "channels": {"CT": {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2},

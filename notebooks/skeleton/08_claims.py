@@ -73,5 +73,5 @@ display(choices_table(params))
 # ## Claimed versus reproduced
 
 # %% tags=["hide-input"]
-display(claims_view(tables["claims"], ci=params["classify"].get("ci", 0.95)))
+display(claims_view(tables["claims"], ci=params["classify"]["ci"]))
 display(Markdown(verdict_summary(tables["summary"])))

@@ -22,8 +22,11 @@ import numpy as np
 
 from crossmodal.detect.dataset import SPLITS
 from crossmodal.detect.dataset import SliceRecord
+from crossmodal.detect.matching import GroundTruth
+from crossmodal.detect.matching import ground_truth
 
 __all__ = [
+    "dataset_ground_truth",
     "export_coco",
     "export_yolo",
     "image_name",
@@ -410,3 +413,12 @@ def _coco_annotations(record, boxes, image_id: int, first_id: int) -> list[dict]
             }
         )
     return annotations
+
+
+def dataset_ground_truth(dataset_dirs: Sequence[str | os.PathLike], split: str) -> GroundTruth:
+    """Boxes, classes and lesion ids of one split of one or more :func:`export_yolo`
+    datasets, as the detection metrics take them."""
+    items = [item for folder in dataset_dirs for item in read_split(folder, split)]
+    return ground_truth([i["image_id"] for i in items], [i["case_id"] for i in items],
+                        [i["boxes"] for i in items], classes=[i["classes"] for i in items],
+                        lesion_ids=[i["lesion_ids"] for i in items])

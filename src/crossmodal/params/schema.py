@@ -287,8 +287,12 @@ class DetectPredict(Section):
     conf: Fraction
 
 
+LesionHit = Literal["iou", "center"]  # detect.metrics.lesion_sensitivity's rules
+
+
 class DetectEvaluate(Section):
     operating_rule: Literal["max_f1", "min_recall", "min_precision"]
+    lesion_hit: LesionHit
     n_boot: PosInt
     ci: Level
     seed: Seed
@@ -357,7 +361,8 @@ class Part2Detect(Section):
     train: Part2Train
     predict: Part2Predict
     n_boot: PosInt
-    ci: Level | None = None  # read with a default of 0.95
+    ci: Level
+    lesion_hit: LesionHit
     channels: dict[Name, Channels]
 
 
@@ -387,7 +392,7 @@ class Classify(Section):
     n_boot: PosInt
     boot_seed: Seed
     threshold: Fraction
-    ci: Level | None = None  # read with a default of 0.95
+    ci: Level
     claims: ClassifyClaims
 
 

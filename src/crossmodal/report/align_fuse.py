@@ -15,6 +15,7 @@ import SimpleITK as sitk
 
 from crossmodal.imaging.preprocess import clip_suv
 from crossmodal.imaging.preprocess import window_ct
+from crossmodal.io.case import same_grid
 from crossmodal.io.geometry import resample_to_reference
 
 if TYPE_CHECKING:
@@ -145,10 +146,7 @@ def registration_figure(ct, pet_before, pet_after, *, z=None, ct_window=(-160.0,
     from matplotlib.figure import Figure
 
     def on_ct_grid(img):
-        same = (img.GetSize() == ct.GetSize() and np.allclose(img.GetOrigin(), ct.GetOrigin())
-                and np.allclose(img.GetSpacing(), ct.GetSpacing())
-                and np.allclose(img.GetDirection(), ct.GetDirection()))
-        return img if same else resample_to_reference(img, ct)
+        return img if same_grid(img, ct) else resample_to_reference(img, ct)
 
     ct01 = window_ct(sitk.GetArrayFromImage(ct), window=ct_window)
     pets = [clip_suv(sitk.GetArrayFromImage(on_ct_grid(p)), suv_max=suv_max)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal.detect import metrics as ev
-from crossmodal.detect.export import read_split
+from crossmodal.detect.export import dataset_ground_truth
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import read_predictions
 from crossmodal.stages.pelvis import run_dir
@@ -52,7 +52,7 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
     datasets_dir, runs_dir, out = Path(datasets_dir), Path(runs_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ev_cfg = cfg["evaluate"]
-    truth = {(name, split): ground_truth_for(datasets_dir, name, split)
+    truth = {(name, split): dataset_ground_truth([datasets_dir / name], split)
              for name in used_inputs(cfg) for split in ("val", "test")}  # read once per input
     n_test = len(truth[(used_inputs(cfg)[0], "test")].patients)
     draws = Draws(n_test, int(ev_cfg["n_boot"]), int(ev_cfg["seed"]), float(ev_cfg["ci"]))
@@ -64,7 +64,8 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
         preds_val = read_predictions(folder / "predictions_val.csv")
         preds_test = read_predictions(folder / "predictions_test.csv")
         per_seed.setdefault((run["detector"], run["input"]), []).append(
-            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, rule=ev_cfg["operating_rule"]))
+            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, rule=ev_cfg["operating_rule"],
+                        lesion_hit=ev_cfg["lesion_hit"]))
         curve = ev.pr_curve(gt_test, preds_test)
         curves.append(pd.DataFrame({"detector": run["detector"], "input": run["input"], "seed": run["seed"],
                                     "recall": curve.recall_thresholds,
@@ -112,16 +113,10 @@ class Draws:
         return statistic
 
 
-def ground_truth_for(datasets_dir: Path, name: str, split: str) -> ev.GroundTruth:
-    """Ground truth of one input's split, read back from its exported dataset."""
-    items = read_split(datasets_dir / name, split)
-    return ev.ground_truth([i["image_id"] for i in items], [i["case_id"] for i in items],
-                           [i["boxes"] for i in items], classes=[i["classes"] for i in items],
-                           lesion_ids=[i["lesion_ids"] for i in items])
-
-
-def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, rule: str) -> dict[str, np.ndarray]:
-    """Point estimate (index 0) followed by the bootstrap values, for every metric."""
+def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, rule: str,
+                lesion_hit: str = "iou") -> dict[str, np.ndarray]:
+    """Point estimate (index 0) followed by the bootstrap values, for every metric; the
+    operating confidence by ``rule``, lesion hits by the ``lesion_hit`` rule."""
     conf = ev.choose_operating_confidence(gt_val, preds_val, rule=rule)
     w = np.vstack([np.ones((1, weights.shape[1])), weights])
     precision, recall = ev.precision_recall_at(gt_test, preds_test, conf, patient_weights=w)
@@ -131,7 +126,8 @@ def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, 
         "precision": np.asarray(precision, float),
         "recall": np.asarray(recall, float),
         "FP_per_slice": np.asarray(ev.false_positives_per_slice(gt_test, preds_test, conf, patient_weights=w), float),
-        "lesion_sensitivity": np.asarray(ev.lesion_sensitivity(gt_test, preds_test, conf, patient_weights=w), float),
+        "lesion_sensitivity": np.asarray(ev.lesion_sensitivity(gt_test, preds_test, conf, rule=lesion_hit,
+                                                                         patient_weights=w), float),
         "conf": np.full(len(w), conf),
     }
 

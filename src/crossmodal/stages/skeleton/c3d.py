@@ -50,7 +50,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     train_seconds = time.perf_counter() - start
     scores = metrics_with_ci(oof, n_boot=int(clf["n_boot"]), seed=int(clf["boot_seed"]),
                              threshold=float(clf["threshold"]),
-                             alpha=round(1 - float(clf.get("ci", 0.95)), 12)).reset_index()
+                             alpha=round(1 - float(clf["ci"]), 12)).reset_index()
     scores = scores.assign(classifier="c3d", feature_set="stacked volumes", n=len(table),
                            n_pos=int(table["y"].sum()))
     timing = pd.DataFrame([{"patients": len(table), "channels": volumes.shape[1],

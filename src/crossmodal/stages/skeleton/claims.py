@@ -146,7 +146,7 @@ def run(params: dict[str, Any], *, classify_dir: str | Path, c3d_dir: str | Path
                              pd.read_csv(classify_dir / "metrics.csv"),
                              pd.read_csv(Path(c3d_dir) / "oof.csv"), n_boot=int(cfg["n_boot"]),
                              seed=int(cfg["boot_seed"]), threshold=float(cfg["threshold"]),
-                             ci=float(cfg.get("ci", 0.95)))
+                             ci=float(cfg["ci"]))
     claims = claims_table(pd.read_csv(classify_dir / "comparisons.csv"),
                           pd.read_csv(classify_dir / "delong.csv"), vs_c3d, cfg["claims"],
                           alpha=float(cfg["claims"].get("delong_alpha", 0.05)))

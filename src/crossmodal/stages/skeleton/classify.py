@@ -124,7 +124,7 @@ def boot_options(cfg: dict[str, Any]) -> dict[str, Any]:
     """Bootstrap keywords of :mod:`crossmodal.learn.classify` from ``classify``."""
     return {"n_boot": int(cfg["n_boot"]), "seed": int(cfg["boot_seed"]),
             "threshold": float(cfg["threshold"]),
-            "alpha": round(1 - float(cfg.get("ci", 0.95)), 12)}  # 1 - 0.95 is not 0.05 in binary
+            "alpha": round(1 - float(cfg["ci"]), 12)}  # 1 - 0.95 is not 0.05 in binary
 
 
 def metric_tables(oofs: dict[tuple[str, str], pd.DataFrame],

@@ -16,29 +16,18 @@ from typing import Any
 import pandas as pd
 
 from crossmodal.detect import metrics as ev
-from crossmodal.detect.export import read_split
-
-
-def ground_truth(dataset_dirs: list[Path]) -> ev.GroundTruth:
-    """Boxes, classes and lesion ids of the scored (``test``) slices of these datasets."""
-    ids, patients, boxes, classes, lesions = [], [], [], [], []
-    for dataset in dataset_dirs:
-        for row in read_split(dataset, "test"):
-            ids.append(row["image_id"])
-            patients.append(row["case_id"])
-            boxes.append(row["boxes"])
-            classes.append(row["classes"])
-            lesions.append(row["lesion_ids"])
-    return ev.ground_truth(ids, patients, boxes, classes=classes, lesion_ids=lesions)
+from crossmodal.detect.export import dataset_ground_truth
 
 
 def detection_metrics(gt: ev.GroundTruth, preds: pd.DataFrame, *, conf: float, n_boot: int,
-                      seed: int, ci: float) -> dict[str, Any]:
-    """AP50, AP50-95 and lesion sensitivity at ``conf`` with patient-bootstrap CIs."""
+                      seed: int, ci: float, lesion_hit: str) -> dict[str, Any]:
+    """AP50, AP50-95 and lesion sensitivity at ``conf`` (a lesion is hit by the
+    ``lesion_hit`` rule of :func:`~crossmodal.detect.metrics.lesion_sensitivity`) with
+    patient-bootstrap CIs."""
     out: dict[str, Any] = {"patients": len(gt.patients), "slices": len(gt.images),
                            "lesion_boxes": len(gt.boxes)}
     metrics = {"ap50": ev.ap50, "ap50_95": ev.ap50_95,
-               "lesion_sensitivity": partial(ev.lesion_sensitivity, conf=conf, rule="center")}
+               "lesion_sensitivity": partial(ev.lesion_sensitivity, conf=conf, rule=lesion_hit)}
     for name, fn in metrics.items():
         estimate, lo, hi = ev.patient_bootstrap(fn, gt, preds, n_boot=n_boot, seed=seed, ci=ci)
         out.update({name: estimate, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
@@ -70,14 +59,14 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
     scored = detectors.loc[detectors["scored_slices"] > 0, ["modality", "detector"]]
     for name, detector in scored.to_numpy():
         dirs.setdefault(name, []).append(datasets_dir / name / detector)
-        gt = ground_truth([datasets_dir / name / detector])
+        gt = dataset_ground_truth([datasets_dir / name / detector], "test")
         preds = predictions_of(detections, name, detector)
         per_detector.append({"modality": name, "detector": detector, "patients": len(gt.patients),
                              "ap50": float(ev.ap50(gt, preds)),
                              "ap50_95": float(ev.ap50_95(gt, preds))})
     boot = {"conf": float(params["features"]["conf"]), "n_boot": int(cfg["n_boot"]),
-            "seed": int(cfg["seed"]), "ci": float(cfg.get("ci", 0.95))}
-    pooled = [{"modality": name, **detection_metrics(ground_truth(found),
+            "seed": int(cfg["seed"]), "ci": float(cfg["ci"]), "lesion_hit": cfg["lesion_hit"]}
+    pooled = [{"modality": name, **detection_metrics(dataset_ground_truth(found, "test"),
                                                      predictions_of(detections, name), **boot)}
               for name, found in dirs.items()]
     tables = {"ap": pd.DataFrame(pooled), "ap_folds": pd.DataFrame(per_detector)}
