@@ -7,6 +7,7 @@ coordinates, determinism, no network, no cache files in the export), not accurac
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import numpy as np
@@ -227,3 +228,17 @@ def test_fasterrcnn_time_budget_stops_training(dataset, tmp_path):
                          seed=0, time=1e-7, val=False)
     assert [row["epoch"] for row in det.record["history"]] == [1]
     assert det.weights.is_file()
+
+
+def test_output_to_sends_every_write_to_the_log_and_restores(tmp_path, capfd):
+    from crossmodal.detect.env import output_to
+
+    with output_to(tmp_path / "run.log"):
+        print("from python")
+        os.write(1, b"from fd 1\n")
+        os.write(2, b"from fd 2\n")
+    print("after")
+    log = (tmp_path / "run.log").read_text()
+    assert "from python" in log and "from fd 1" in log and "from fd 2" in log
+    captured = capfd.readouterr()
+    assert "after" in captured.out and "from fd" not in captured.out + captured.err

@@ -10,6 +10,7 @@ first ``import ultralytics``; :mod:`crossmodal.detect.train` calls it for you.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -23,6 +24,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_CONFIG_DIR",
     "configure_ultralytics",
+    "output_to",
     "jsonable",
     "library_versions",
     "resolve_device",
@@ -157,3 +159,30 @@ def jsonable(value):
     if isinstance(value, (np.floating,)):
         return float(value)
     return value
+
+
+@contextlib.contextmanager
+def output_to(path: str | Path):
+    """Send everything this process prints, at the file-descriptor level (trainers' progress
+    bars and logs, native libraries, child processes), to ``path`` while the block runs.
+
+    A trainer's log is thousands of lines: in a stage run by a notebook it would otherwise
+    land in the book page and cost the kernel time to relay. The log stays beside the run.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

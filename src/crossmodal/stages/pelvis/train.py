@@ -16,6 +16,7 @@ import pandas as pd
 
 from crossmodal.detect.export import read_split
 from crossmodal.detect.env import configure_ultralytics
+from crossmodal.detect.env import output_to
 from crossmodal.detect.matching import predictions
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
@@ -65,14 +66,15 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
     folder = run_dir(out, run)
     train = cfg["train"]
     options = dict(train.get("options", {}).get(run["detector"], {}))
-    detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
-                              epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
-                              batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
-                              **options)
-    for split in ("val", "test"):
-        items = read_split(datasets_dir / run["input"], split)
-        detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
-        table = predictions([i["image_id"] for i in items], detections)
-        table.to_csv(folder / f"predictions_{split}.csv", index=False)
+    with output_to(folder.parent / f"{folder.name}.log"):
+        detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
+                                  epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
+                                  batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
+                                  **options)
+        for split in ("val", "test"):
+            items = read_split(datasets_dir / run["input"], split)
+            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
+            table = predictions([i["image_id"] for i in items], detections)
+            table.to_csv(folder / f"predictions_{split}.csv", index=False)
     return {**run, "epochs_trained": len(detector.record.get("history", [])),
             "train_seconds": detector.record.get("train_seconds"), "device": detector.record.get("device")}

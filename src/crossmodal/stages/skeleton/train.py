@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal.detect.env import configure_ultralytics
+from crossmodal.detect.env import output_to
 from crossmodal.detect.export import read_split
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
@@ -68,20 +69,21 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
     dataset, det_dir = datasets_dir / name / detector, out / name / detector
     test_rows = read_split(dataset, "test")
     start = time.perf_counter()
+    seconds = 0.0
     if plan["trainable"]:
-        model = train_detector(cfg["detector"], dataset / "data.yaml", det_dir,
-                               epochs=int(train["epochs"]), imgsz=int(cfg["imgsz"]),
-                               batch=int(train["batch"]), seed=int(plan["seed"]),
-                               device=cfg.get("device"), workers=int(train.get("workers", 0)),
-                               scale=cfg.get("scale"), **trainer_options(train, det_dir))
-        _tidy_detector_folder(det_dir)
-    seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    if plan["trainable"]:
-        detections = predict(model, [r["image_path"] for r in test_rows],
-                             conf=float(pred["ap_conf"]), batch=int(pred["batch"]),
-                             max_det=int(pred["max_det"]), iou=float(pred["iou"]),
-                             device=cfg.get("device"))
+        with output_to(det_dir.parent / f"{detector}.log"):
+            model = train_detector(cfg["detector"], dataset / "data.yaml", det_dir,
+                                   epochs=int(train["epochs"]), imgsz=int(cfg["imgsz"]),
+                                   batch=int(train["batch"]), seed=int(plan["seed"]),
+                                   device=cfg.get("device"), workers=int(train.get("workers", 0)),
+                                   scale=cfg.get("scale"), **trainer_options(train, det_dir))
+            _tidy_detector_folder(det_dir)
+            seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            detections = predict(model, [r["image_path"] for r in test_rows],
+                                 conf=float(pred["ap_conf"]), batch=int(pred["batch"]),
+                                 max_det=int(pred["max_det"]), iou=float(pred["iou"]),
+                                 device=cfg.get("device"))
     else:
         detections = [np.zeros((0, 6)) for _ in test_rows]
     selected = model.record.get("selected") if plan["trainable"] else "not trained: no lesion"
