@@ -101,12 +101,6 @@ def region_summary(region: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def read_summary(align_dir: str | Path, name: str) -> pd.DataFrame:
-    """A summary table the stage wrote (``lesion_summary``, ``alignment_summary``,
-    ``fusion_quality_summary``), with its index."""
-    return pd.read_csv(Path(align_dir) / f"{name}.csv", index_col=0)
-
-
 def _checkerboard(a, b, tiles):
     h, w = a.shape
     yy, xx = np.meshgrid(np.arange(h) * tiles // max(h, 1), np.arange(w) * tiles // max(w, 1),
