@@ -10,6 +10,8 @@ import yaml
 from conftest import REPO
 from crossmodal.params import load_params
 from crossmodal.stages.data import generator_fingerprint
+from crossmodal.stages.data import input_trees
+from crossmodal.stages.data import phantom_params
 from crossmodal.stages.data import record_fingerprints
 from crossmodal.stages.data import recorded_fingerprints
 
@@ -17,9 +19,10 @@ from crossmodal.stages.data import recorded_fingerprints
 def test_data_dvc_was_recorded_by_the_current_generator_and_params():
     params = load_params(REPO / "params.yaml")
     recorded = recorded_fingerprints(REPO / "data.dvc")
-    for name, source in params["cohort"].items():
+    for name, cohort, source in input_trees(params):
         if source["source"] == "phantom":
-            assert recorded.get(name) == generator_fingerprint(params["phantom"][name]), (
+            p = phantom_params(params, cohort, locked_test=name != cohort)
+            assert recorded.get(name) == generator_fingerprint(p), (
                 f"the {name} phantom's code or parameters changed since data.dvc was recorded: "
                 "run `make data` (crossmodal data) and commit data.dvc")
 
@@ -39,3 +42,14 @@ def test_recording_keeps_the_data_hash(tmp_path):
     record_fingerprints({"pelvis": "abc", "skeleton": "def"}, dvc_file)
     assert recorded_fingerprints(dvc_file) == {"pelvis": "abc", "skeleton": "def"}
     assert yaml.safe_load(dvc_file.read_text())["outs"] == outs
+
+
+def test_locked_test_cohort_is_its_own_tree_with_its_own_seed():
+    params = load_params(REPO / "params.yaml")
+    trees = {name: (cohort, source["root"]) for name, cohort, source in input_trees(params)}
+    assert trees["pelvis_test"] == ("pelvis", params["cohort"]["pelvis"]["test_root"])
+    assert trees["pelvis_test"][1] != trees["pelvis"][1]
+    dev, test = phantom_params(params, "pelvis"), phantom_params(params, "pelvis", locked_test=True)
+    assert test["seed"] != dev["seed"] and test["n_patients"] >= 100
+    assert {k: v for k, v in test.items() if k not in ("seed", "n_patients")} == \
+        {k: v for k, v in dev.items() if k not in ("seed", "n_patients")}

@@ -17,10 +17,11 @@ from crossmodal.io.geometry import transform_from_dict
 
 @pytest.fixture(scope="module")
 def isolated_lesion_case(tmp_path_factory):
-    """A phantom whose tumour is the only hot structure (cold bladder, no bowel, no nodes),
-    so the PET lesion centroid can be measured without neighbours pulling it."""
+    """A phantom whose tumour is the only hot structure (cold bladder, no bowel, no nodes, no
+    ureteric or bowel foci), so the PET lesion centroid can be measured without neighbours pulling it."""
     p = tiny_pelvis_params(n_patients=1)
     p.update(bladder_suv=[0.5, 0.5], bowel_suv=[0.5, 0.5], nodes=[0, 0], pet_counts_per_suv=0,
+             ureter_focus_probability=0.0, bowel_focus_probability=0.0,
              ct_noise_hu=0.0, tumour_radius_mm=[15.0, 15.0], tumour_suvmax=[12.0, 12.0],
              necrosis_probability=0.0, misregistration_shift_mm=[8.0, 8.0, 6.0])
     root = generate_pelvis_cohort(p, tmp_path_factory.mktemp("geo") / "cohort")

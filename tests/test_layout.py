@@ -63,12 +63,14 @@ def test_library_does_not_import_stages_or_plotting_at_load_time(path):
 
 def test_only_the_data_stage_imports_the_phantom():
     # The phantom is written as DICOM and read back like a hospital export: only the data
-    # stage may generate it.
+    # stage may generate it. Its parameter sources (a table of strings, no generator) are
+    # also read by the data card.
+    readable = {"crossmodal.phantom.sources"}
     for path in MODULES:
         if _layer(path) in ("phantom",) or path.name == "data.py" and _layer(path) == "stages":
             continue
         imported = imports_of(ast.parse(path.read_text()), _name(path), path.name == "__init__.py")
-        assert not [m for m in imported if m.startswith("crossmodal.phantom")], path
+        assert not [m for m in imported if m.startswith("crossmodal.phantom") and m not in readable], path
 
 
 # Names of computations that belong in a stage, never in a notebook.

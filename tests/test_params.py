@@ -56,8 +56,8 @@ def test_profiles_override_and_derived_values_follow(raw):
     quick, full = load_params(PARAMS, "quick"), load_params(PARAMS, "full")
     assert quick["phantom"]["pelvis"]["n_patients"] == 6
     assert quick["phantom"]["pelvis"]["seed"] == raw["phantom"]["pelvis"]["seed"]
-    assert quick["detect"]["train"]["imgsz"] == 128
-    assert full["detect"]["train"]["imgsz"] == 256  # full sets align_fuse.image_size only
+    assert quick["detect"]["train"]["imgsz"] == 96
+    assert full["detect"]["train"]["imgsz"] == 512  # full sets align_fuse.image_size only
     assert load_params(PARAMS)["profile"] == raw["profile"]
 
 
@@ -114,12 +114,13 @@ CASES = [
     ("phantom.pelvis.necrosis_probability", 1.5, "phantom.pelvis.necrosis_probability",
      "less than or equal to 1"),
     ("phantom.skeleton.n_patients", 0, "phantom.skeleton.n_patients", "greater than 0"),
-    ("detect.split.fractions", [0.6, 0.4], "detect.split.fractions", "at least 3 items"),
+    ("detect.split.fractions", [0.6], "detect.split.fractions", "at least 2 items"),
+    ("detect.split.fractions", [0.6, 0.2, 0.2], "detect.split.fractions", "with a locked test cohort"),
     ("phantom.pelvis.fat_mm", [35.0, 10.0], "phantom.pelvis.fat_mm", r"low <= high"),
     ("align_fuse.register.kind", "rigidd", "align_fuse.register.kind", "'rigid' or 'affine'"),
     ("align_fuse.register.bins", None, "align_fuse.register.bins", "valid integer"),
-    ("detect.train.imgsz", 64, "detect.train.imgsz", r"must equal align_fuse.image_size \(128"),
-    ("profiles.quick.detect.train.imgsz", 96, "profiles.quick.detect.train.imgsz",
+    ("detect.train.imgsz", 64, "detect.train.imgsz", r"must equal align_fuse.image_size \(192"),
+    ("profiles.quick.detect.train.imgsz", 128, "profiles.quick.detect.train.imgsz",
      "must equal align_fuse.image_size"),
     ("align_fuse.method_options.adaptive_region.suv_max", 8.0,
      "align_fuse.method_options.adaptive_region.suv_max", r"must equal align_fuse.enhance.suv_max \(10.0"),
@@ -135,9 +136,10 @@ CASES = [
     ("detect.proposed", "adaptive", "detect.proposed", "'adaptive' not in detect.inputs"),
     ("detect.inputs", ["adaptive_region", "ct_only", "nope"], "detect.inputs",
      "'nope' not in align_fuse.inputs"),
-    ("detect.detectors.1.inputs", ["adaptive_region", "pct_only"], "detect.detectors.1.inputs",
+    ("detect.detectors.0.inputs", ["adaptive_region", "pct_only"], "detect.detectors.0.inputs",
      "'pct_only' not in detect.inputs"),
-    ("detect.claims.fp_reference", "pet", "detect.claims.fp_reference", "not in align_fuse.inputs"),
+    ("detect.analysis.claims.C3.references", ["pet"], "detect.analysis.claims.C3.references",
+     "'pet' not in align_fuse.inputs"),
     ("cohort.pelvis.required_modalities", ["CT", "MR"], "cohort.pelvis.required_modalities",
      "'MR' not in cohort.pelvis.modalities"),
     ("part2_detect.predict.ap_conf", 0.5, "part2_detect.predict.ap_conf", "features.conf"),
@@ -164,9 +166,9 @@ def test_every_profile_is_checked_not_only_the_chosen_one(tmp_path, raw):
 
 
 def test_a_tie_broken_by_a_profile_names_the_profile(tmp_path, raw):
-    # imgsz stated in the base agrees with the base image size, not with full's 256
-    message = assert_rejected(tmp_path, mutate(raw, "detect.train.imgsz", 128), "detect.train.imgsz",
-                              r"must equal align_fuse.image_size \(256.*\(with profile full\)")
+    # imgsz stated in the base agrees with the base image size, not with full's 512
+    message = assert_rejected(tmp_path, mutate(raw, "detect.train.imgsz", 192), "detect.train.imgsz",
+                              r"must equal align_fuse.image_size \(512.*\(with profile full\)")
     assert "with profile default" not in message
 
 

@@ -17,6 +17,7 @@ from crossmodal.params import load_params
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import run_dir
 from crossmodal.stages.pelvis.claims import claims_table
+from crossmodal.stages.pelvis.claims import resolved_analysis
 from crossmodal.stages.pelvis.datasets import export_datasets
 from crossmodal.stages.pelvis.evaluate import evaluate_runs
 
@@ -27,7 +28,12 @@ def detect_setup(part1_stage, tmp_path_factory):
     cfg = copy.deepcopy(load_params(REPO / "params.yaml", "quick")["detect"])
     cfg["inputs"] = list(align_cfg["inputs"])  # adaptive_region, adaptive_no_crop, pet_only, dwt
     cfg["detectors"] = [{"name": "fake", "inputs": "all"}]
-    cfg["claims"].update(single_modality=["pet_only"], baseline_fusions=["dwt"], fp_reference="pet_only")
+    cfg["reference"] = None  # the non-learned reference has its own test below
+    claims = cfg["analysis"]["claims"]
+    claims["C1"]["references"], claims["C2"]["references"], claims["C3"]["references"] = ["pet_only"], ["dwt"], ["pet_only"]
+    cfg["analysis"]["matched_sensitivity"] = 0.5
+    cfg["analysis"]["controls"] = {}
+    cfg["evaluate"].update(class_names=["cervical_tumour", "lymph_node"], matched_sensitivity=0.5)
     cfg["split"]["fractions"] = [0.34, 0.33, 0.33]
     out = tmp_path_factory.mktemp("datasets")
     split = export_datasets(align_dir, out, cfg, class_names=["cervical_tumour", "lymph_node"])
@@ -81,14 +87,38 @@ def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
     assert m.loc["dwt", "AP50"] == 0.0
     assert m.loc["adaptive_region", "FP_per_slice"] == 0.0 and m.loc["pet_only", "FP_per_slice"] > 0.5
     assert m.loc["adaptive_region", "lesion_sensitivity"] == pytest.approx(1.0)
+    assert m.loc["adaptive_region", "sens_at_1fp"] == pytest.approx(1.0)
+    assert m.loc["adaptive_region", "fp_per_patient_at_sens"] == 0.0 and m.loc["pet_only", "fp_per_patient_at_sens"] > 0
     claims = claims_table(tables["metrics"], tables["differences"], proposed=cfg["proposed"],
-                          groups=cfg["claims"]).set_index("claim")
-    assert claims.loc["C2", "ours"] == pytest.approx(1.0) and claims.loc["C2", "verdict"] == "supported"
-    assert claims.loc["C3", "ours"] < 0 and claims.loc["C3", "verdict"] == "supported"
+                          analysis=resolved_analysis(_params(cfg))).set_index("claim")
+    assert claims.loc["C2", "ours"] == pytest.approx(1.0)
+    assert claims.loc["C3", "ours"] < 0
     assert claims.loc["C2", "thesis"] == pytest.approx(0.089)
     assert "C4" in claims.index
     flat = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert flat["fake/adaptive_region/AP50"] == pytest.approx(1.0)
+
+
+def test_the_non_learned_reference_runs_and_is_evaluated_like_a_run(detect_setup, tmp_path):
+    from crossmodal.stages.pelvis.train import reference_rule
+    from crossmodal.stages.pelvis.train import train_and_predict
+
+    cfg, datasets, _ = detect_setup
+    params = load_params(REPO / "params.yaml", "quick")
+    rule = reference_rule(params)
+    only_reference = {**cfg, "detectors": [], "reference": rule}
+    table = train_and_predict(datasets, tmp_path / "runs", only_reference)
+    assert list(table["detector"]) == ["suv_threshold"] and (table["epochs_trained"] == 0).all()
+    folder = tmp_path / "runs" / "suv_threshold" / rule["input"] / "seed0"
+    predictions = pd.read_csv(folder / "predictions_test.csv")
+    assert len(predictions) and predictions["score"].between(0, 1).all()
+    evaluated = evaluate_runs(datasets, tmp_path / "runs", tmp_path / "eval", {**only_reference, "inputs": cfg["inputs"]})
+    row = evaluated["metrics"].iloc[0]
+    assert row["detector"] == "suv_threshold" and 0 <= row["AP50"] <= 1
+
+
+def _params(detect_cfg: dict) -> dict:
+    return {"detect": detect_cfg, "cohort": {"pelvis": {"label_names": {1: "cervical_tumour", 2: "lymph_node"}}}}
 
 
 def test_ci_cells_for_book_tables():
@@ -156,14 +186,16 @@ def test_claims_stage_reads_the_evaluation_and_writes_dvc_metrics(detect_setup, 
     write_predictions(cfg, datasets, runs, {"adaptive_region": "perfect", "adaptive_no_crop": "perfect",
                                             "pet_only": "noisy", "dwt": "none"})
     tables = evaluate_runs(datasets, runs, tmp_path / "eval", cfg)
-    params = {"detect": cfg}
+    params = _params(cfg)
     claims = claims_stage.run(params, eval_dir=tmp_path / "eval", out=tmp_path / "claims",
                               metrics=tmp_path / "metrics" / "claims.json")
-    expected = claims_table(tables["metrics"], tables["differences"], proposed=cfg["proposed"], groups=cfg["claims"])
+    expected = claims_table(pd.read_csv(tmp_path / "eval" / "metrics.csv"),
+                            pd.read_csv(tmp_path / "eval" / "differences.csv"), proposed=cfg["proposed"],
+                            analysis=resolved_analysis(params))
     pd.testing.assert_frame_equal(claims, expected)
     assert (tmp_path / "claims" / "claims.csv").read_text() == expected.to_csv(index=False)
     flat = json.loads((tmp_path / "metrics" / "claims.json").read_text())
-    assert flat["C2/fake/verdict"] == "supported" and flat["C2/fake/ours"] == pytest.approx(1.0)
+    assert flat["C2/fake/ours"] == pytest.approx(1.0)
     assert (tables["metrics"]["test_patients"] == int((split["split"] == "test").sum())).all()
 
 

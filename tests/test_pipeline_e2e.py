@@ -67,13 +67,31 @@ def test_part1_step_outputs_exist(quick_repro):
                    capture_output=True)
 
 
+def test_locked_test_cohort_shares_no_patient_or_seed_with_training(quick_repro):
+    from crossmodal.params import load_params
+
+    results = quick_repro / "results" / "pelvis"
+    dev = pd.read_csv(results / "ingest" / "cases.csv")
+    test = pd.read_csv(results / "ingest_test" / "cases.csv")
+    assert set(dev["patient"]).isdisjoint(test["patient"])
+    split = pd.read_csv(results / "datasets" / "split.csv")
+    assert set(split.loc[split.split == "test", "case_id"]) == set(test["case_id"])
+    assert set(split.loc[split.split != "test", "case_id"]) == set(dev["case_id"])
+    params = load_params(quick_repro / "params.yaml")
+    assert params["phantom"]["pelvis_test"]["seed"] != params["phantom"]["pelvis"]["seed"]
+    metrics = pd.read_csv(results / "evaluation" / "metrics.csv")
+    assert (metrics["test_patients"] == len(test)).all()
+    card = pd.read_csv(results / "data_card" / "oracle.csv")
+    assert len(card) and (quick_repro / "book" / "_build" / "html" / "executed" / "pelvis" / "03_data_card.html").exists()
+
+
 def test_book_has_one_page_per_part1_step_with_figures(quick_repro):
     pages = quick_repro / "book" / "_build" / "html" / "executed" / "pelvis"
     ingest = (pages / "01_ingest.html").read_text()
     assert "Simulated data" in ingest and "Phantom card" in ingest
     align = (pages / "02_align_fuse.html").read_text()
     assert align.count("<img") >= 1 and "lesion_suvmax" in align
-    for step in ("03_datasets", "04_train", "05_evaluate", "06_claims"):
+    for step in ("04_datasets", "05_train", "06_evaluate", "07_claims"):
         assert (pages / f"{step}.html").exists(), step
     intro = (quick_repro / "book" / "_build" / "html" / "intro.html").read_text()
     assert "simulated" in intro and "C7" in intro
@@ -97,8 +115,8 @@ def test_part1_claims_and_dvc_metrics(quick_repro):
                            capture_output=True, text=True, check=True).stdout
     assert "adaptive_region/AP50" in shown
     pages = quick_repro / "book" / "_build" / "html" / "executed" / "pelvis"
-    assert "Claimed vs reproduced" in (pages / "06_claims.html").read_text()
-    assert (pages / "05_evaluate.html").read_text().count("<img") >= 2
+    assert "Claimed vs reproduced" in (pages / "07_claims.html").read_text()
+    assert (pages / "06_evaluate.html").read_text().count("<img") >= 2
 
 
 # ----------------------------------------------------------------------------- Part 2

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from crossmodal.stats.bootstrap import bootstrap_mean_ci
+from crossmodal.stats.bootstrap import bootstrap_p_value
 from crossmodal.stats.bootstrap import paired_bootstrap_difference
 from crossmodal.stats.bootstrap import patient_resamples
 from crossmodal.stats.bootstrap import percentile_ci
@@ -70,6 +71,31 @@ def test_paired_difference_cancels_the_shared_patient_variation():
     # same seed, same draws
     assert paired_bootstrap_difference(mean_of(a), mean_of(b), 40, n_boot=500, seed=2)[:3] == (
         diff, low, high)
+    # the result carries the two-sided p-value of its draws: every draw is above 0
+    assert result.p_value == bootstrap_p_value(result.draws) == pytest.approx(2 / 501)
+    no_effect = paired_bootstrap_difference(mean_of(b), mean_of(b), 40, n_boot=500, seed=2)
+    assert no_effect.p_value == 1.0
+
+
+def test_bootstrap_p_value_is_twice_the_smaller_tail_with_the_plus_one():
+    draws = np.r_[np.full(90, 0.5), np.full(10, -0.5)]  # 10 of 100 draws at or below 0
+    assert bootstrap_p_value(draws) == pytest.approx(2 * 11 / 101)
+    assert bootstrap_p_value(-draws) == pytest.approx(2 * 11 / 101)  # two-sided: symmetric
+    assert bootstrap_p_value(draws, null=0.6) == pytest.approx(2 * 1 / 101)  # every draw below 0.6
+    assert bootstrap_p_value(np.zeros(50)) == 1.0  # capped at 1
+    # undefined draws are left out; none defined gives NaN
+    assert bootstrap_p_value(np.r_[draws, np.nan, np.inf]) == bootstrap_p_value(draws)
+    assert np.isnan(bootstrap_p_value(np.full(10, np.nan)))
+    # per column for (B, k) draws, and consistent with the percentile interval
+    rng = np.random.default_rng(0)
+    matrix = np.column_stack([rng.normal(3, 1, 2000), rng.normal(0.5, 1, 2000)])
+    p = bootstrap_p_value(matrix)
+    assert p.shape == (2,) and p[0] < 0.01 < 0.05 < p[1]
+    low, high = percentile_ci(matrix, 0.95)
+    np.testing.assert_array_equal(low > 0, p < 0.05)
+    # a correct null is rejected at about the nominal rate (uniform p under the null)
+    nulls = np.array([bootstrap_p_value(rng.normal(rng.normal(0, 1), 1, 400)) for _ in range(400)])
+    assert 0.02 < np.mean(nulls < 0.05) < 0.2
 
 
 def test_bootstrap_mean_ci():

@@ -33,15 +33,19 @@ params_path = "params.yaml"
 profile = None
 cohort = "pelvis"
 out = "results/pelvis/ingest"
+test_out = None
 
 # %%
 from crossmodal.params import load_params
 from crossmodal.stages import ingest
 
 params = load_params(params_path, profile)
-report = ingest.run(params, cohort=cohort, out=out)
+report = ingest.run(params, cohort=cohort, out=out, test_out=test_out)
 
 # %% tags=["hide-input"]
+import json
+from pathlib import Path
+
 import pandas as pd
 from IPython.display import Markdown
 from IPython.display import display
@@ -52,6 +56,25 @@ from crossmodal.report.cohort import problems_table
 
 summary = report.to_dict()
 display(Markdown(ingest_sentence(summary, params["profile"])))
+
+# %% [markdown]
+# ## Locked test cohort
+#
+# The detectors are tested on a cohort of their own: a separate DICOM tree
+# (`cohort.pelvis.test_root`; for the phantom, drawn from the same ranges with its own
+# seed, `phantom.pelvis_test`), ingested by the same rules into its own folder. It is
+# used for inference only: every setting (operating confidence, the reference input of a
+# claim) is chosen on the validation patients of the development cohort. The ingestion
+# stops if a patient appears in both cohorts.
+
+# %% tags=["hide-input"]
+if test_out is not None:
+    test_summary = json.loads(Path(test_out, "report.json").read_text())
+    display(Markdown(ingest_sentence(test_summary, params["profile"])))
+    test_problems = problems_table(test_summary)
+    display(test_problems if len(test_problems) else Markdown("No file, series or case of the locked test cohort was skipped."))
+else:
+    display(Markdown("No locked test cohort is configured: the test patients are a split of this cohort."))
 
 # %% [markdown]
 # ## Ingested cases

@@ -22,28 +22,32 @@
 #
 # | step | thesis says | our choice (parameters in `params.yaml`, section `align_fuse`) |
 # |---|---|---|
-# | alignment | "cross-modal image alignment", "feature matching" | PET resampled onto the CT grid through patient coordinates, then a rigid Mattes mutual-information registration (SimpleITK, multi-resolution) |
+# | alignment | "cross-modal image alignment", "feature matching" | PET resampled onto the CT grid through patient coordinates, then a rigid Mattes mutual-information registration: elastix's default rigid map on intensity-clipped CT and PET (`align_fuse.register.engine`; SimpleITK's multi-resolution schedule is the alternative, as accurate at six times the time) |
 # | enhancement | "image enhancement" of PET and CT | CT soft-tissue window to [0, 1]; PET SUV clipped and scaled to [0, 1]; CLAHE optional (off) |
-# | ROI edge detection, adaptive localisation | body region by edge detection | body contour per slice (CT threshold, PET Otsu), Canny edges shown; one union box with margin per patient; crop and letterbox |
+# | ROI edge detection, adaptive localisation | body region by edge detection | one region per patient from Canny edges: front to back by the body outline's edges, side to side by the bony pelvis's edges (CT bone window, maximum over the slices); a margin; crop and letterbox to the detector input (`align_fuse.localise`; `region: body` gives the older union box of the CT and PET body masks) |
 # | fusion | "adaptive region feature fusion", channel-wise | `[CT, PET, F]`, F = w·PET + (1 − w)·CT, w rising with SUV above the region's Otsu threshold |
 # | other fusions | "other PET-CT fusion methods" | weighted average, PCA, Laplacian pyramid, DWT, guided filtering (IFCNN and U2Fusion need weights that cannot be obtained: not reproduced) |
 # | ablations | (not stated) | `[CT, PET, CT]`; no registration refinement; no ROI crop |
+# | controls | (not stated) | every baseline also as `[CT, PET, grey(baseline)]`, the proposed input's channel layout, so that the channel count and the fusion rule are compared apart |
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
 ingest_dir = "results/pelvis/ingest"
 out = "results/pelvis/align_fuse"
+test_ingest_dir = None
+test_out = None
 
 # %%
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import align_fuse
 
 params = load_params(params_path, profile)
-tables = align_fuse.run(params, ingest_dir=ingest_dir, out=out)
+tables = align_fuse.run(params, ingest_dir=ingest_dir, out=out, test_ingest_dir=test_ingest_dir, test_out=test_out)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.report.align_fuse import inputs_figure
@@ -81,8 +85,9 @@ plt.show()
 # %% [markdown]
 # ## One patient, step by step
 #
-# Raw CT and PET, the body contours and Canny edges that define the localised region,
-# and the crop.
+# Raw CT and PET, the body contours, the Canny edges that define the localised region
+# (the body outline's and the bones' inside the body; the region spans the body's edges
+# front to back and the bones' edges side to side, over all slices), and the crop.
 
 # %% tags=["hide-input"]
 fig = step_figure(figure_case)
@@ -112,6 +117,16 @@ plt.show()
 
 # %% tags=["hide-input"]
 display(tables["alignment_summary"])
+
+# %% [markdown]
+# The locked test cohort is aligned and fused by the same code, on every slice of every
+# volume (inference only), for the inputs some detector is tested on.
+
+# %% tags=["hide-input"]
+if "test_alignment_summary" in tables:
+    display(Markdown(f"Locked test cohort: {len(tables['test_alignment'])} cases, "
+                     f"{len(tables['test_slices'])} slices fused per input."))
+    display(tables["test_alignment_summary"])
 
 # %% [markdown]
 # ## Localisation never cuts a lesion

@@ -86,11 +86,12 @@ def stage(name: str, arguments: list[str] = typer.Argument(None, help="key=value
 
 
 @app.command()
-def phantom(cohort: str, out: Path, params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+def phantom(cohort: str, out: Path, params: Path = ParamsOption, profile: str = ProfileOption,
+            locked_test: bool = typer.Option(False, help="its locked test cohort (phantom.<cohort>_test)")) -> None:
     """Write the simulated cohort COHORT (pelvis or skeleton: DICOM + labels + truth) to OUT."""
     from crossmodal.stages.data import write_phantom
 
-    write_phantom(load_params(params, profile), cohort, out)
+    write_phantom(load_params(params, profile), cohort, out, locked_test=locked_test)
 
 
 @app.command()

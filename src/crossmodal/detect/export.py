@@ -416,9 +416,10 @@ def _coco_annotations(record, boxes, image_id: int, first_id: int) -> list[dict]
 
 
 def dataset_ground_truth(dataset_dirs: Sequence[str | os.PathLike], split: str) -> GroundTruth:
-    """Boxes, classes and lesion ids of one split of one or more :func:`export_yolo`
-    datasets, as the detection metrics take them."""
+    """Boxes, classes, lesion ids and slice indices ``z`` of one split of one or more
+    :func:`export_yolo` datasets, as the detection metrics take them."""
     items = [item for folder in dataset_dirs for item in read_split(folder, split)]
     return ground_truth([i["image_id"] for i in items], [i["case_id"] for i in items],
                         [i["boxes"] for i in items], classes=[i["classes"] for i in items],
-                        lesion_ids=[i["lesion_ids"] for i in items])
+                        lesion_ids=[i["lesion_ids"] for i in items],
+                        z=[i["z"] for i in items])

@@ -3,8 +3,9 @@
 Data
 ----
 Ground truth is a :class:`GroundTruth`: an ``images`` table (``image_id``,
-``patient_id``; *every* evaluated slice, including slices without lesions, which carry
-the false positives) and a ``boxes`` table (``image_id, x0, y0, x1, y1, class_id,
+``patient_id``, optionally ``z``, the slice index in the patient's volume; *every*
+evaluated slice, including slices without lesions, which carry the false positives) and
+a ``boxes`` table (``image_id, x0, y0, x1, y1, class_id,
 lesion_id``). Predictions are one table (``image_id, x0, y0, x1, y1, score,
 class_id``); :func:`predictions` builds it from the per-image arrays that
 :func:`crossmodal.detect.train.predict` returns. Boxes are pixel-edge
@@ -40,10 +41,12 @@ __all__ = [
     "COCO_RECALL_THRESHOLDS",
     "GroundTruth",
     "Matching",
+    "box_hits",
     "box_iou",
     "detection_arrays",
     "ground_truth",
     "group_by_image_class",
+    "lesion_codes",
     "match_detections",
     "predictions",
     "weighted_result",
@@ -70,7 +73,9 @@ class GroundTruth:
     Attributes
     ----------
     images : DataFrame
-        ``image_id`` (unique), ``patient_id``: every evaluated slice.
+        ``image_id`` (unique), ``patient_id``: every evaluated slice; optionally ``z``,
+        the integer slice index within the patient's volume (3-D FROC uses it to join
+        false positives on adjacent slices).
     boxes : DataFrame
         ``image_id, x0, y0, x1, y1, class_id, lesion_id``. ``lesion_id`` identifies a
         3-D lesion within its patient; ``-1`` makes the box a lesion of its own.
@@ -84,6 +89,8 @@ class GroundTruth:
             raise ValueError("images needs columns image_id, patient_id")
         if self.images["image_id"].duplicated().any():
             raise ValueError("image_id must be unique")
+        if "z" in self.images and not pd.api.types.is_integer_dtype(self.images["z"]):
+            raise ValueError("z must be integer slice indices")
         missing = {"image_id", *BOX_COLUMNS} - set(self.boxes.columns)
         if missing:
             raise ValueError(f"boxes lacks columns {sorted(missing)}")
@@ -114,6 +121,7 @@ def ground_truth(
     *,
     classes: Sequence | None = None,
     lesion_ids: Sequence | None = None,
+    z: Sequence[int] | None = None,
 ) -> GroundTruth:
     """Build a :class:`GroundTruth` from per-image lists.
 
@@ -124,6 +132,8 @@ def ground_truth(
         Pixel-edge boxes per image (``k_i`` may be 0).
     classes, lesion_ids : sequence of (k_i,) arrays, optional
         Default class 0 and lesion id -1 (each box its own lesion).
+    z : sequence of int, length n_images, optional
+        Slice index of each image within its patient's volume.
     """
     if not len(image_ids) == len(patient_ids) == len(boxes):
         raise ValueError("image_ids, patient_ids and boxes must have equal length")
@@ -136,6 +146,10 @@ def ground_truth(
             rows.append((image_id, *b[j], int(c[j]), lid[j]))
     table = pd.DataFrame(rows, columns=["image_id", *BOX_COLUMNS, "class_id", "lesion_id"])
     images = pd.DataFrame({"image_id": list(image_ids), "patient_id": list(patient_ids)})
+    if z is not None:
+        if len(z) != len(image_ids):
+            raise ValueError("z needs one slice index per image")
+        images["z"] = np.asarray(z, dtype=int)
     return GroundTruth(images=images, boxes=table)
 
 
@@ -175,6 +189,58 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / union, 0.0)
+
+
+def box_hits(det: np.ndarray, box: np.ndarray, *, rule: str = "iou", iou_threshold: float = 0.5):
+    """Which detections hit which ground-truth boxes: ``(n_det, n_box)`` bool.
+
+    ``rule='iou'``: IoU >= ``iou_threshold``; ``rule='center'``: the detection's centre
+    lies inside the box (half-open, ``x0 <= cx < x1``).
+    """
+    if rule == "iou":
+        return box_iou(det, box) >= iou_threshold
+    if rule != "center":
+        raise ValueError(f"unknown rule {rule!r}")
+    cx = (det[:, 0] + det[:, 2]) / 2
+    cy = (det[:, 1] + det[:, 3]) / 2
+    return (
+        (cx[:, None] >= box[None, :, 0])
+        & (cx[:, None] < box[None, :, 2])
+        & (cy[:, None] >= box[None, :, 1])
+        & (cy[:, None] < box[None, :, 3])
+    )
+
+
+def _unknown_lesion(lesion_id) -> bool:
+    if lesion_id is None:
+        return True
+    if isinstance(lesion_id, (int, float, np.integer, np.floating)):
+        return bool(np.isnan(lesion_id)) or lesion_id == -1
+    return False
+
+
+def lesion_codes(box_patient: np.ndarray, lesion_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number the 3-D lesions: boxes sharing ``(patient, lesion_id)`` are one lesion.
+
+    A lesion id of -1 (or NaN, None) makes the box a lesion of its own.
+
+    Returns
+    -------
+    (code, lesion_patient)
+        ``code[i]``: lesion number (0..L-1) of box ``i``; ``lesion_patient[l]``: the
+        patient index of lesion ``l``.
+    """
+    keys = pd.Series(
+        [
+            (p, "box", i) if _unknown_lesion(lid) else (p, "lesion", lid)
+            for i, (p, lid) in enumerate(zip(box_patient, lesion_ids))
+        ],
+        dtype=object,
+    )
+    code = pd.factorize(keys)[0] if len(keys) else np.zeros(0, dtype=int)
+    lesion_patient = np.zeros(code.max() + 1 if len(code) else 0, dtype=int)
+    lesion_patient[code] = np.asarray(box_patient, dtype=int)
+    return code, lesion_patient
 
 
 @dataclass

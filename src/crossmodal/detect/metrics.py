@@ -34,10 +34,11 @@ from crossmodal.detect.matching import COCO_IOU_THRESHOLDS
 from crossmodal.detect.matching import COCO_RECALL_THRESHOLDS
 from crossmodal.detect.matching import GroundTruth
 from crossmodal.detect.matching import Matching
-from crossmodal.detect.matching import box_iou
+from crossmodal.detect.matching import box_hits
 from crossmodal.detect.matching import detection_arrays
 from crossmodal.detect.matching import ground_truth
 from crossmodal.detect.matching import group_by_image_class
+from crossmodal.detect.matching import lesion_codes
 from crossmodal.detect.matching import match_detections
 from crossmodal.detect.matching import predictions
 from crossmodal.detect.matching import weighted_result
@@ -51,6 +52,7 @@ __all__ = [
     "PRCurve",
     "ap50",
     "ap50_95",
+    "ap50_per_class",
     "average_precision",
     "choose_operating_confidence",
     "false_positives_per_slice",
@@ -173,6 +175,36 @@ def ap50(gt: GroundTruth, preds: pd.DataFrame, *, max_dets: int | None = 100, pa
     return average_precision(
         gt, preds, iou_threshold=0.5, max_dets=max_dets, patient_weights=patient_weights
     )
+
+
+def ap50_per_class(
+    gt: GroundTruth,
+    preds: pd.DataFrame,
+    *,
+    class_ids: Sequence[int] | None = None,
+    max_dets: int | None = 100,
+    patient_weights=None,
+) -> dict:
+    """COCO AP at IoU 0.5 of each class on its own.
+
+    Parameters
+    ----------
+    class_ids : sequence of int, optional
+        Default every class in the ground truth or the predictions.
+
+    Returns
+    -------
+    dict
+        ``class_id ->`` AP50 (float, or (B,) array with 2-D ``patient_weights``); NaN
+        for a class without ground-truth boxes.
+    """
+    matching = match_detections(gt, preds, iou_thresholds=[0.5], max_dets=max_dets)
+    if class_ids is None:
+        class_ids = sorted(set(matching.per_class) | set(gt.boxes["class_id"].astype(int)))
+    return {
+        int(c): _ap_from_matching(matching, class_ids=[c], patient_weights=patient_weights)
+        for c in class_ids
+    }
 
 
 def ap50_95(
@@ -358,14 +390,6 @@ def choose_operating_confidence(
 # --------------------------------------------------------------------------- lesion level
 
 
-def _unknown_lesion(lesion_id) -> bool:
-    if lesion_id is None:
-        return True
-    if isinstance(lesion_id, (int, float, np.integer, np.floating)):
-        return bool(np.isnan(lesion_id)) or lesion_id == -1
-    return False
-
-
 def lesion_sensitivity(
     gt: GroundTruth,
     preds: pd.DataFrame,
@@ -401,38 +425,16 @@ def lesion_sensitivity(
     hit = np.zeros(len(d["gbox"]), dtype=bool)
     for key, gidx in group_by_image_class(d["gimg"], d["gcls"]).items():
         didx = det_groups.get(key)
-        if didx is None:
-            continue
-        det = pbox[didx]
-        box = d["gbox"][gidx]
-        if rule == "iou":
-            hit[gidx] = (box_iou(det, box) >= iou_threshold).any(axis=0)
-        else:
-            cx = (det[:, 0] + det[:, 2]) / 2
-            cy = (det[:, 1] + det[:, 3]) / 2
-            inside = (
-                (cx[:, None] >= box[None, :, 0])
-                & (cx[:, None] < box[None, :, 2])
-                & (cy[:, None] >= box[None, :, 1])
-                & (cy[:, None] < box[None, :, 3])
-            )
-            hit[gidx] = inside.any(axis=0)
+        if didx is not None:
+            hits = box_hits(pbox[didx], d["gbox"][gidx], rule=rule, iou_threshold=iou_threshold)
+            hit[gidx] = hits.any(axis=0)
     patient = d["image_patient"][d["gimg"]]
-    lesion = gt.boxes["lesion_id"].to_numpy()
-    keys = pd.Series(
-        [
-            (p, "box", i) if _unknown_lesion(lid) else (p, "lesion", lid)
-            for i, (p, lid) in enumerate(zip(patient, lesion))
-        ],
-        dtype=object,
-    )
-    frame = pd.DataFrame({"key": keys, "patient": patient, "hit": hit})
-    lesions = frame.groupby("key", sort=False).agg(patient=("patient", "first"), hit=("hit", "max"))
+    lesion, lesion_patient = lesion_codes(patient, gt.boxes["lesion_id"].to_numpy())
+    lesion_hit = np.zeros(len(lesion_patient), dtype=bool)
+    np.logical_or.at(lesion_hit, lesion, hit)
     n_patients = len(d["patients"])
-    found = np.bincount(
-        lesions["patient"], weights=lesions["hit"].astype(float), minlength=n_patients
-    )
-    total = np.bincount(lesions["patient"], minlength=n_patients).astype(float)
+    found = np.bincount(lesion_patient, weights=lesion_hit.astype(float), minlength=n_patients)
+    total = np.bincount(lesion_patient, minlength=n_patients).astype(float)
     num, den = w @ found, w @ total
     with np.errstate(divide="ignore", invalid="ignore"):
         return weighted_result(np.where(den > 0, num / den, np.nan), scalar)
@@ -464,9 +466,9 @@ def resample_patients(gt: GroundTruth, preds: pd.DataFrame, counts: np.ndarray):
         b = gt.boxes[gt.boxes["image_id"].isin(ids)]
         p = preds[preds["image_id"].isin(ids)]
         for k in range(count):
-            images.append(
-                pd.DataFrame(
-                    {"image_id": [(i, k) for i in ids], "patient_id": [(patient, k)] * len(ids)}
+            images.append(  # keeps any further column, e.g. the slice index z
+                by_patient[patient].assign(
+                    image_id=[(i, k) for i in ids], patient_id=[(patient, k)] * len(ids)
                 )
             )
             boxes.append(b.assign(image_id=[(i, k) for i in b["image_id"]]))

@@ -19,11 +19,13 @@ from crossmodal.detect.dataset import boxes_from_mask
 from crossmodal.detect.dataset import label_lesions_3d
 from crossmodal.detect.dataset import sample_slices
 from crossmodal.imaging.fusion import fuse
+from crossmodal.imaging.fusion import to_gray
 from crossmodal.imaging.preprocess import body_mask_ct
 from crossmodal.imaging.preprocess import body_mask_pet
 from crossmodal.imaging.preprocess import enhance_ct
 from crossmodal.imaging.preprocess import enhance_pet
 from crossmodal.imaging.preprocess import letterbox
+from crossmodal.imaging.preprocess import edge_region_box
 from crossmodal.imaging.preprocess import region_box_volume
 from crossmodal.imaging.register import mask_points_mm
 from crossmodal.imaging.register import register_rigid
@@ -82,7 +84,10 @@ def prepare(case: Case, cfg: dict[str, Any]) -> tuple[PreparedCase, sitk.Transfo
     loc = cfg["localise"]
     ct_body = np.stack([body_mask_ct(s, threshold_hu=loc["ct_threshold_hu"]) for s in hu])
     pet_body = np.stack([body_mask_pet(s, sigma=loc["pet_sigma"]) for s in suv["refined"]])
-    region = region_box_volume(ct_body, pet_body, margin=loc["margin"])
+    if loc["region"] == "edges":
+        region = edge_region_box(hu, ct_body, bone_window=loc["bone_window"], margin=loc["margin"])
+    else:  # the union body box of both modalities
+        region = region_box_volume(ct_body, pet_body, margin=loc["margin"])
     label = sitk.GetArrayFromImage(case.label)
     lesion_ids = label_lesions_3d(label)
     prepared = PreparedCase(case.case_id, ct01, suv, pet01, ct_body | pet_body, ct_body, pet_body,
@@ -98,7 +103,8 @@ def region_check(p: PreparedCase) -> dict[str, Any]:
     lesion = p.label > 0
     return {"case_id": p.case_id, "lesion_voxels": int(lesion.sum()),
             "lesion_voxels_inside": int((lesion & inside[None]).sum()),
-            "region_fraction_of_slice": float(inside.mean())}
+            "region_fraction_of_slice": float(inside.mean()),
+            "region_y0": y0, "region_y1": y1, "region_x0": x0, "region_x1": x1}
 
 
 def lesion_stats(case: Case, p: PreparedCase) -> dict[str, Any]:
@@ -142,10 +148,18 @@ def lesion_and_hot_slices(p: PreparedCase) -> tuple[int, int | None]:
 
 
 def fuse_slice(p: PreparedCase, z: int, spec: dict[str, Any], *, size: int, options: dict[str, Any]):
-    """One detector input slice for one input spec; returns (image (S,S,3) float, LetterboxInfo)."""
+    """One detector input slice for one input spec; returns (image (S,S,3) float, LetterboxInfo).
+
+    ``spec["layout"]``: ``method`` (default) takes the method's own three channels;
+    ``ct_pet_fused`` makes the control ``[CT, PET, grey(method)]``, which has the same two
+    modality channels as the proposed input, so that the channel count and the fusion rule
+    are compared apart."""
     source = "refined" if spec.get("refine", True) else "geometric"
-    fused = fuse(spec["method"], p.ct01[z], p.pet01[source][z], suv=p.suv[source][z],
-                 region=p.body[z], **options.get(spec["method"], {}))
+    ct, pet = p.ct01[z], p.pet01[source][z]
+    fused = fuse(spec["method"], ct, pet, suv=p.suv[source][z], region=p.body[z],
+                 **options.get(spec["method"], {}))
+    if spec.get("layout", "method") == "ct_pet_fused":
+        fused = np.stack([ct, pet, to_gray(fused)], axis=-1).astype(np.float32)
     box = p.region if spec.get("crop", True) else None
     return letterbox(fused, size=size, box=box)
 

@@ -344,6 +344,50 @@ def region_box_volume(ct_mask, pet_mask, *, margin=8):
     return region_box(proj[0], proj[1], margin=margin)
 
 
+def edge_region_box(hu, body, *, bone_window=(150.0, 1000.0), sigma=2.0, margin=4):
+    """The localised region of a CT volume from edges: the body's edges bound it front to
+    back, the bones' edges side to side (method spec step 3, our reading).
+
+    Canny edges (:func:`edges`) are taken on two projections over the slices: the body
+    mask's union (its outline) and the bone-windowed CT's maximum inside the body (the
+    bony pelvis's outline). In the pelvis the lesions, the bladder and the nodes lie
+    between the iliac wings, so the crop drops the lateral soft tissue that a body box
+    keeps, and the lesions get more detector pixels.
+
+    Parameters
+    ----------
+    hu : ndarray
+        CT volume ``(z, y, x)`` in HU.
+    body : ndarray of bool
+        Body mask ``(z, y, x)`` (e.g. :func:`body_mask_ct` per slice).
+    bone_window : (float, float), optional
+        HU window ``[low, high]`` mapped to ``[0, 1]`` before the bone edges are found.
+    sigma : float, optional
+        Canny scale in pixels.
+    margin : int, optional
+        Pixels added on every side before clipping to the image.
+
+    Returns
+    -------
+    tuple of int
+        ``(y0, y1, x0, x1)`` with exclusive ends; the body box's sides where the body
+        or the bones give no edge.
+    """
+    hu, body = np.asarray(hu, dtype=np.float32), np.asarray(body, dtype=bool)
+    outline = body.any(axis=0)
+    low, high = bone_window
+    bone = np.clip((np.where(body, hu, low) - low) / (high - low), 0.0, 1.0).max(axis=0)
+    body_box = _bbox(edges(outline.astype(np.float64), sigma=sigma) | outline)
+    if body_box is None:
+        return 0, hu.shape[1], 0, hu.shape[2]
+    bone_box = _bbox(edges(bone, sigma=sigma) & outline)
+    y0, y1, x0, x1 = body_box
+    if bone_box is not None:
+        x0, x1 = bone_box[2], bone_box[3]
+    return (max(0, y0 - margin), min(hu.shape[1], y1 + margin),
+            max(0, x0 - margin), min(hu.shape[2], x1 + margin))
+
+
 def crop(img, box, *, channel_axis=None):
     """Crop the two spatial axes of ``img`` to ``box = (y0, y1, x0, x1)``.
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["INTERPOLATORS", "resample_to_reference", "sitk_interpolator"]
+__all__ = ["INTERPOLATORS", "rasterise_ellipsoids", "resample_to_reference", "sitk_interpolator"]
 
 INTERPOLATORS = {
     "nearest": sitk.sitkNearestNeighbor,
@@ -80,3 +81,43 @@ def transform_from_dict(d: dict[str, Any]) -> sitk.Euler3DTransform:
     transform.SetRotation(*d["angles_rad"])
     transform.SetTranslation(d["translation_mm"])
     return transform
+
+
+def rasterise_ellipsoids(ellipsoids: list[dict[str, Any]], reference: sitk.Image) -> np.ndarray:
+    """Union of axis-aligned ellipsoids, sampled at the voxel centres of ``reference``.
+
+    Parameters
+    ----------
+    ellipsoids : list of dict
+        Each ``{"centre_mm": [x, y, z], "radii_mm": [rx, ry, rz]}`` in patient coordinates
+        (LPS mm), its axes along the patient axes (a truth sidecar's mimics).
+    reference : SimpleITK.Image
+        The grid (origin, spacing and direction are honoured).
+
+    Returns
+    -------
+    ndarray of bool, shape (z, y, x)
+        True where a voxel centre lies inside (or on) any ellipsoid.
+    """
+    size = np.asarray(reference.GetSize())  # (x, y, z)
+    origin = np.asarray(reference.GetOrigin())
+    # columns of ``axes`` are the physical steps of one voxel along index x, y, z
+    axes = np.asarray(reference.GetDirection()).reshape(3, 3) * np.asarray(reference.GetSpacing())
+    to_index = np.linalg.inv(axes)
+    mask = np.zeros(size[::-1], dtype=bool)
+    for ellipsoid in ellipsoids:
+        centre = np.asarray(ellipsoid["centre_mm"], float)
+        radii = np.asarray(ellipsoid["radii_mm"], float)
+        # index box of the ellipsoid's bounding box (its corners mapped to index space)
+        corners = centre + radii * np.array(np.meshgrid(*[[-1, 1]] * 3, indexing="ij")).reshape(3, -1).T
+        index = (corners - origin) @ to_index.T
+        low = np.clip(np.floor(index.min(axis=0)).astype(int), 0, size)
+        high = np.clip(np.ceil(index.max(axis=0)).astype(int) + 1, 0, size)
+        if np.any(high <= low):
+            continue
+        ix, iy, iz = (np.arange(lo, hi) for lo, hi in zip(low, high))
+        grid = np.stack(np.meshgrid(iz, iy, ix, indexing="ij")[::-1], axis=-1)  # (z, y, x, [i, j, k])
+        points = origin + grid @ axes.T
+        inside = (((points - centre) / radii) ** 2).sum(axis=-1) <= 1.0
+        mask[low[2]:high[2], low[1]:high[1], low[0]:high[0]] |= inside
+    return mask

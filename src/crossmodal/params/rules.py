@@ -51,7 +51,7 @@ def derive(params: dict) -> None:
 def check(params: dict) -> Problems:
     """Every cross-field problem of one profile's params."""
     problems: Problems = []
-    for rule in (_ties, _label_ids, _cohorts, _fusion, _detect_inputs, _part2):
+    for rule in (_ties, _label_ids, _cohorts, _split, _fusion, _detect_inputs, _reference, _part2):
         problems += rule(params)
     return problems
 
@@ -94,7 +94,50 @@ def _cohorts(params: dict) -> Problems:
                              f"must name each of {key}.modalities {modalities}, got {sorted(names)}"))
         if source["source"] == "phantom" and params["phantom"].get(name) is None:
             problems.append((f"{key}.source", f"'phantom' needs a phantom.{name} section"))
+        if source["source"] == "phantom" and source.get("test_root"):
+            problems += _locked_phantom(params, name)
     return problems
+
+
+def _locked_phantom(params: dict, name: str) -> Problems:
+    """A simulated locked test cohort needs its own section and its own seed."""
+    test, dev = params["phantom"].get(f"{name}_test"), params["phantom"].get(name) or {}
+    if test is None:
+        return [(f"cohort.{name}.test_root", f"a simulated locked test cohort needs phantom.{name}_test")]
+    if test["seed"] == dev.get("seed"):
+        return [(f"phantom.{name}_test.seed", f"must differ from phantom.{name}.seed: the locked test "
+                 "cohort shares no seed with the patients the detectors learn from")]
+    return []
+
+
+#: Fusion layouts whose channels 0 and 1 are CT and PET (what the non-learned reference reads).
+CT_PET_FIRST = {"adaptive_region", "concat_ct_pet_ct"}
+
+
+def _reference(params: dict) -> Problems:
+    """The non-learned reference reads CT and PET from channels 0 and 1 of its input."""
+    reference = params["detect"].get("reference")
+    if not reference:
+        return []
+    spec = params["align_fuse"]["inputs"].get(reference["input"])
+    if spec is None:
+        return [("detect.reference.input", f"'{reference['input']}' not in align_fuse.inputs")]
+    if spec["method"] not in CT_PET_FIRST and spec.get("layout", "method") != "ct_pet_fused":
+        return [("detect.reference.input", f"'{reference['input']}' does not carry CT and PET in its first "
+                 "two channels ([CT, PET, F], [CT, PET, CT] or a ct_pet_fused control)")]
+    return []
+
+
+def _split(params: dict) -> Problems:
+    """Two split fractions beside a locked test cohort, three without one."""
+    locked = bool(params["cohort"].get("pelvis", {}).get("test_root"))
+    n = len(params["detect"]["split"]["fractions"])
+    if locked and n != 2:
+        return [("detect.split.fractions", "with a locked test cohort (cohort.pelvis.test_root) give "
+                 "[train, val]: the test patients are that cohort")]
+    if not locked and n != 3:
+        return [("detect.split.fractions", "without a locked test cohort give [train, val, test]")]
+    return []
 
 
 def _fusion(params: dict) -> Problems:
@@ -127,12 +170,19 @@ def _detect_inputs(params: dict) -> Problems:
         if run["inputs"] != "all":
             checks.append((f"detect.detectors.{i}.inputs", run["inputs"], detect["inputs"],
                            "detect.inputs"))
-    # Claims may name inputs a small profile does not train (they are skipped), but every
-    # one must be a fusion input.
-    claims = detect["claims"]
-    for field in ("single_modality", "baseline_fusions", "fp_reference"):
-        names = claims[field] if isinstance(claims[field], list) else [claims[field]]
-        checks.append((f"detect.claims.{field}", names, fused, "align_fuse.inputs"))
+    # The analysis may name inputs a small profile does not train (they are skipped), but
+    # every one must be a fusion input.
+    analysis = detect["analysis"]
+    for claim, spec in analysis["claims"].items():
+        checks.append((f"detect.analysis.claims.{claim}.references", spec["references"], fused,
+                       "align_fuse.inputs"))
+    for claim, names in analysis.get("controls", {}).items():
+        checks.append((f"detect.analysis.controls.{claim}", names, fused, "align_fuse.inputs"))
+        checks.append(("detect.analysis.controls", [claim], list(analysis["claims"]), "detect.analysis.claims"))
+    pelvis = params["cohort"].get("pelvis")
+    if pelvis is not None:
+        checks.append(("detect.analysis.primary_class", [analysis["primary_class"]],
+                       [str(n) for n in pelvis["label_names"].values()], "cohort.pelvis.label_names"))
     return [(key, message) for key, names, known, what in checks
             if (message := _missing(names, known, what))]
 

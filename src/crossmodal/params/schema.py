@@ -65,6 +65,7 @@ class Compute(Section):
 class CohortSource(Section):
     source: Literal["phantom", "dicom"]
     root: Name
+    test_root: Name | None = None  # a locked test cohort (inference only)
     labels_dir: Name
     truth_dir: Name
     modalities: Annotated[list[Name], Field(min_length=1)]
@@ -114,13 +115,38 @@ class PelvisPhantom(Section):
     bladder_fill_change: PosRange
     bowel_loops: CountRange
     bowel_suv: PosRange
+    bowel_lumen_fraction: Annotated[float, Field(ge=0, lt=1)]
+    bowel_content_mix: Annotated[Probabilities, Field(min_length=1)]  # weights, keys of bowel_content_hu
+    bowel_content_hu: Annotated[dict[Name, Range], Field(min_length=1)]
+    bowel_focus_probability: Fraction
+    bowel_focus_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
+                                     AfterValidator(_ordered)]
+    bowel_focus_suv: PosRange
+    bowel_shift_mm: PosRange
     tumour_radius_mm: PosRange
     tumour_suvmax: PosRange
     tumour_ct_delta_hu: Range
     necrosis_probability: Fraction
+    tumour_abuts_bladder_probability: Fraction
+    tumour_bladder_indent: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2),
+                                     AfterValidator(_ordered)]
     nodes: CountRange
     node_radius_mm: PosRange
     node_suvmax: PosRange
+    node_fat_probability: Fraction
+    node_fat_margin_mm: PosRange
+    node_faint_probability: Fraction
+    node_faint_suvmax: PosRange
+    ureter_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
+                                AfterValidator(_ordered)]
+    ureter_lumen_fraction: Annotated[float, Field(gt=0, lt=1)]
+    ureter_fat_mm: PosRange
+    ureter_lumen_hu: Range
+    ureter_suv: PosRange
+    ureter_focus_probability: Fraction
+    ureter_foci: CountRange
+    ureter_focus_length_mm: PosRange
+    ureter_focus_suv: PosRange
     misregistration_shift_mm: Vector3
     misregistration_rotation_deg: Vector3
     weight_kg: PosRange
@@ -199,8 +225,16 @@ class SkeletonPhantom(Section):
     study_spread_days: Count
 
 
+class TestPhantom(Section):
+    """A locked test cohort drawn from another phantom's ranges with its own seed."""
+
+    seed: Seed
+    n_patients: PosInt
+
+
 class Phantoms(Section):
     pelvis: PelvisPhantom | None = None
+    pelvis_test: TestPhantom | None = None
     skeleton: SkeletonPhantom | None = None
 
 
@@ -208,6 +242,7 @@ class Phantoms(Section):
 
 
 class Register(Section):
+    engine: Literal["sitk", "elastix"] = "sitk"
     kind: Literal["rigid", "affine"]
     metric: Literal["mattes", "correlation", "meansquares"]
     bins: PosInt
@@ -232,6 +267,8 @@ class Enhance(Section):
 
 
 class Localise(Section):
+    region: Literal["edges", "body"] = "edges"  # crop: body edges x bone edges, or the body box
+    bone_window: Window = [150.0, 1000.0]
     ct_threshold_hu: float
     pet_sigma: NonNeg
     margin: Count
@@ -246,6 +283,7 @@ class FusionInput(Section):
     method: Name  # a registered fusion method (checked in rules)
     refine: bool = True
     crop: bool = True
+    layout: Literal["method", "ct_pet_fused"] = "method"  # ct_pet_fused: [CT, PET, grey(method)]
 
 
 class AlignFuse(Section):
@@ -262,6 +300,34 @@ class AlignFuse(Section):
     figure_case: Count
 
 
+# ------------------------------------------------------------------ Part 1 data card
+
+
+class CandidateFeatures(Section):
+    # names of crossmodal.learn.oracle.FEATURES (checked by the data card stage)
+    PET: Annotated[list[Name], Field(min_length=1)]
+    CT: Annotated[list[Name], Field(min_length=1)]
+
+
+class Oracle(Section):
+    n_splits: Annotated[int, Field(ge=2)]
+    n_repeats: PosInt
+    seed: Seed
+    C: PosFloat  # inverse L2 penalty of the logistic regression
+
+
+class DataCard(Section):
+    shell_mm: PosFloat
+    top_voxels: PosInt
+    fat_hu: Window
+    target_px: PosFloat
+    features: CandidateFeatures
+    oracle: Oracle
+    n_boot: PosInt
+    boot_seed: Seed
+    ci: Level
+
+
 # ------------------------------------------------------------------ Part 1 detection
 
 
@@ -270,8 +336,19 @@ class DetectorRuns(Section):
     inputs: Literal["all"] | Annotated[list[Name], Field(min_length=1)]
 
 
+class ReferenceRule(Section):
+    """The non-learned reference: SUV threshold with a CT water-density veto."""
+
+    name: Literal["suv_threshold"]
+    input: Name  # an input whose channels 0 and 1 are CT and PET (rules)
+    suv_threshold: PosFloat
+    water_hu: Range
+    min_pixels: PosInt
+
+
 class Split(Section):
-    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)]
+    # [train, val] beside a locked test cohort, [train, val, test] without one (rules)
+    fractions: Annotated[list[Fraction], Field(min_length=2, max_length=3)]
     seed: Seed
 
 
@@ -285,6 +362,7 @@ class DetectTrain(Section):
 
 class DetectPredict(Section):
     conf: Fraction
+    max_det: PosInt = 300
 
 
 LesionHit = Literal["iou", "center"]  # detect.metrics.lesion_sensitivity's rules
@@ -298,25 +376,38 @@ class DetectEvaluate(Section):
     seed: Seed
 
 
-class DetectClaims(Section):
-    single_modality: Annotated[list[Name], Field(min_length=1)]
-    baseline_fusions: Annotated[list[Name], Field(min_length=1)]
-    fp_reference: Name
-    thesis_c1: float
-    thesis_c2: float
+class ClaimSpec(Section):
+    says: Name  # the thesis's words, shown beside our number
+    metric: Name  # "primary" (AP50 of analysis.primary_class) or a metrics.csv column
+    references: Annotated[list[Name], Field(min_length=1)]  # chosen among on validation
+    thesis: float | None  # the thesis's effect size; None where it gives no number
+    better: Literal["higher", "lower"]
+
+
+class DetectAnalysis(Section):
+    alpha: Level
+    multiplicity: Literal["holm", "none"]
+    primary_class: Name  # a cohort.pelvis.label_names name (rules)
+    secondary_metrics: list[Name] = []
+    matched_sensitivity: Annotated[float, Field(gt=0, le=1)]
+    thesis_reading: Literal["absolute", "relative"]
+    claims: Annotated[dict[Name, ClaimSpec], Field(min_length=1)]
+    controls: dict[Name, list[Name]] = {}  # claim -> inputs reported beside it
+    gate: dict[Literal["min_ci_low"], Fraction] = {}  # sanity gate on the primary endpoint
 
 
 class Detect(Section):
     proposed: Name
     inputs: Annotated[list[Name], Field(min_length=1)]
     detectors: Annotated[list[DetectorRuns], Field(min_length=1)]
+    reference: ReferenceRule | None = None
     seeds: Annotated[list[Seed], Field(min_length=1)]
     split: Split
     train_slice_stride: PosInt = 1
     train: DetectTrain
     predict: DetectPredict
     evaluate: DetectEvaluate
-    claims: DetectClaims
+    analysis: DetectAnalysis
 
 
 # ------------------------------------------------------------------ Part 2
@@ -436,6 +527,7 @@ class Params(Section):
     phantom: Phantoms
     ingest: Ingest
     align_fuse: AlignFuse
+    data_card: DataCard
     detect: Detect
     part2_detect: Part2Detect
     features: Features

@@ -32,7 +32,7 @@ from crossmodal.phantom.dicom import uid
 from crossmodal.phantom.dicom import write_series
 from crossmodal.phantom.pelvis import simulate_patient
 
-GENERATOR_VERSION = "pelvis-1"
+GENERATOR_VERSION = "pelvis-2"
 
 
 def params_fingerprint(params: dict[str, Any]) -> str:

@@ -16,10 +16,19 @@ method spec lists under "Pelvic PET/CT" is modelled and switchable by a paramete
 * PET physics: PSF blur (FWHM), coarser grid, Poisson-like counting noise;
 * CT noise; PET<->CT misregistration (shift and small rotation).
 
+On top, :mod:`crossmodal.phantom.pelvis_phenomena` adds what makes real pelvic PET/CT hard
+and CT useful: ureters with focal urinary uptake, bowel content (gas, oral contrast,
+fluid) with focal bowel uptake and a per-loop bowel shift on PET, nodes in sidewall fat
+and PET-faint nodes, and tumours abutting the bladder. Every hot physiological structure
+a detector could take for a lesion is listed in the truth sidecar as a ``mimic``.
+
 Known limits (also in the book's phantom card): shapes are ellipsoids, not segmented
-anatomy; no partial-volume modelling on CT; PET noise is voxel-wise Poisson after blur
+anatomy; the pelvic cavity is muscle-density apart from the fat drawn around nodes and
+ureters; no partial-volume modelling on CT; PET noise is voxel-wise Poisson after blur
 (no reconstruction-correlated noise); no attenuation/scatter; no respiratory motion;
-bladder fill change is a radial scale, not a deformation of neighbours.
+bladder fill change is a radial scale, not a deformation of neighbours; the non-rigid
+PET-CT mismatch is only the bladder fill and a translation per bowel loop. The
+phenomena's own limits are in :mod:`crossmodal.phantom.pelvis_phenomena`.
 
 Functions here return arrays and :class:`SimulatedPatient`; writing DICOM is
 :mod:`crossmodal.phantom.dicom`'s job.
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,27 +46,27 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from crossmodal.io.geometry import transform_to_dict
+from crossmodal.phantom.pelvis_phenomena import BowelFocus
+from crossmodal.phantom.pelvis_phenomena import Ellipsoid
+from crossmodal.phantom.pelvis_phenomena import Ureter
+from crossmodal.phantom.pelvis_phenomena import abut_bladder
+from crossmodal.phantom.pelvis_phenomena import mimic_truth
+from crossmodal.phantom.pelvis_phenomena import phenomena_truth
+from crossmodal.phantom.pelvis_phenomena import phenomenon_streams
+from crossmodal.phantom.pelvis_phenomena import sample_bowel_content
+from crossmodal.phantom.pelvis_phenomena import sample_bowel_foci
+from crossmodal.phantom.pelvis_phenomena import sample_node_phenomena
+from crossmodal.phantom.pelvis_phenomena import sample_ureters
 
 # Tissue classes of the analytic model; later classes overwrite earlier ones.
-AIR, FAT, MUSCLE, BONE, BLADDER, RECTUM_WALL, RECTUM_GAS, BOWEL, UTERUS, TUMOUR, NECROSIS, NODE, COUCH = range(13)
+(AIR, FAT, MUSCLE, BONE, BLADDER, RECTUM_WALL, RECTUM_GAS, BOWEL, UTERUS, TUMOUR, NECROSIS, NODE, COUCH,
+ URETER_WALL, URETER_LUMEN, BOWEL_LUMEN) = range(16)
 
 LABEL_TUMOUR = 1
 LABEL_NODE = 2
 
-
-@dataclass
-class Ellipsoid:
-    """Axis-aligned ellipsoid in patient millimetres."""
-
-    centre: tuple[float, float, float]  # (x, y, z) mm
-    radii: tuple[float, float, float]  # (rx, ry, rz) mm
-
-    def contains(self, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
-        d = (points - np.asarray(self.centre)) / (np.asarray(self.radii) * scale)
-        return np.einsum("...i,...i->...", d, d) <= 1.0
-
-    def to_dict(self) -> dict:
-        return {"centre_mm": list(map(float, self.centre)), "radii_mm": list(map(float, self.radii))}
+__all__ = ["Ellipsoid", "Lesion", "PelvisAnatomy", "SimulatedPatient", "sample_anatomy", "simulate_patient",
+           "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points"]
 
 
 @dataclass
@@ -68,6 +78,9 @@ class Lesion:
     suv_max: float
     ct_delta_hu: float
     necrotic_core: Ellipsoid | None = None
+    site: str = "muscle"  # "cervix" | "fat" | "muscle": the tissue around it
+    pet_faint: bool = False
+    abuts_bladder: bool = False
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         inside = np.zeros(points.shape[:-1], dtype=bool)
@@ -76,9 +89,18 @@ class Lesion:
         return inside
 
 
+def _paint(target: np.ndarray, points: np.ndarray, e: Ellipsoid, value, *, scale: float = 1.0,
+           tissue: np.ndarray | None = None, only: tuple[int, ...] = ()) -> None:
+    """Set ``target`` to ``value`` inside ``e`` (where ``tissue`` is one of ``only``, if given)."""
+    block, inside = e.region(points, scale)
+    if tissue is not None:
+        inside &= np.isin(tissue[block], only)
+    target[block][inside] = value
+
+
 @dataclass
 class PelvisAnatomy:
-    """All organs of one simulated patient, in patient coordinates."""
+    """All organs of one simulated patient, in patient coordinates (the CT frame)."""
 
     body: Ellipsoid  # infinite along z: only x/y radii are used
     fat_mm: float
@@ -93,9 +115,23 @@ class PelvisAnatomy:
     couch_y_mm: float
     suv: dict[str, float]
     hu: dict[str, float]
+    fat_pads: list[Ellipsoid] = field(default_factory=list)  # perivascular fat around nodes
+    ureters: list[Ureter] = field(default_factory=list)
+    bowel_lumen_fraction: float = 0.0
+    bowel_content: list[str] = field(default_factory=list)  # per loop: gas | contrast | fluid
+    bowel_content_hu: list[float] = field(default_factory=list)
+    bowel_shift_pet: list[tuple[float, float, float]] = field(default_factory=list)
+    bowel_foci: list[BowelFocus] = field(default_factory=list)
+    bowel_focus_sites: int = 0  # loops that could hold a focus (the CT shows them there)
+
+    def loops(self, *, pet: bool = False) -> list[Ellipsoid]:
+        """The bowel loops where CT (or, ``pet``, the later PET) sees them."""
+        if not pet or not self.bowel_shift_pet:
+            return self.bowel
+        return [loop.shifted(s) for loop, s in zip(self.bowel, self.bowel_shift_pet)]
 
     def tissue(self, points: np.ndarray, *, pet: bool = False) -> np.ndarray:
-        """Tissue class at each point (…, 3) in mm; ``pet`` applies the PET bladder fill."""
+        """Tissue class at each point (…, 3) in mm; ``pet`` applies the PET bladder fill and bowel shift."""
         x, y = points[..., 0], points[..., 1]
         bx, by = self.body.radii[0], self.body.radii[1]
         cx, cy = self.body.centre[0], self.body.centre[1]
@@ -106,21 +142,37 @@ class PelvisAnatomy:
             t[(y > self.couch_y_mm) & (y < self.couch_y_mm + 8.0)] = COUCH
         t[r_body <= 1.0] = FAT
         t[r_muscle <= 1.0] = MUSCLE
+        for pad in self.fat_pads:
+            _paint(t, points, pad, FAT)
+        for ureter in self.ureters:
+            for sphere in ureter.spheres:
+                _paint(t, points, sphere, FAT, scale=1.0 + ureter.fat_mm / sphere.radii[0])
         for bone in self.bones:
-            t[bone.contains(points)] = BONE
-        for loop in self.bowel:
-            t[loop.contains(points)] = BOWEL
-        t[self.uterus.contains(points)] = UTERUS
-        t[self.rectum.contains(points)] = RECTUM_WALL
-        t[self.rectum.contains(points, scale=0.6)] = RECTUM_GAS
-        bladder_scale = self.bladder_fill_scale_pet if pet else 1.0
-        t[self.bladder.contains(points, scale=bladder_scale)] = BLADDER
+            _paint(t, points, bone, BONE)
+        for loop in self.loops(pet=pet):
+            _paint(t, points, loop, BOWEL)
+            if self.bowel_lumen_fraction > 0:
+                _paint(t, points, loop, BOWEL_LUMEN, scale=self.bowel_lumen_fraction)
+        self._paint_ureters(t, points)
+        _paint(t, points, self.uterus, UTERUS)
+        _paint(t, points, self.rectum, RECTUM_WALL)
+        _paint(t, points, self.rectum, RECTUM_GAS, scale=0.6)
+        _paint(t, points, self.bladder, BLADDER, scale=self.bladder_fill_scale_pet if pet else 1.0)
         for lesion in self.lesions:
             inside = lesion.contains(points)
             t[inside] = TUMOUR if lesion.kind == "tumour" else NODE
             if lesion.necrotic_core is not None:
                 t[inside & lesion.necrotic_core.contains(points)] = NECROSIS
         return t
+
+    def _paint_ureters(self, t: np.ndarray, points: np.ndarray) -> None:
+        for ureter in self.ureters:  # every wall first, so no sphere's wall covers its neighbour's lumen
+            for sphere in ureter.spheres:
+                _paint(t, points, sphere, URETER_WALL)
+        for ureter in self.ureters:
+            for k, sphere in enumerate(ureter.spheres):  # a urine bolus fills the whole tube
+                scale = 1.0 if ureter.in_focus(k) else ureter.lumen_fraction
+                _paint(t, points, sphere, URETER_LUMEN, scale=scale)
 
     def lesion_index(self, points: np.ndarray) -> np.ndarray:
         """1-based index of the lesion at each point (0 = none)."""
@@ -133,8 +185,12 @@ class PelvisAnatomy:
         t = self.tissue(points)
         hu = np.zeros(t.shape, dtype=np.float32)
         for name, cls in _CLASS_NAMES.items():
-            if name in self.hu:  # lesion values are set per lesion below
+            if name in self.hu:  # lesion and bowel-content values are set one by one below
                 hu[t == cls] = self.hu[name]
+        if self.bowel_lumen_fraction > 0:
+            for loop, value in zip(self.bowel, self.bowel_content_hu):
+                _paint(hu, points, loop, value, scale=self.bowel_lumen_fraction, tissue=t,
+                       only=(BOWEL_LUMEN,))
         lesion_at = self.lesion_index(points)
         for i, lesion in enumerate(self.lesions, start=1):
             core = (lesion_at == i) & (t != NECROSIS)
@@ -147,8 +203,16 @@ class PelvisAnatomy:
         for name, cls in _CLASS_NAMES.items():
             if name in self.suv:
                 suv[t == cls] = self.suv[name]
-        for loop, value in zip(self.bowel, self.bowel_suv):
-            suv[(t == BOWEL) & loop.contains(points)] = value
+        bowel = (BOWEL, BOWEL_LUMEN)  # uptake is uniform over a loop, wall and content alike
+        for loop, value in zip(self.loops(pet=True), self.bowel_suv):
+            _paint(suv, points, loop, value, tissue=t, only=bowel)
+        shifts = self.bowel_shift_pet or [(0.0, 0.0, 0.0)] * len(self.bowel)
+        for focus in self.bowel_foci:
+            _paint(suv, points, focus.ellipsoid.shifted(shifts[focus.loop]), focus.suv, tissue=t, only=bowel)
+        for ureter in self.ureters:
+            for focus in ureter.foci:
+                for sphere in ureter.spheres[focus.start:focus.stop]:
+                    _paint(suv, points, sphere, focus.suv, tissue=t, only=(URETER_LUMEN,))
         lesion_at = self.lesion_index(points)
         for i, lesion in enumerate(self.lesions, start=1):
             hot = (lesion_at == i) & (t != NECROSIS)
@@ -160,6 +224,7 @@ _CLASS_NAMES = {
     "air": AIR, "fat": FAT, "muscle": MUSCLE, "bone": BONE, "bladder": BLADDER,
     "rectum_wall": RECTUM_WALL, "rectum_gas": RECTUM_GAS, "bowel": BOWEL, "uterus": UTERUS,
     "tumour": TUMOUR, "necrosis": NECROSIS, "node": NODE, "couch": COUCH,
+    "ureter_wall": URETER_WALL, "ureter_lumen": URETER_LUMEN,
 }
 
 
@@ -175,13 +240,23 @@ class SimulatedPatient:
     lesions: list[dict[str, Any]]
     organs: dict[str, Any]
     demographics: dict[str, Any] = field(default_factory=dict)
+    mimics: list[dict[str, Any]] = field(default_factory=list)
+    phenomena: dict[str, Any] = field(default_factory=dict)
 
     def truth(self) -> dict[str, Any]:
-        """The evaluation-only sidecar (never used by the methods themselves)."""
+        """The evaluation-only sidecar (never used by the methods themselves).
+
+        ``lesions``: id, kind, suv_max, ct_delta_hu, necrotic, volume_ml, centroid_mm, lobes,
+        site (cervix | fat | muscle), pet_faint, abuts_bladder. ``mimics``: id, kind (bladder |
+        ureter_focus | bowel_focus), suv_max, ct_hu, ellipsoids (axis-aligned, CT frame, LPS mm).
+        ``phenomena``: this patient's count of each phenomenon.
+        """
         return {
             "misregistration": self.pet_to_ct_truth,
             "lesions": self.lesions,
             "organs": self.organs,
+            "mimics": self.mimics,
+            "phenomena": self.phenomena,
         }
 
 
@@ -191,7 +266,12 @@ def _uniform(rng: np.random.Generator, bounds) -> float:
 
 
 def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
-    """Draw one patient's anatomy from the ranges in ``p`` (``phantom.pelvis`` params)."""
+    """Draw one patient's anatomy from the ranges in ``p`` (``phantom.pelvis`` params).
+
+    The base anatomy comes from ``rng``; each phenomenon of
+    :mod:`crossmodal.phantom.pelvis_phenomena` from its own stream seeded by one draw of
+    ``rng``, so switching a phenomenon off changes nothing else of the patient.
+    """
     bx, by = _uniform(rng, p["body_half_width_mm"]), _uniform(rng, p["body_half_depth_mm"])
     body = Ellipsoid((0.0, 0.0, 0.0), (bx, by, 1e9))
     fat = _uniform(rng, p["fat_mm"])
@@ -211,9 +291,23 @@ def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
         r = rng.uniform(10.0, 18.0)
         bowel.append(Ellipsoid(c, (r * rng.uniform(1.0, 2.0), r, r * rng.uniform(0.8, 1.5))))
         bowel_suv.append(_uniform(rng, p["bowel_suv"]))
+    lesions = [_sample_tumour(rng, p, by), *_sample_nodes(rng, p, bx, by)]
+    suv = dict(p["suv"])
+    suv["bladder"] = _uniform(rng, p["bladder_suv"])
+    # Patients do not lie centred in the field of view: the whole anatomy moves at the end.
+    offset = np.array([*(rng.uniform(-1, 1, 2) * np.asarray(p["body_offset_mm"], dtype=float)), 0.0])
+    anatomy = PelvisAnatomy(
+        body=body, fat_mm=fat, bones=[sacrum, iliac_l, iliac_r, femur_l, femur_r], bladder=bladder,
+        bladder_fill_scale_pet=_uniform(rng, p["bladder_fill_change"]), rectum=rectum,
+        bowel=bowel, bowel_suv=bowel_suv, uterus=uterus, lesions=lesions,
+        couch_y_mm=by + 6.0, suv=suv, hu=dict(p["hu"]),
+    )
+    _add_phenomena(anatomy, rng, p)
+    return _moved(anatomy, offset)
 
-    lesions: list[Lesion] = []
-    # Cervical tumour: at the inferior uterus, lobulated, near-isodense on CT.
+
+def _sample_tumour(rng: np.random.Generator, p: dict, by: float) -> Lesion:
+    """Cervical tumour: at the inferior uterus, lobulated, near-isodense on CT."""
     t_r = _uniform(rng, p["tumour_radius_mm"])
     tc = np.array([rng.uniform(-8, 8), 0.05 * by + rng.uniform(-6, 6), -25.0 + rng.uniform(-6, 6)])
     lobes = [Ellipsoid(tuple(tc), (t_r * rng.uniform(0.8, 1.2), t_r * rng.uniform(0.7, 1.1), t_r))]
@@ -223,47 +317,71 @@ def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
     core = None
     if rng.uniform() < p["necrosis_probability"] and t_r > 12:
         core = Ellipsoid(tuple(tc), (0.45 * t_r, 0.45 * t_r, 0.45 * t_r))
-    lesions.append(Lesion("tumour", lobes, _uniform(rng, p["tumour_suvmax"]),
-                          _uniform(rng, p["tumour_ct_delta_hu"]), core))
-    # Hot metastatic nodes along the pelvic side walls.
+    return Lesion("tumour", lobes, _uniform(rng, p["tumour_suvmax"]), _uniform(rng, p["tumour_ct_delta_hu"]),
+                  core, site="cervix")
+
+
+def _sample_nodes(rng: np.random.Generator, p: dict, bx: float, by: float) -> list[Lesion]:
+    """Hot metastatic nodes along the pelvic side walls, in muscle until a phenomenon moves them."""
+    nodes = []
     for _ in range(int(rng.integers(p["nodes"][0], p["nodes"][1] + 1))):
         side = rng.choice([-1.0, 1.0])
         nc = (side * rng.uniform(0.3, 0.45) * bx, rng.uniform(-0.1, 0.2) * by, rng.uniform(-20, 50))
         nr = _uniform(rng, p["node_radius_mm"])
-        lesions.append(Lesion("node", [Ellipsoid(nc, (nr, nr * 0.9, nr * 1.1))],
-                              _uniform(rng, p["node_suvmax"]), float(rng.uniform(-5, 10))))
-    suv = dict(p["suv"])
-    suv["bladder"] = _uniform(rng, p["bladder_suv"])
-    # Patients do not lie centred in the field of view: shift the whole anatomy.
-    offset = np.array([*(rng.uniform(-1, 1, 2) * np.asarray(p["body_offset_mm"], dtype=float)), 0.0])
-    body = _shifted(body, offset)
-    bones = [_shifted(b, offset) for b in (sacrum, iliac_l, iliac_r, femur_l, femur_r)]
-    bladder, uterus, rectum = (_shifted(e, offset) for e in (bladder, uterus, rectum))
-    bowel = [_shifted(e, offset) for e in bowel]
-    for lesion in lesions:
-        lesion.lobes = [_shifted(e, offset) for e in lesion.lobes]
+        nodes.append(Lesion("node", [Ellipsoid(nc, (nr, nr * 0.9, nr * 1.1))],
+                            _uniform(rng, p["node_suvmax"]), float(rng.uniform(-5, 10))))
+    return nodes
+
+
+def _add_phenomena(anatomy: PelvisAnatomy, rng: np.random.Generator, p: dict) -> None:
+    """Tumour against the bladder, node site and faintness, bowel content and shift,
+    ureters, bowel foci (last: a focus goes only where the CT shows bowel)."""
+    streams = phenomenon_streams(rng, ("tumour", "nodes", "bowel", "bowel_foci", "ureters"))
+    abut_bladder(streams["tumour"], p, anatomy.lesions[0], anatomy.bladder)
+    nodes = [lesion for lesion in anatomy.lesions if lesion.kind == "node"]
+    anatomy.fat_pads = sample_node_phenomena(streams["nodes"], p, nodes)
+    anatomy.bowel_lumen_fraction = float(p["bowel_lumen_fraction"])
+    anatomy.bowel_content, anatomy.bowel_content_hu, anatomy.bowel_shift_pet = sample_bowel_content(
+        streams["bowel"], p, len(anatomy.bowel))
+    lobes = [lobe for lesion in anatomy.lesions for lobe in lesion.lobes]
+    ureters = streams["ureters"]
+    anatomy.hu["ureter_lumen"] = _uniform(ureters, p["ureter_lumen_hu"])
+    anatomy.suv["ureter_lumen"] = _uniform(ureters, p["ureter_suv"])
+    anatomy.ureters = sample_ureters(
+        ureters, p, bx=anatomy.body.radii[0], by=anatomy.body.radii[1], bladder=anatomy.bladder,
+        bladder_scale_pet=anatomy.bladder_fill_scale_pet, lesions=lobes, z_top=field_of_view(p)[1][2])
+    anatomy.bowel_foci, anatomy.bowel_focus_sites = sample_bowel_foci(
+        streams["bowel_foci"], p, anatomy.bowel, lobes,
+        shows_bowel=lambda points: _shows_bowel(anatomy, points))
+
+
+def _shows_bowel(anatomy: PelvisAnatomy, points: np.ndarray) -> np.ndarray:
+    """Whether the CT shows bowel (wall or content, no other organ) at each of ``points`` (n, 3)."""
+    return np.isin(anatomy.tissue(np.asarray(points, dtype=float)), (BOWEL, BOWEL_LUMEN))
+
+
+def _moved(anatomy: PelvisAnatomy, offset: np.ndarray) -> PelvisAnatomy:
+    """The whole anatomy translated by ``offset`` mm (lesions are moved in place)."""
+    for lesion in anatomy.lesions:
+        lesion.lobes = [e.shifted(offset) for e in lesion.lobes]
         if lesion.necrotic_core is not None:
-            lesion.necrotic_core = _shifted(lesion.necrotic_core, offset)
-    return PelvisAnatomy(
-        body=body, fat_mm=fat, bones=bones, bladder=bladder,
-        bladder_fill_scale_pet=_uniform(rng, p["bladder_fill_change"]), rectum=rectum,
-        bowel=bowel, bowel_suv=bowel_suv, uterus=uterus, lesions=lesions,
-        couch_y_mm=offset[1] + by + 6.0, suv=suv, hu=dict(p["hu"]),
-    )
-
-
-def _shifted(e: Ellipsoid, offset: np.ndarray) -> Ellipsoid:
-    return Ellipsoid(tuple(np.asarray(e.centre) + offset), e.radii)
+            lesion.necrotic_core = lesion.necrotic_core.shifted(offset)
+    moved = {name: getattr(anatomy, name).shifted(offset) for name in ("body", "bladder", "rectum", "uterus")}
+    moved |= {name: [e.shifted(offset) for e in getattr(anatomy, name)]
+              for name in ("bones", "bowel", "fat_pads", "ureters", "bowel_foci")}
+    return replace(anatomy, couch_y_mm=anatomy.couch_y_mm + float(offset[1]), **moved)
 
 
 def grid_points(image: sitk.Image) -> np.ndarray:
     """Physical coordinates (z, y, x, 3) of every voxel centre of ``image``."""
-    size = image.GetSize()
-    idx = np.stack(np.meshgrid(*[np.arange(n) for n in size], indexing="ij"), axis=-1)
-    spacing = np.asarray(image.GetSpacing())
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    phys = np.asarray(image.GetOrigin()) + (idx * spacing) @ direction.T
-    return np.transpose(phys, (2, 1, 0, 3))  # (x, y, z, 3) -> (z, y, x, 3)
+    nx, ny, nz = image.GetSize()
+    # column i of ``steps`` is one voxel along index axis i (x, y, z) in mm
+    steps = np.asarray(image.GetDirection()).reshape(3, 3) * np.asarray(image.GetSpacing())
+    points = np.empty((nz, ny, nx, 3))
+    points[...] = np.asarray(image.GetOrigin()) + np.arange(nz)[:, None, None, None] * steps[:, 2]
+    points += np.arange(ny)[None, :, None, None] * steps[:, 1]
+    points += np.arange(nx)[None, None, :, None] * steps[:, 0]
+    return points
 
 
 def make_grid(size_xyz, spacing_xyz, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:
@@ -273,6 +391,12 @@ def make_grid(size_xyz, spacing_xyz, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:
     extent = (np.asarray(size_xyz) - 1) * np.asarray(spacing_xyz)
     image.SetOrigin(list(np.asarray(centre_mm) - extent / 2.0))
     return image
+
+
+def field_of_view(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` corners (x, y, z mm) of the CT voxel centres that :func:`make_grid` lays out."""
+    half = (np.asarray(p["ct_size"]) - 1) * np.asarray(p["ct_spacing_mm"], dtype=float) / 2.0
+    return -half, half
 
 
 def _array_image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
@@ -329,23 +453,14 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         suv = rng.poisson(lam).astype(np.float32) / p["pet_counts_per_suv"]
     pet = make_grid(p["pet_size"], p["pet_spacing_mm"])
 
-    lesions = []
-    for i, lesion in enumerate(anatomy.lesions, start=1):
-        mask = lesion.contains(ct_points)
-        voxel_ml = float(np.prod(p["ct_spacing_mm"])) / 1000.0
-        centroid = ct_points[mask].mean(axis=0).tolist() if mask.any() else None
-        lesions.append({
-            "id": i, "kind": lesion.kind, "suv_max": lesion.suv_max,
-            "ct_delta_hu": lesion.ct_delta_hu, "necrotic": lesion.necrotic_core is not None,
-            "volume_ml": float(mask.sum()) * voxel_ml, "centroid_mm": centroid,
-            "lobes": [lobe.to_dict() for lobe in lesion.lobes],
-        })
+    lesions = _lesion_truth(anatomy, ct_points, voxel_ml=float(np.prod(p["ct_spacing_mm"])) / 1000.0)
     b = anatomy.bladder
     organs = {
         "bladder": {**b.to_dict(), "z_range_mm": [b.centre[2] - b.radii[2], b.centre[2] + b.radii[2]],
                     "suv": anatomy.suv["bladder"], "fill_scale_pet": anatomy.bladder_fill_scale_pet},
         "body_half_axes_mm": list(anatomy.body.radii[:2]), "fat_mm": anatomy.fat_mm,
     }
+    mimics = mimic_truth(anatomy, field_of_view(p))
     demographics = {
         "weight_kg": round(_uniform(rng, p["weight_kg"]), 1),
         "age": int(rng.integers(30, 76)),
@@ -359,7 +474,25 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         lesions=lesions,
         organs=organs,
         demographics=demographics,
+        mimics=mimics,
+        phenomena=phenomena_truth(anatomy, mimics),
     )
+
+
+def _lesion_truth(anatomy: PelvisAnatomy, ct_points: np.ndarray, *, voxel_ml: float) -> list[dict[str, Any]]:
+    """Per lesion: what it is, how hot and dense, where, and the phenomena it shows."""
+    lesions = []
+    for i, lesion in enumerate(anatomy.lesions, start=1):
+        mask = lesion.contains(ct_points)
+        centroid = ct_points[mask].mean(axis=0).tolist() if mask.any() else None
+        lesions.append({
+            "id": i, "kind": lesion.kind, "suv_max": lesion.suv_max,
+            "ct_delta_hu": lesion.ct_delta_hu, "necrotic": lesion.necrotic_core is not None,
+            "volume_ml": float(mask.sum()) * voxel_ml, "centroid_mm": centroid,
+            "lobes": [lobe.to_dict() for lobe in lesion.lobes],
+            "site": lesion.site, "pet_faint": lesion.pet_faint, "abuts_bladder": lesion.abuts_bladder,
+        })
+    return lesions
 
 
 def inverse_rigid_points(transform: sitk.Euler3DTransform, points: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""Tables and figures of the Part 1 detection pages (``03_datasets``, ``04_train``,
-``05_evaluate``, ``06_claims``). They read the stages' CSVs and images; CIs and verdicts
-come computed from the evaluate and claims stages."""
+"""Tables and figures of the Part 1 detection pages (``04_datasets``, ``05_train``,
+``06_evaluate``; the claims page's are in :mod:`.claims`). They read the stages' CSVs and
+images; CIs come computed from the evaluate stage."""
 
 from __future__ import annotations
 
@@ -66,28 +66,50 @@ def operating_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def froc_table(metrics: pd.DataFrame, *, rates=(0.5, 1, 2, 4)) -> pd.DataFrame:
+    """3-D lesion sensitivity at each FROC operating point and the FP per patient at the
+    matched sensitivity, per run, ``estimate [95 % CI]``."""
+    table = metrics[["detector", "input"]].copy()
+    for m in [*(f"sens_at_{r:g}fp" for r in rates), "fp_per_patient_at_sens"]:
+        table[m] = ci_column(metrics, m, f"{m}_ci_low", f"{m}_ci_high")
+    return table
+
+
+def tested_on_sentence(metrics: pd.DataFrame, datasets_dir: str | Path, reference: str) -> str:
+    """How many test patients and slices are behind every test metric."""
+    items = read_split(Path(datasets_dir) / reference, "test")
+    seeds = sorted(set(metrics["seeds"].astype(int)))
+    return (f"Every metric below is computed on **{int(metrics['test_patients'].iloc[0])} test patients** "
+            f"({len(items)} slices, every slice of every test volume), averaged over "
+            f"{'/'.join(map(str, seeds))} training seed(s) per run.")
+
+
 def differences_table(differences: pd.DataFrame) -> pd.DataFrame:
     """Proposed minus each input, per detector and metric, with CI."""
     cells = differences.assign(cell=ci_column(differences, "difference", "ci_low", "ci_high", digits=3, signed=True))
     return cells.pivot_table(index="input", columns=["detector", "metric"], values="cell", aggfunc="first")
 
 
-def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
-    """The claimed-vs-reproduced table as shown in the book."""
-    view = claims.assign(**{"ours [95 % CI]": ci_column(claims, "ours", "ci_low", "ci_high", digits=3, signed=True)})
-    return view[["claim", "detector", "comparison", "thesis", "ours [95 % CI]", "verdict"]]
-
-
-def verdict_caveat(n_test: int, n_seeds: int) -> str:
-    """What the verdicts rest on (test patients, seeds) and what their CIs do not cover."""
-    return (f"These verdicts rest on **{n_test} test patients** and **{n_seeds} seed(s)** per "
-            "configuration. The bootstrap CI covers patient sampling, not the spread between training "
-            "runs: with a single seed, a re-run on another machine (other thread counts, other float "
-            "rounding) can move a difference across zero. The `full` profile trains several seeds on "
-            "the thesis-sized cohort.")
-
-
 # ----------------------------------------------------------------------------- figures
+
+
+def froc_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region", max_fp: float = 8.0) -> Figure:
+    """3-D lesion-level FROC on the test patients (first seed), one panel per detector."""
+    import matplotlib.pyplot as plt
+
+    detectors = list(dict.fromkeys(curves["detector"]))
+    fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
+    first_seed = curves[curves["seed"] == curves["seed"].min()]
+    for ax, detector in zip(axes[0], detectors):
+        sub = first_seed[first_seed.detector == detector]
+        for name, group in sub.groupby("input", sort=False):
+            ax.step(group["fp_per_patient"], group["sensitivity"], where="post", label=name,
+                    lw=2.2 if name == proposed else 1)
+        ax.set(title=detector, xlabel="false-positive findings per patient", ylabel="lesion sensitivity",
+               xlim=(0, max_fp), ylim=(0, 1.02))
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
 
 
 def pr_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region") -> Figure:

@@ -65,31 +65,51 @@ def record_fingerprints(fingerprints: dict[str, str], dvc_file: str | Path = DAT
     path.write_text(yaml.safe_dump(content, sort_keys=False))
 
 
-def write_phantom(params: dict[str, Any], cohort: str, out: str | Path) -> Path:
-    """Write the simulated cohort ``cohort`` (``phantom.<cohort>``) as DICOM under ``out``."""
+def phantom_params(params: dict[str, Any], cohort: str, *, locked_test: bool = False) -> dict[str, Any]:
+    """``phantom.<cohort>``; for its locked test cohort, with ``phantom.<cohort>_test``'s
+    seed and size over it (same ranges, other patients)."""
+    p = dict(params["phantom"][cohort])
+    return {**p, **params["phantom"][f"{cohort}_test"]} if locked_test else p
+
+
+def input_trees(params: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every input tree of ``cohort:``: (name, cohort, source), the locked test cohort as
+    ``<cohort>_test`` with ``root`` = its ``test_root``."""
+    trees = []
+    for name, source in params["cohort"].items():
+        trees.append((name, name, source))
+        if source.get("test_root"):
+            trees.append((f"{name}_test", name, {**source, "root": source["test_root"]}))
+    return trees
+
+
+def write_phantom(params: dict[str, Any], cohort: str, out: str | Path, *, locked_test: bool = False) -> Path:
+    """Write the simulated cohort ``cohort`` (``phantom.<cohort>``, or its locked test
+    cohort) as DICOM under ``out``."""
     generate, _ = phantom_generators()[cohort]
-    return generate(params["phantom"][cohort], Path(out), progress=True,
+    return generate(phantom_params(params, cohort, locked_test=locked_test), Path(out), progress=True,
                     jobs=compute_setting(params, "jobs"))
 
 
 def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
-    """Make every cohort of ``cohort:`` available under its ``root``; ``dvc add data`` after
-    generating phantoms. Raises ``RuntimeError`` naming the cohort when a source fails."""
+    """Make every input tree of ``cohort:`` (and each locked test cohort) available under
+    its root; ``dvc add data`` after generating phantoms. Raises ``RuntimeError`` naming
+    the cohort when a source fails."""
     generators = phantom_generators()
     recorded, fingerprints = recorded_fingerprints(), {}
-    for name, source in params["cohort"].items():
+    for name, cohort, source in input_trees(params):
         root = Path(source["root"])
         if source["source"] == "phantom":
-            _, up_to_date = generators[name]
-            fingerprints[name] = generator_fingerprint(params["phantom"][name])
-            if up_to_date(root, params["phantom"][name]) and recorded.get(name) == fingerprints[name]:
+            _, up_to_date = generators[cohort]
+            p = phantom_params(params, cohort, locked_test=name != cohort)
+            fingerprints[name] = generator_fingerprint(p)
+            if up_to_date(root, p) and recorded.get(name) == fingerprints[name]:
                 echo(f"{root}: simulated cohort is up to date")
             else:
-                echo(f"{root}: generating the simulated cohort "
-                     f"({params['phantom'][name]['n_patients']} patients)")
-                write_phantom(params, name, root)
+                echo(f"{root}: generating the simulated cohort ({p['n_patients']} patients)")
+                write_phantom(params, cohort, root, locked_test=name != cohort)
         elif not root.exists() and _dvc("pull", "data.dvc") != 0:
-            raise RuntimeError(f"cohort.{name}: {root} is missing and `dvc pull data.dvc` failed; "
+            raise RuntimeError(f"cohort.{cohort}: {root} is missing and `dvc pull data.dvc` failed; "
                                "see README 'Your own data'")
     if fingerprints and dvc_add:
         if _dvc("add", "--quiet", "data") != 0:

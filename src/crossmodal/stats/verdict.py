@@ -10,6 +10,11 @@ from the CI of that difference, never typed:
 * ``not measurable``: the estimate or an interval end is not finite.
 
 :func:`overall_verdict` combines the rows of one claim (e.g. one per detector).
+
+Part 1's pre-specified analysis reads the same four verdicts from a multiplicity-adjusted
+p-value instead of the interval (:func:`adjusted_verdict`, with
+:func:`crossmodal.stats.multiplicity.holm`), and says whether the thesis's own effect size
+lies inside our interval (:func:`thesis_in_ci`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["VERDICTS", "overall_verdict", "verdict"]
+__all__ = ["VERDICTS", "adjusted_verdict", "overall_verdict", "thesis_in_ci", "verdict"]
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "mixed", "not measurable")
 
@@ -67,3 +72,50 @@ def overall_verdict(verdicts: Iterable[str]) -> str:
     if "supported" in measured and "contradicted" in measured:
         return "mixed"
     return "inconclusive"
+
+
+def adjusted_verdict(estimate: float, p_adjusted: float, low: float, high: float, *, alpha: float,
+                     higher_is_better: bool = True) -> str:
+    """Verdict of a claimed improvement from its multiplicity-adjusted p-value.
+
+    Parameters
+    ----------
+    estimate : float
+        The difference ``ours - reference``.
+    p_adjusted : float
+        Its two-sided p-value against no difference, adjusted across the family (Holm).
+    low, high : float
+        Its confidence interval; only checked to be finite (the verdict needs a measured
+        difference), the decision is the adjusted p-value's.
+    alpha : float
+        Family-wise significance level.
+    higher_is_better : bool
+        False where a decrease is the improvement (false positives).
+
+    Returns
+    -------
+    str
+        ``supported`` when ``p_adjusted < alpha`` and the estimate is on the better side,
+        ``contradicted`` when ``p_adjusted < alpha`` on the worse side, ``inconclusive``
+        otherwise, ``not measurable`` when any input is not finite.
+    """
+    if not np.all(np.isfinite([estimate, p_adjusted, low, high])):
+        return "not measurable"
+    if p_adjusted >= alpha or estimate == 0:
+        return "inconclusive"
+    return "supported" if (estimate > 0) == higher_is_better else "contradicted"
+
+
+def thesis_in_ci(value, low: float, high: float) -> bool | float:
+    """Whether the thesis's effect size ``value`` lies inside ``[low, high]``.
+
+    NaN (not True or False) when the thesis gives no number (``value`` is None, text or
+    NaN) or the interval is not finite: there is nothing to compare.
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    if not np.all(np.isfinite([value, low, high])):
+        return float("nan")
+    return bool(low <= value <= high)

@@ -20,13 +20,16 @@ from crossmodal.detect.matching import predictions
 
 
 def planned_runs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every (detector, input, seed) of ``detect.detectors`` (inputs: a list or "all")."""
+    """Every (detector, input, seed) of ``detect.detectors`` (inputs: a list or "all"), and
+    the non-learned reference of ``detect.reference`` (one run, seed 0) where one is set."""
     runs = []
     for spec in cfg["detectors"]:
         inputs = cfg["inputs"] if spec["inputs"] == "all" else spec["inputs"]
         for name in inputs:
             for seed in cfg["seeds"]:
                 runs.append({"detector": spec["name"], "input": name, "seed": int(seed)})
+    if cfg.get("reference"):
+        runs.append({"detector": cfg["reference"]["name"], "input": cfg["reference"]["input"], "seed": 0})
     return runs
 
 

@@ -47,6 +47,7 @@ from crossmodal.io.case import Case
 from crossmodal.io.case import load_cases
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
+from crossmodal.stages.pelvis import used_inputs
 from crossmodal.stats.bootstrap import bootstrap_mean_ci
 
 TABLES = ("alignment", "region_check", "slices", "fusion_quality", "lesions")
@@ -55,13 +56,25 @@ QUALITY_METRICS = ["EN", "SD", "SF", "MI_CT", "MI_PET", "SSIM_CT", "SSIM_PET", "
 LESION_COLUMNS = ["ct_slices", "pet_slices", "lesion_slices", "lesions", "lesion_volume_ml", "lesion_suvmax"]
 
 
-def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path) -> dict[str, pd.DataFrame]:
+def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test_ingest_dir: str | Path | None = None,
+        test_out: str | Path | None = None) -> dict[str, pd.DataFrame]:
     """Align and fuse every ingested case (params ``align_fuse``; the number of montage
-    cases from ``cohort_report.montage_patients``); write the artifacts and summaries."""
+    cases from ``cohort_report.montage_patients``); write the artifacts and summaries.
+    With ``test_ingest_dir``, also the locked test cohort into ``test_out``: every slice
+    of every case, so the detectors are tested on whole volumes."""
     cfg = params["align_fuse"]
-    tables = run_align_fuse(load_cases(ingest_dir), out, cfg, progress=True, jobs=compute_setting(params, "jobs"),
+    jobs = compute_setting(params, "jobs")
+    tables = run_align_fuse(load_cases(ingest_dir), out, cfg, progress=True, jobs=jobs,
                             montage_cases=int(params["cohort_report"]["montage_patients"]))
     tables.update(write_summaries(tables, out, seed=int(cfg["seed"])))
+    if test_ingest_dir is not None:  # only the inputs some detector is tested on (detect.detectors)
+        tested = used_inputs(params["detect"])
+        test_cfg = {**cfg, "inputs": {k: v for k, v in cfg["inputs"].items() if k in tested}}
+        test = run_align_fuse(load_cases(test_ingest_dir), test_out, test_cfg, progress=True, jobs=jobs,
+                              every_slice=True)
+        tables.update({f"test_{name}": table for name, table in test.items()})
+        tables["test_alignment_summary"] = alignment_summary(test["alignment"], seed=int(cfg["seed"]))
+        tables["test_alignment_summary"].to_csv(Path(test_out) / "alignment_summary.csv")
     alignment = tables["alignment"]
     if "error_after_mm" in alignment:
         print(f"alignment error: {alignment['error_before_mm'].mean():.2f} mm before, "
@@ -70,16 +83,18 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path) -> d
 
 
 def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], *, progress: bool = False,
-                   jobs: int | str = 1, montage_cases: int = 0) -> dict[str, pd.DataFrame]:
+                   jobs: int | str = 1, montage_cases: int = 0, every_slice: bool = False) -> dict[str, pd.DataFrame]:
     """Align and fuse ``cases`` (params section ``align_fuse``) on ``jobs`` processes (the
     outputs do not depend on ``jobs``: registration is single-threaded and seeded, and slice
-    sampling is seeded by case position); write the per-case artifacts and tables."""
+    sampling is seeded by case position); write the per-case artifacts and tables.
+    ``every_slice``: fuse every slice (a test cohort) instead of the sampled training slices,
+    without fusion-quality rows or figures."""
     out = Path(out_dir)
     for folder in ["transforms", "figures/montage", *(f"fused/{name}" for name in cfg["inputs"])]:
         (out / folder).mkdir(parents=True, exist_ok=True)
-    figure_index = min(int(cfg["figure_case"]), len(cases) - 1)
+    figure_index = -1 if every_slice else min(int(cfg["figure_case"]), len(cases) - 1)
     per_case = map_jobs(functools.partial(align_fuse_case, out=out, cfg=cfg, montage_cases=montage_cases,
-                                          figure_index=figure_index),
+                                          figure_index=figure_index, every_slice=every_slice),
                         enumerate(cases), jobs=jobs, progress=progress, desc="align + fuse", unit="case")
     tables = {name: pd.DataFrame([row for rows in per_case for row in rows[name]]) for name in TABLES}
     for name, table in tables.items():
@@ -88,19 +103,22 @@ def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], 
 
 
 def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any], *, montage_cases: int = 0,
-                    figure_index: int = -1) -> dict[str, list[dict]]:
+                    figure_index: int = -1, every_slice: bool = False) -> dict[str, list[dict]]:
     """Align, localise and fuse one case (``item`` = its position in the cohort, which seeds
     its slice sampling, and the case); write its transform, one ``fused/<input>/`` file per
-    input and its figure data; return its rows of the stage tables."""
+    input and its figure data; return its rows of the stage tables. ``every_slice``: every
+    slice of the volume, no quality rows."""
     i, case = item
     p, transform = prepare(case, cfg)
     sitk.WriteTransform(transform, str(out / "transforms" / f"{case.case_id}.tfm"))
     rows: dict[str, list[dict]] = {"alignment": [p.alignment], "region_check": [region_check(p)],
                                    "lesions": [lesion_stats(case, p)], "slices": [], "fusion_quality": []}
     chosen, hot_z = select_slices(p, cfg["slices"], seed=int(cfg["seed"]) + i)
+    if every_slice:
+        chosen = list(range(len(p.label)))
     lesion_z = [z for z in chosen if p.label[z].any()]
-    n_quality = cfg["quality_slices_per_case"]
-    quality_z = set(lesion_z[:: max(1, len(lesion_z) // n_quality)][:n_quality])
+    n_quality = 0 if every_slice else cfg["quality_slices_per_case"]
+    quality_z = set(lesion_z[:: max(1, len(lesion_z) // n_quality)][:n_quality]) if n_quality else set()
     for k, (name, spec) in enumerate(cfg["inputs"].items()):
         quality, slices = fuse_input(p, name, spec, chosen, out / "fused" / name / f"{case.case_id}.npz",
                                      cfg=cfg, quality_z=quality_z)
@@ -172,7 +190,7 @@ def write_figure_case(case: Case, p: PreparedCase, transform: sitk.Transform, pa
     np.savez_compressed(
         path, case_id=case.case_id, lesion_z=lesion_z, hot_z=-1 if hot_z is None else hot_z,
         ct01=p.ct01[lesion_z], pet_native=pet_native[pz],
-        edges=edges(p.ct01[lesion_z]) | edges(p.pet01["refined"][lesion_z]),
+        edges=region_edges(sitk.GetArrayFromImage(case.ct)[lesion_z], p.ct_body[lesion_z], cfg["localise"]),
         ct_body=p.ct_body[lesion_z], pet_body=p.pet_body[lesion_z], region=np.asarray(p.region),
         ct_hu=sitk.GetArrayFromImage(case.ct), spacing=np.asarray(case.ct.GetSpacing()),
         pet_geometric=p.suv["geometric"], pet_refined=p.suv["refined"],
@@ -180,6 +198,14 @@ def write_figure_case(case: Case, p: PreparedCase, transform: sitk.Transform, pa
         input_images=np.stack(images).reshape(len(rows), len(cfg["inputs"]), *images[0].shape),
         boxes=np.concatenate(boxes).reshape(-1, 4), box_row=np.asarray(box_row, np.int32),
         box_input=np.asarray(box_input, np.int32))
+
+
+def region_edges(hu: np.ndarray, body: np.ndarray, localise: dict[str, Any]) -> np.ndarray:
+    """The Canny edges a slice contributes to the localised region: the body outline's,
+    and the bones' inside the body (``localise.region: edges``)."""
+    low, high = localise["bone_window"]
+    bone = np.clip((np.where(body, hu, low) - low) / (high - low), 0.0, 1.0)
+    return edges(body.astype(np.float64)) | (edges(bone) & body)
 
 
 # ----------------------------------------------------------------------------- summaries

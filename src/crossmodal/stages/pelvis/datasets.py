@@ -1,7 +1,9 @@
 """Stage ``datasets_pelvis``: one YOLO dataset + COCO JSON per fusion input, one patient split.
 
 Every input shares one seeded patient-level split, stratified by lesion burden, so every
-comparison between inputs is paired. Outputs under ``out``::
+comparison between inputs is paired. With a locked test cohort (``test_align_dir``) the
+development patients split into train and val only, and the test split is that cohort:
+every slice of every volume. Outputs under ``out``::
 
     split.csv                     patient, case_id, stratum, split
     hot_negatives.csv             case_id, z of the hot lesion-free slices (for the figures)
@@ -28,43 +30,64 @@ from crossmodal.stages.pelvis import used_inputs
 SPLITS = ("train", "val", "test")
 
 
-def run(params: dict[str, Any], *, align_dir: str | Path, out: str | Path) -> pd.DataFrame:
+def run(params: dict[str, Any], *, align_dir: str | Path, out: str | Path,
+        test_align_dir: str | Path | None = None) -> pd.DataFrame:
     """Export the datasets of every input a planned run uses (params ``detect``; class
-    names from ``cohort.pelvis.label_names``)."""
+    names from ``cohort.pelvis.label_names``); the test split from ``test_align_dir``."""
     names = params["cohort"]["pelvis"]["label_names"]
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
+           "reference": params["detect"].get("reference"),
            "seeds": params["detect"]["seeds"], "split": params["detect"]["split"],
            "train_slice_stride": params["detect"]["train_slice_stride"]}
     split = export_datasets(align_dir, out, cfg, class_names=[names[k] for k in sorted(names)],
-                            jobs=compute_setting(params, "jobs"))
+                            jobs=compute_setting(params, "jobs"), test_align_dir=test_align_dir)
     print(split["split"].value_counts().to_dict())
     return split
 
 
 def export_datasets(align_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                    class_names: list[str], jobs: int | str = 1) -> pd.DataFrame:
+                    class_names: list[str], jobs: int | str = 1,
+                    test_align_dir: str | Path | None = None) -> pd.DataFrame:
     """Write ``<out>/<input>/`` (YOLO layout, data.yaml, coco_<split>.json) for every input,
-    on ``jobs`` processes (one input each); return the patient split."""
+    on ``jobs`` processes (one input each); return the patient split. ``test_align_dir``:
+    the locked test cohort's align_fuse output, which becomes the test split."""
     align_dir, out = Path(align_dir), Path(out_dir)
     slices = pd.read_csv(align_dir / "slices.csv")
-    split = split_patients(slices, fractions=cfg["split"]["fractions"], seed=int(cfg["split"]["seed"]))
+    split = split_patients(slices, fractions=cfg["split"]["fractions"], seed=int(cfg["split"]["seed"]),
+                           names=SPLITS[:len(cfg["split"]["fractions"])])
+    if test_align_dir is not None:
+        test_slices = pd.read_csv(Path(test_align_dir) / "slices.csv")
+        split = pd.concat([split, locked_test_split(slices, test_slices)], ignore_index=True)
+        slices = pd.concat([slices, test_slices], ignore_index=True)
     out.mkdir(parents=True, exist_ok=True)
     split.to_csv(out / "split.csv", index=False)
     slices.loc[slices["hot_negative"].astype(bool), ["case_id", "z"]].to_csv(out / "hot_negatives.csv", index=False)
-    export = functools.partial(export_input, align_dir=align_dir, out=out,
+    export = functools.partial(export_input, align_dirs=(align_dir, Path(test_align_dir or align_dir)), out=out,
                                split_of=dict(zip(split["case_id"], split["split"])),
                                stride=int(cfg.get("train_slice_stride", 1)), class_names=class_names)
     map_jobs(export, used_inputs(cfg), jobs=jobs)
     return split
 
 
-def split_patients(slices: pd.DataFrame, *, fractions, seed: int) -> pd.DataFrame:
+def split_patients(slices: pd.DataFrame, *, fractions, seed: int, names=SPLITS) -> pd.DataFrame:
     """Patient-level split stratified by lesion burden (slices with boxes: above/below median)."""
     per_patient = slices.groupby("patient").agg(case_id=("case_id", "first"), boxes=("n_boxes", "sum"))
     strata = (per_patient["boxes"] > per_patient["boxes"].median()).astype(int)
-    split = patient_split(list(per_patient.index), list(strata), fractions=fractions, seed=seed)
+    split = patient_split(list(per_patient.index), list(strata), fractions=fractions, seed=seed, names=names)
     return pd.DataFrame({"patient": per_patient.index, "case_id": per_patient["case_id"],
                          "stratum": strata.values, "split": [split[p] for p in per_patient.index]})
+
+
+def locked_test_split(dev_slices: pd.DataFrame, test_slices: pd.DataFrame) -> pd.DataFrame:
+    """Every case of the locked test cohort as the test split; refuses a patient or case
+    that is also in the development cohort."""
+    shared = sorted(set(dev_slices["patient"]) & set(test_slices["patient"]))
+    shared += sorted(set(dev_slices["case_id"]) & set(test_slices["case_id"]))
+    if shared:
+        raise ValueError(f"the locked test cohort shares patients or cases with the development cohort: {shared[:5]}")
+    per_patient = test_slices.groupby("patient").agg(case_id=("case_id", "first"))
+    return pd.DataFrame({"patient": per_patient.index, "case_id": per_patient["case_id"], "stratum": -1,
+                         "split": "test"})
 
 
 def records_for_input(fused_dir: Path, case_ids: list[str]) -> list[SliceRecord]:
@@ -80,11 +103,17 @@ def records_for_input(fused_dir: Path, case_ids: list[str]) -> list[SliceRecord]
     return records
 
 
-def export_input(name: str, align_dir: Path, out: Path, *, split_of: dict[str, str], stride: int,
+def export_input(name: str, align_dirs: tuple[Path, Path], out: Path, *, split_of: dict[str, str], stride: int,
                  class_names: list[str]) -> None:
-    """Write one input's YOLO dataset and COCO JSONs (training slices thinned by ``stride``)."""
-    records = [r for i, r in enumerate(records_for_input(align_dir / "fused" / name, sorted(split_of)))
-               if split_of[r.case_id] != "train" or i % stride == 0]
+    """Write one input's YOLO dataset and COCO JSONs (training slices thinned by ``stride``);
+    ``align_dirs`` = (development, test) align_fuse outputs (the same folder without a
+    locked test cohort)."""
+    dev_dir, test_dir = align_dirs
+    records = []
+    for folder, wanted in ((dev_dir, lambda s: s != "test"), (test_dir, lambda s: s == "test")):
+        cases = sorted(c for c, s in split_of.items() if wanted(s))
+        records += [r for r in records_for_input(folder / "fused" / name, cases)]
+    records = [r for i, r in enumerate(records) if split_of[r.case_id] != "train" or i % stride == 0]
     export_yolo(records, out / name, split_of=split_of, class_names=class_names)
     for s in SPLITS:
         export_coco(records, out / name / f"coco_{s}.json", split=s, split_of=split_of, class_names=class_names)

@@ -1,18 +1,24 @@
-"""Stage ``evaluate_pelvis``: AP50, AP50-95, precision, recall, FP per slice and lesion
-sensitivity per (detector, input), with patient-bootstrap CIs; paired differences against
-the proposed input; PR curves.
+"""Stage ``evaluate_pelvis``: AP50 (mean over classes and per class), AP50-95, precision,
+recall, FP per slice, lesion sensitivity and the 3-D lesion-level FROC (sensitivity at 0.5,
+1, 2 and 4 false-positive findings per patient; FP per patient at the pre-specified matched
+sensitivity) per (detector, input), with patient-bootstrap CIs; paired differences (with
+bootstrap p-values) against the proposed input; PR and FROC curves. The test patients are
+the locked test cohort, every slice of it, where one is configured.
 
 The operating confidence of each run is chosen on the validation patients
 (``detect.evaluate.operating_rule``). Every run is evaluated on the SAME bootstrap patient
 draws of the test patients (:mod:`crossmodal.stats.bootstrap`), so seed means (averaged
 within each draw) and differences between inputs have paired CIs. Outputs: ``<out>/``
-``metrics.csv`` (seed means with ``_ci_low``/``_ci_high``, seeds and test patients behind them), ``differences.csv``, ``pr_curves.csv``;
+``metrics.csv`` (seed means with ``_ci_low``/``_ci_high``, seeds and test patients behind them;
+``val_<metric>``: point estimates on the validation patients, where claims choose their
+references), ``differences.csv``, ``pr_curves.csv``, ``froc_curves.csv``;
 the DVC metrics JSON at ``metrics`` (one flat key per detector/input/metric).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,10 @@ import pandas as pd
 
 from crossmodal.detect import metrics as ev
 from crossmodal.detect.export import dataset_ground_truth
+from crossmodal.detect.froc import FP_RATES
+from crossmodal.detect.froc import fp_at_sensitivity
+from crossmodal.detect.froc import froc
+from crossmodal.detect.froc import sensitivity_at_fp
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import read_predictions
 from crossmodal.stages.pelvis import run_dir
@@ -30,16 +40,24 @@ from crossmodal.stats.bootstrap import patient_resamples
 from crossmodal.stats.bootstrap import percentile_ci
 from crossmodal.stats.bootstrap import resample_counts
 
-DIFFERENCE_METRICS = ("AP50", "AP50_95", "FP_per_slice")
-JSON_METRICS = ("AP50", "AP50_95", "FP_per_slice", "lesion_sensitivity")
+NOT_COMPARED = ("precision", "recall", "conf")  # operating-point values: no paired difference
+JSON_METRICS = ("AP50", "AP50_95", "FP_per_slice", "lesion_sensitivity", "sens_at_1fp", "fp_per_patient_at_sens")
+
+
+def fp_rate_name(rate: float) -> str:
+    """``sens_at_0.5fp``, ``sens_at_1fp``, ...: the FROC column at ``rate`` FP per patient."""
+    return f"sens_at_{rate:g}fp"
 
 
 def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path, out: str | Path,
         metrics: str | Path) -> dict[str, pd.DataFrame]:
     """Evaluate every planned run (params ``detect``); ``metrics`` is the DVC metrics JSON."""
+    names = params["cohort"]["pelvis"]["label_names"]
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
            "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
-           "evaluate": params["detect"]["evaluate"]}
+           "reference": params["detect"].get("reference"),
+           "evaluate": {**params["detect"]["evaluate"], "class_names": [names[k] for k in sorted(names)],
+                        "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"]}}
     tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics)
     print(tables["metrics"][["detector", "input", *JSON_METRICS]].to_string(index=False))
     return tables
@@ -57,25 +75,32 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
     n_test = len(truth[(used_inputs(cfg)[0], "test")].patients)
     draws = Draws(n_test, int(ev_cfg["n_boot"]), int(ev_cfg["seed"]), float(ev_cfg["ci"]))
     per_seed: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
-    curves = []
+    curves, froc_curves = [], []
     for run in planned_runs(cfg):
         folder = run_dir(runs_dir, run)
         gt_val, gt_test = truth[(run["input"], "val")], truth[(run["input"], "test")]
         preds_val = read_predictions(folder / "predictions_val.csv")
         preds_test = read_predictions(folder / "predictions_test.csv")
+        key = {"detector": run["detector"], "input": run["input"], "seed": run["seed"]}
         per_seed.setdefault((run["detector"], run["input"]), []).append(
-            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, rule=ev_cfg["operating_rule"],
-                        lesion_hit=ev_cfg["lesion_hit"]))
+            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, cfg=ev_cfg))
         curve = ev.pr_curve(gt_test, preds_test)
-        curves.append(pd.DataFrame({"detector": run["detector"], "input": run["input"], "seed": run["seed"],
-                                    "recall": curve.recall_thresholds,
+        curves.append(pd.DataFrame({**key, "recall": curve.recall_thresholds,
                                     "precision": curve.precision_interpolated}))
+        lesion_curve = froc(gt_test, preds_test, lesion_hit=ev_cfg["lesion_hit"])
+        froc_curves.append(pd.DataFrame({**key, "threshold": lesion_curve.thresholds,
+                                         "fp_per_patient": lesion_curve.fp_per_patient,
+                                         "sensitivity": lesion_curve.sensitivity}))
     # Seed mean of every bootstrap draw: CIs of the seed-averaged metric.
-    means = {key: {m: np.nanmean(np.stack([s[m] for s in seeds]), axis=0) for m in seeds[0]}
-             for key, seeds in per_seed.items()}
+    with warnings.catch_warnings():  # a metric undefined in every seed (a class absent) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = {key: {m: np.nanmean(np.stack([s[m] for s in seeds]), axis=0) for m in seeds[0]}
+                 for key, seeds in per_seed.items()}
     table = metrics_table(means, {key: len(seeds) for key, seeds in per_seed.items()}, draws)
+    table = table.merge(validation_table(per_seed), on=["detector", "input"])
     tables = {"metrics": table, "differences": differences_table(means, cfg["proposed"], draws),
-              "pr_curves": pd.concat(curves, ignore_index=True)}
+              "pr_curves": pd.concat(curves, ignore_index=True),
+              "froc_curves": pd.concat(froc_curves, ignore_index=True)}
     for name, frame in tables.items():
         frame.to_csv(out / f"{name}.csv", index=False)
     if metrics_json is not None:  # DVC metrics: one flat JSON (dvc metrics show / diff)
@@ -113,15 +138,18 @@ class Draws:
         return statistic
 
 
-def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, rule: str,
-                lesion_hit: str = "iou") -> dict[str, np.ndarray]:
+def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *,
+                cfg: dict[str, Any]) -> dict[str, np.ndarray]:
     """Point estimate (index 0) followed by the bootstrap values, for every metric; the
-    operating confidence by ``rule``, lesion hits by the ``lesion_hit`` rule."""
+    operating confidence by ``cfg["operating_rule"]`` on the validation patients, lesion
+    hits by ``cfg["lesion_hit"]``; ``val_*``: point estimates on the validation patients."""
+    rule, lesion_hit = cfg["operating_rule"], cfg["lesion_hit"]
     conf = ev.choose_operating_confidence(gt_val, preds_val, rule=rule)
     w = np.vstack([np.ones((1, weights.shape[1])), weights])
     precision, recall = ev.precision_recall_at(gt_test, preds_test, conf, patient_weights=w)
-    return {
+    metrics = {
         "AP50": np.asarray(ev.ap50(gt_test, preds_test, patient_weights=w), float),
+        **per_class_ap50(gt_test, preds_test, cfg["class_names"], patient_weights=w),
         "AP50_95": np.asarray(ev.ap50_95(gt_test, preds_test, patient_weights=w), float),
         "precision": np.asarray(precision, float),
         "recall": np.asarray(recall, float),
@@ -130,6 +158,33 @@ def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *, 
                                                                          patient_weights=w), float),
         "conf": np.full(len(w), conf),
     }
+    curve = froc(gt_test, preds_test, lesion_hit=lesion_hit, patient_weights=w)
+    for rate, values in zip(FP_RATES, np.asarray(sensitivity_at_fp(curve, FP_RATES), float).T):
+        metrics[fp_rate_name(rate)] = values
+    metrics["fp_per_patient_at_sens"] = np.asarray(fp_at_sensitivity(curve, cfg["matched_sensitivity"]), float)
+    validation = {"AP50": np.asarray(ev.ap50(gt_val, preds_val), float),
+                  **per_class_ap50(gt_val, preds_val, cfg["class_names"])}
+    metrics.update({f"val_{name}": np.full(len(w), float(value)) for name, value in validation.items()})
+    return metrics
+
+
+def per_class_ap50(gt, preds, class_names: list[str], *, patient_weights=None) -> dict[str, np.ndarray]:
+    """``AP50_<class name>`` for every class (class id = position in ``class_names``)."""
+    per_class = ev.ap50_per_class(gt, preds, class_ids=range(len(class_names)), patient_weights=patient_weights)
+    return {f"AP50_{name}": np.asarray(per_class[k], float) for k, name in enumerate(class_names)}
+
+
+def validation_table(per_seed: dict) -> pd.DataFrame:
+    """``val_<metric>`` seed means per (detector, input): the point estimates on the
+    validation patients by which the claims choose their reference inputs."""
+    rows = []
+    for (detector, name), seeds in per_seed.items():
+        row = {"detector": detector, "input": name}
+        for metric in seeds[0]:
+            if metric.startswith("val_"):
+                row[metric] = float(np.nanmean([s[metric][0] for s in seeds]))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def metrics_table(means: dict, seeds: dict, draws: Draws) -> pd.DataFrame:
@@ -139,6 +194,8 @@ def metrics_table(means: dict, seeds: dict, draws: Draws) -> pd.DataFrame:
         row = {"detector": detector, "input": name, "seeds": seeds[(detector, name)],
                "test_patients": draws.n_patients}
         for metric, values in metrics.items():
+            if metric.startswith("val_"):
+                continue
             lo, hi = draws.interval(values)
             row.update({metric: values[0], f"{metric}_ci_low": lo, f"{metric}_ci_high": hi})
         rows.append(row)
@@ -151,8 +208,11 @@ def differences_table(means: dict, proposed: str, draws: Draws) -> pd.DataFrame:
     for (detector, name), metrics in means.items():
         if name == proposed or (detector, proposed) not in means:
             continue
-        for metric in DIFFERENCE_METRICS:
+        for metric in metrics:
+            if metric in NOT_COMPARED or metric.startswith("val_"):
+                continue
             paired = draws.difference(means[(detector, proposed)][metric], metrics[metric])
             rows.append({"detector": detector, "input": name, "metric": metric,
-                         "difference": paired.difference, "ci_low": paired.low, "ci_high": paired.high})
+                         "difference": paired.difference, "ci_low": paired.low, "ci_high": paired.high,
+                         "p_value": paired.p_value})
     return pd.DataFrame(rows)

@@ -31,7 +31,7 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path) ->
     configure_ultralytics()
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
            "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
-           "predict": params["detect"]["predict"]}
+           "predict": params["detect"]["predict"], "reference": reference_rule(params)}
     return train_and_predict(datasets_dir, out, cfg, progress=True,
                              runs_at_once=compute_setting(params, "detector_runs"))
 
@@ -58,11 +58,38 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     return table
 
 
+def reference_rule(params: dict[str, Any]) -> dict[str, Any] | None:
+    """``detect.reference`` with the windows of the images it reads (``align_fuse.enhance``)."""
+    reference = params["detect"].get("reference")
+    if not reference:
+        return None
+    enhance = params["align_fuse"]["enhance"]
+    return {**reference, "ct_window": list(enhance["ct_window"]), "suv_max": float(enhance["suv_max"])}
+
+
+def predict_reference(run: dict[str, Any], datasets_dir: Path, out: Path, rule: dict[str, Any]) -> dict[str, Any]:
+    """The non-learned reference's val/test detections (nothing is trained)."""
+    from crossmodal.detect.threshold import predict_suv_threshold
+
+    folder = run_dir(out, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for split in ("val", "test"):
+        items = read_split(datasets_dir / run["input"], split)
+        detections = predict_suv_threshold([i["image_path"] for i in items], ct_window=rule["ct_window"],
+                                           suv_max=rule["suv_max"], suv_threshold=rule["suv_threshold"],
+                                           water_hu=rule["water_hu"], min_pixels=rule["min_pixels"])
+        predictions([i["image_id"] for i in items], detections).to_csv(folder / f"predictions_{split}.csv", index=False)
+    return {**run, "epochs_trained": 0, "train_seconds": time.perf_counter() - start, "device": "cpu"}
+
+
 def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one (detector, input, seed) run from scratch; write its val/test detections."""
     from crossmodal.detect.train import predict
     from crossmodal.detect.train import train_detector
 
+    if cfg.get("reference") and run["detector"] == cfg["reference"]["name"]:
+        return predict_reference(run, datasets_dir, out, cfg["reference"])
     folder = run_dir(out, run)
     train = cfg["train"]
     options = dict(train.get("options", {}).get(run["detector"], {}))
@@ -73,7 +100,8 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
                                   **options)
         for split in ("val", "test"):
             items = read_split(datasets_dir / run["input"], split)
-            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]))
+            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]),
+                                 max_det=int(cfg["predict"].get("max_det", 300)))
             table = predictions([i["image_id"] for i in items], detections)
             table.to_csv(folder / f"predictions_{split}.csv", index=False)
     return {**run, "epochs_trained": len(detector.record.get("history", [])),

@@ -21,8 +21,8 @@
 #
 # | step | thesis says | our choice (`params.yaml`, section `detect`) |
 # |---|---|---|
-# | detectors | several object detectors, fused input fed channel-wise | ultralytics YOLOv5u, YOLOv8, YOLO11 (nano) and torchvision Faster R-CNN (ResNet-18 FPN), all trained from scratch: no pretrained weights can be downloaded |
-# | runs | not stated | every (detector, input, seed) of `detect.detectors` trained from scratch, side by side as `compute.detector_runs` allows; raw detections (confidence ≥ `detect.predict.conf`) stored for the validation and test patients |
+# | detectors | several object detectors, fused input fed channel-wise | the package trains ultralytics YOLOv5u, YOLOv8, YOLO11 (nano) and torchvision Faster R-CNN (ResNet-18 FPN), all from scratch (no pretrained weights can be downloaded); **which of them a profile trains, on which inputs and with how many seeds, is `detect.detectors` and `detect.seeds`: the plan of this build is printed below** |
+# | runs | not stated | every (detector, input, seed) of the plan trained from scratch, side by side as `compute.detector_runs` allows; raw detections (confidence ≥ `detect.predict.conf`) stored for the validation and test patients |
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
@@ -44,6 +44,19 @@ from IPython.display import display
 from crossmodal.report.detection import runs_summary
 
 display(Markdown(f"Profile **{params['profile']}**, seeds {params['detect']['seeds']}: " + runs_summary(runs)))
+
+# %% [markdown]
+# ## The plan of this profile
+#
+# Detectors, inputs and seeds as `params.yaml` sets them for the profile this book was built
+# with (other profiles train other detectors and seeds; see the README's profile table).
+
+# %% tags=["hide-input"]
+from crossmodal.report.claims import detector_plan
+from crossmodal.report.claims import detector_plan_sentence
+
+display(Markdown(detector_plan_sentence(params)))
+display(detector_plan(params))
 
 # %% [markdown]
 # ## Runs

@@ -30,13 +30,14 @@ params_path = "params.yaml"
 profile = None
 align_dir = "results/pelvis/align_fuse"
 out = "results/pelvis/datasets"
+test_align_dir = None
 
 # %%
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import datasets
 
 params = load_params(params_path, profile)
-split = datasets.run(params, align_dir=align_dir, out=out)
+split = datasets.run(params, align_dir=align_dir, out=out, test_align_dir=test_align_dir)
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown

@@ -1,0 +1,106 @@
+"""Where each ``phantom.pelvis`` parameter's default comes from.
+
+One short source string per top-level key of ``phantom.pelvis`` in ``params.yaml``: a
+published reference for the phenomenon or range, "our estimate" where no reference fixes
+the number, or "design choice: <why>" for grids, noise and seeds. A reference named here
+supports the phenomenon (or the threshold quoted); the number itself is ours unless the
+string says otherwise. No default was tuned to make any input win. The book renders this
+table; a test checks that it names every key and no other.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PELVIS_PARAMETER_SOURCES", "REFERENCES"]
+
+KOSTAKOGLU_2004 = "Kostakoglu et al., RadioGraphics 2004;24:1411-1431"
+COOK_1996 = "Cook, Fogelman, Maisey, Semin Nucl Med 1996;26:308-314"
+SIRONI_2006 = "Sironi et al., Radiology 2006;238:272-279"
+GRIGSBY_2001 = "Grigsby et al., J Clin Oncol 2001;19:3745-3749"
+RECIST_2009 = "Eisenhauer et al., Eur J Cancer 2009 (RECIST 1.1)"
+
+REFERENCES = {
+    KOSTAKOGLU_2004: "Kostakoglu L, Hardoff R, Mirtcheva R, Goldsmith SJ. PET-CT fusion imaging in "
+                     "differentiating physiologic from pathologic FDG uptake. "
+                     "RadioGraphics 2004;24:1411-1431.",
+    COOK_1996: "Cook GJR, Fogelman I, Maisey MN. Normal physiological and benign pathological variants of "
+               "18-fluoro-2-deoxyglucose positron-emission tomography scanning: potential for error in "
+               "interpretation. Semin Nucl Med 1996;26:308-314.",
+    SIRONI_2006: "Sironi S, Buda A, Picchio M, et al. Lymph node metastasis in patients with clinical "
+                 "early-stage cervical cancer: detection with integrated FDG PET/CT. "
+                 "Radiology 2006;238:272-279.",
+    GRIGSBY_2001: "Grigsby PW, Siegel BA, Dehdashti F. Lymph node staging by positron emission tomography in "
+                  "patients with carcinoma of the cervix. J Clin Oncol 2001;19:3745-3749.",
+    RECIST_2009: "Eisenhauer EA, Therasse P, Bogaerts J, et al. New response evaluation criteria in solid "
+                 "tumours: revised RECIST guideline (version 1.1). Eur J Cancer 2009;45:228-247.",
+}
+
+_PHYSIOLOGICAL = f"{KOSTAKOGLU_2004}; {COOK_1996}"
+
+PELVIS_PARAMETER_SOURCES: dict[str, str] = {
+    # seed, size, grids, physics
+    "seed": "design choice: fixed so the cohort is reproducible",
+    "n_patients": "design choice: cohort size per profile (runtime budget)",
+    "ct_size": "design choice: 500 mm transaxial field of view, pelvis in z",
+    "ct_spacing_mm": "design choice: a usual clinical CT grid (about 3 mm)",
+    "pet_size": "design choice: covers the CT field of view",
+    "pet_spacing_mm": "design choice: a usual clinical PET grid (4 mm)",
+    "pet_oversample": "design choice: activity sampled finer than the PET grid before the PSF",
+    "pet_fwhm_mm": "our estimate: the resolution of a clinical PET/CT scanner",
+    "pet_counts_per_suv": "design choice: noise level giving a visibly noisy but readable PET",
+    "ct_noise_hu": "our estimate: low-dose CT of a PET/CT study",
+    # body and organs
+    "body_half_width_mm": "our estimate: adult female pelvis",
+    "body_half_depth_mm": "our estimate: adult female pelvis",
+    "fat_mm": "our estimate: subcutaneous fat thickness",
+    "body_offset_mm": "our estimate: patients are not centred on the table",
+    "bladder_radius_mm": "our estimate: partly to well-filled bladder",
+    "bladder_suv": f"urinary FDG in the bladder: {_PHYSIOLOGICAL}; range our estimate",
+    "bladder_fill_change": "our estimate: the bladder fills between the CT and the later PET",
+    "bowel_loops": "our estimate: small-bowel and sigmoid loops in the pelvic field of view",
+    "bowel_suv": f"physiological bowel uptake: {_PHYSIOLOGICAL}; range our estimate",
+    "bowel_lumen_fraction": "our estimate: wall a few mm thick around the lumen",
+    "bowel_content_mix": "our estimate: gas, positive oral contrast or fluid "
+                         "(the contrast share depends on the protocol)",
+    "bowel_content_hu": "gas near air, positive oral contrast +150..+400 HU, fluid water-like: our estimate",
+    "bowel_focus_probability": f"focal physiological bowel uptake: {_PHYSIOLOGICAL}; share our estimate",
+    "bowel_focus_radius_mm": "our estimate: a short bowel segment",
+    "bowel_focus_suv": f"focal physiological bowel uptake that mimics disease: {KOSTAKOGLU_2004}; "
+                       "range our estimate",
+    "bowel_shift_mm": "our estimate: peristalsis between the CT and the PET acquisition",
+    # tumour
+    "tumour_radius_mm": "our estimate: cervical tumours of about 1.5 to 4.5 cm",
+    "tumour_suvmax": "our estimate: FDG-avid squamous cervical carcinoma",
+    "tumour_ct_delta_hu": "our estimate: cervical tumours are near-isodense to the cervix on non-contrast CT",
+    "necrosis_probability": "our estimate: share of larger tumours with a necrotic core",
+    "tumour_abuts_bladder_probability": "our estimate: tumours reaching the posterior bladder wall",
+    "tumour_bladder_indent": "our estimate: from touching to pushing into the bladder wall",
+    # nodes
+    "nodes": "our estimate: 0-3 nodal metastases in the pelvic field of view",
+    "node_radius_mm": "our estimate: diameters 8-16 mm, around the 10 mm short-axis threshold of "
+                      f"{RECIST_2009}",
+    "node_suvmax": f"FDG-avid nodal metastases: {GRIGSBY_2001}; range our estimate",
+    "node_fat_probability": "our estimate: pelvic sidewall nodes lie in perivascular fat along the "
+                            "iliac vessels",
+    "node_fat_margin_mm": "our estimate: fat pad around a sidewall node",
+    "node_faint_probability": f"PET misses small nodal metastases: {SIRONI_2006}; {GRIGSBY_2001}; "
+                              "share our estimate",
+    "node_faint_suvmax": f"PET/CT misses small nodal metastases: {SIRONI_2006}; range our estimate",
+    # ureters
+    "ureter_radius_mm": "our estimate: a non-dilated ureter (outer diameter 5-8 mm)",
+    "ureter_lumen_fraction": "our estimate: lumen inside a wall of about 1 mm",
+    "ureter_fat_mm": "our estimate: the ureter runs in retroperitoneal / extraperitoneal fat",
+    "ureter_lumen_hu": "our estimate: urine on CT without intravenous contrast is water-like",
+    "ureter_suv": "our estimate: little urine activity between peristaltic boluses",
+    "ureter_focus_probability": f"focal ureteric urine activity: {_PHYSIOLOGICAL}; share our estimate",
+    "ureter_foci": f"our estimate (focal ureteric activity: {KOSTAKOGLU_2004})",
+    "ureter_focus_length_mm": "our estimate: length of a urine bolus",
+    "ureter_focus_suv": "our estimate: urine activity of the order of the bladder's, before the PSF",
+    # registration, patient, tissue tables
+    "misregistration_shift_mm": "our estimate: patient motion between the CT and the PET of one study",
+    "misregistration_rotation_deg": "our estimate: patient motion between the CT and the PET of one study",
+    "weight_kg": "our estimate: adult women",
+    "injected_dose_mbq_per_kg": "our estimate: a usual weight-based FDG activity",
+    "uptake_time_min": "our estimate: around the usual 60 min uptake",
+    "hu": "standard CT numbers for air, fat, water and soft tissue; bone, contrast and couch our estimate",
+    "suv": f"physiological background uptake per tissue: {_PHYSIOLOGICAL}; values our estimate",
+}
