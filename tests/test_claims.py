@@ -232,8 +232,8 @@ def test_a_comparator_that_found_no_lesion_is_not_measurable_not_beaten():
     from crossmodal.stages.pelvis.claims import gate_outcome
 
     metrics = pd.DataFrame({"detector": ["d", "d", "d"], "input": ["prop", "good", "blind"],
-                            "AP50_tumour_ci_low": [0.30, 0.20, 0.0]})
-    analysis = {"primary_class": "tumour", "gate": {"min_ci_low": 0.05}}
+                            "val_AP50_tumour": [0.30, 0.20, 0.0], "AP50_tumour_ci_low": [0.0, 0.0, 0.5]})
+    analysis = {"primary_class": "tumour", "gate": {"min_val_ap": 0.05}}
     assert gate_outcome(metrics, "d", ["prop", "good"], analysis) == "passed"
     assert gate_outcome(metrics, "d", ["prop", "blind"], analysis) == "failed: blind"
     assert gate_outcome(metrics, "d", ["prop", "blind"], {"primary_class": "tumour"}) == "passed"  # no gate
@@ -242,11 +242,12 @@ def test_a_comparator_that_found_no_lesion_is_not_measurable_not_beaten():
 def test_a_gated_comparison_leaves_the_family_and_is_not_measurable(params):
     analysis = stage.resolved_analysis(params)
     metrics = metrics_frame()
-    blind = (metrics.detector == "det_a") & (metrics.input == "pet_only")
-    metrics.loc[blind, f"{TUMOUR}_ci_low"] = 0.0  # pet_only found nothing: below the gate
+    blind = (metrics.detector == "det_a") & metrics.input.isin(["ct_only", "pet_only"])
+    metrics.loc[blind, f"val_{TUMOUR}"] = 0.0  # neither single modality found anything on validation
     table = stage.claims_table(metrics, differences_frame(), proposed="adaptive_region", analysis=analysis)
     rows = table.set_index(["claim", "detector"])
     assert rows.loc[("C1", "det_a"), "verdict"] == "not measurable"  # not "supported": nothing was beaten
-    assert rows.loc[("C1", "det_a"), "gate"] == "failed: pet_only"
-    assert np.isnan(rows.loc[("C1", "det_a"), "p_holm"])
-    assert table[table.claim != "C4"]["p_holm"].notna().sum() == 3  # C1 and C3 of det_a leave the family
+    assert rows.loc[("C1", "det_a"), "gate"] == "failed: ct_only"  # the reference chosen (a tie: the first)
+    assert rows.loc[("C1", "det_a"), "p_holm"] == 1.0  # stays in the family with p = 1
+    assert table[table.claim != "C4"]["p_holm"].notna().sum() == 5  # the family keeps its size
+    assert rows.loc[("C4", "all"), "verdict"] == "not measurable"  # an unmeasured row is no agreement

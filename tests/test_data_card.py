@@ -294,7 +294,7 @@ def check_page_draws(tables, *, target_px):
     assert view.loc[("lesion", "PET+CT minus PET"), "AUC"].startswith(("+", "-"))
     sentence = page.fusion_gain_sentence(tables["oracle"])
     lesion = tables["oracle"].set_index(["target", "features"]).loc["lesion"]
-    assert f"{lesion.loc['PET', 'AUC']:.3f}" in sentence and "at most" in sentence
+    assert f"{lesion.loc['PET', 'AUC']:.3f}" in sentence and "not a ceiling" in sentence
     assert "1 cases have no truth sidecar" in page.truth_sentence(tables["candidates"])
     assert page.crop_sentence(tables["sizes_summary"]) == "Detector pixels through: localised region."
     assert "share >= 12 px" in page.sizes_view(tables["sizes_summary"]).columns

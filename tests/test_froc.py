@@ -325,3 +325,18 @@ def test_cut_reaches_past_many_merged_detections():
     np.testing.assert_array_equal(cut.fp_per_patient[[0, -2, -1]], [1, 1, 2])
     whole = fr.froc(gt, _preds(rows), max_fp_per_patient=None)
     np.testing.assert_array_equal(whole.fp_per_patient[-3:], [2, 3, 4])
+
+
+def test_sensitivity_over_one_class_and_hits_on_others_are_no_false_positive():
+    tumour, node = [10, 10, 30, 30], [50, 50, 60, 60]
+    ids = ["A_z0", "A_z1"]
+    boxes = [np.asarray([tumour, node], float), np.zeros((0, 4))]
+    gt = ev.ground_truth(ids, ["A", "A"], boxes, classes=[[0, 1], []], lesion_ids=[[1, 2], []], z=[0, 1])
+    preds = _preds([("A_z0", node, 0.9), ("A_z0", tumour, 0.5)])
+    primary = fr.froc(gt, preds, lesion_classes=[0])
+    # one tumour lesion, found at 0.5; the 0.9 detection hits the node: no false positive
+    assert primary.n_lesions == 1
+    np.testing.assert_array_equal(primary.thresholds, [0.9, 0.5])
+    np.testing.assert_array_equal(primary.sensitivity, [0.0, 1.0])
+    np.testing.assert_array_equal(primary.fp_per_patient, [0.0, 0.0])
+    assert fr.froc(gt, preds).n_lesions == 2

@@ -33,7 +33,8 @@ def detect_setup(part1_stage, tmp_path_factory):
     claims["C1"]["references"], claims["C2"]["references"], claims["C3"]["references"] = ["pet_only"], ["dwt"], ["pet_only"]
     cfg["analysis"]["matched_sensitivity"] = 0.5
     cfg["analysis"]["controls"] = {}
-    cfg["evaluate"].update(class_names=["cervical_tumour", "lymph_node"], matched_sensitivity=0.5)
+    cfg["evaluate"].update(class_names=["cervical_tumour", "lymph_node"], matched_sensitivity=0.5,
+                           primary_class="cervical_tumour")
     cfg["split"]["fractions"] = [0.34, 0.33, 0.33]
     out = tmp_path_factory.mktemp("datasets")
     split = export_datasets(align_dir, out, cfg, class_names=["cervical_tumour", "lymph_node"])

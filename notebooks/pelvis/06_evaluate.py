@@ -61,7 +61,8 @@ from crossmodal.report.detection import shown_inputs
 table = tables["metrics"]
 inputs = params["detect"]["inputs"]
 primary = params["detect"]["analysis"]["primary_class"]
-display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["proposed"])))
+display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["proposed"],
+                                    learned=[d["name"] for d in params["detect"]["detectors"]])))
 
 # %% [markdown]
 # ## Average precision per class
@@ -101,7 +102,9 @@ plt.show()
 # False positives are 3-D findings: detections that hit no lesion, joined when they
 # overlap on the same or adjacent slices. Sensitivity at 0.5, 1, 2 and 4 false-positive
 # findings per patient, and the false positives per patient at the pre-specified matched
-# sensitivity (`detect.analysis.matched_sensitivity`; claim C3 compares inputs there).
+# sensitivity of the primary lesions (`detect.analysis.matched_sensitivity`, over the
+# `primary_class` lesions; a detection on any other lesion is no false positive): claim C3
+# compares inputs there.
 
 # %% tags=["hide-input"]
 display(froc_table(table))

@@ -25,9 +25,10 @@
 # | claims | C1 mean AP +6.06 % over single modality; C2 +8.9 % over other fusion methods; C3 fewer false positives; C4 consistent across detectors | one primary comparison per claim and detector: the proposed input minus the claim's reference, on the claim's metric (table below) |
 # | primary endpoint | "mean AP" (classes and IoU not stated) | AP50 of the primary class (the tumour); the other class and the class-mean AP50 are reported beside it, without verdict |
 # | reference | "single modality", "other fusion methods" | among the claim's reference inputs, the best on the **validation** patients; the test patients never choose |
-# | false positives | "fewer" | false positives per patient at a matched 3-D lesion sensitivity (FROC; `matched_sensitivity`) |
+# | false positives | "fewer" | false positives per patient at a matched 3-D sensitivity for the primary lesion (FROC; `matched_sensitivity`) |
 # | test | not stated | paired patient bootstrap on the test patients: difference with its 95 % CI and a two-sided bootstrap p-value |
-# | multiplicity | not stated | Holm across the family of every primary comparison (claim × detector); a verdict is read from the adjusted p-value: supported (below α, better side), contradicted (below α, worse side), inconclusive, or not measurable (no finite difference, e.g. the FROC never reached the matched sensitivity) |
+# | multiplicity | not stated | Holm across the family of every primary comparison (claim × detector); a verdict is read from the adjusted p-value: supported (below α, better side), contradicted (below α, worse side), inconclusive, or not measurable (no finite difference, e.g. the FROC never reached the matched sensitivity; or one of the two runs failed the sanity gate on the validation patients, `detect.analysis.gate`, and then keeps p = 1 in the family) |
+# | C4 when a row is not measurable | — | not measurable: a comparison nobody could measure does not count as agreeing |
 # | effect size | the percentages above | whether the thesis's value lies inside our 95 % CI, under the reading stated below (ours, not the thesis's) |
 # | C4 | "consistent" | computed: C1 and C2 supported for every detector |
 
@@ -78,8 +79,7 @@ display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"]
 display(claims_view(table))
 
 # %% tags=["hide-input"]
-evaluated = pd.read_csv(f"{eval_dir}/metrics.csv")
-display(Markdown(verdict_caveat(int(evaluated["test_patients"].iloc[0]), int(evaluated["seeds"].min()))))
+display(Markdown(verdict_caveat(int(table["test_patients"].iloc[0]), int(table["seeds"].min()))))
 
 # %% [markdown]
 # ## Beside the claims: secondary endpoints and controls

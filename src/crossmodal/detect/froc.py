@@ -83,6 +83,7 @@ def froc(
     iou: float = 0.5,
     patient_weights: np.ndarray | None = None,
     max_fp_per_patient: float | None = 8.0,
+    lesion_classes: Sequence[int] | None = None,
 ) -> FrocCurve:
     """3-D lesion-level FROC curve (see the module docstring for the definitions).
 
@@ -104,6 +105,9 @@ def froc(
         rate usually read). The findings are then formed among the top detections only,
         which keeps thousands of low-score detections per slice cheap. ``None``: the
         whole curve.
+    lesion_classes : sequence of int, optional
+        Count the sensitivity over the lesions of these classes only (e.g. the primary
+        lesion); a detection that hits a lesion of any class is still no false positive.
 
     Returns
     -------
@@ -113,7 +117,7 @@ def froc(
         raise ValueError(f"unknown lesion_hit rule {lesion_hit!r}")
     d = detection_arrays(gt, preds, None)
     w, scalar = weights_matrix(patient_weights, len(d["patients"]))
-    lesion_score, lesion_patient, is_fp = _lesion_scores(gt, d, lesion_hit, iou)
+    lesion_score, lesion_patient, is_fp = _lesion_scores(gt, d, lesion_hit, iou, lesion_classes)
     z = gt.images["z"].to_numpy(int)[d["pimg"]] if "z" in gt.images else None
     fp = np.flatnonzero(is_fp)
     fp = fp[np.argsort(-d["score"][fp], kind="mergesort")]
@@ -159,9 +163,10 @@ def _first_over(fp_rate: np.ndarray, limit: float | None) -> int | None:
     return int(np.argmax(over)) if over.any() else None
 
 
-def _lesion_scores(gt: GroundTruth, d: dict, rule: str, iou: float):
+def _lesion_scores(gt: GroundTruth, d: dict, rule: str, iou: float, lesion_classes=None):
     """Per lesion the highest score of a detection hitting it (-inf: never hit), the
-    lesion's patient index, and per detection whether it hits no box at all."""
+    lesion's patient index, and per detection whether it hits no box at all; only the
+    lesions of ``lesion_classes`` (all if None) are returned."""
     n_det = len(d["score"])
     hits_box = np.zeros(n_det, dtype=bool)
     box_score = np.full(len(d["gbox"]), -np.inf)
@@ -177,7 +182,11 @@ def _lesion_scores(gt: GroundTruth, d: dict, rule: str, iou: float):
     code, lesion_patient = lesion_codes(box_patient, gt.boxes["lesion_id"].to_numpy())
     lesion_score = np.full(len(lesion_patient), -np.inf)
     np.maximum.at(lesion_score, code, box_score)
-    return lesion_score, lesion_patient, ~hits_box
+    if lesion_classes is None:
+        return lesion_score, lesion_patient, ~hits_box
+    wanted = np.zeros(len(lesion_patient), dtype=bool)
+    np.logical_or.at(wanted, code, np.isin(gt.boxes["class_id"].to_numpy(), list(lesion_classes)))
+    return lesion_score[wanted], lesion_patient[wanted], ~hits_box
 
 
 def _cumulative_counts(thresholds, score, patient, delta, n_patients: int) -> np.ndarray:

@@ -4,8 +4,8 @@ A *candidate* is a ground-truth region of one patient on the CT grid: a lesion (
 component of the label) or a mimic (a structure that is hot on PET but no lesion, e.g.
 the bladder or a focus of ureteric or bowel uptake). The oracle asks how well a simple
 classifier separates lesions from mimics from PET-only, CT-only and PET+CT features of
-these regions, before any detector is trained: it bounds what fusing the two modalities
-can add on a cohort.
+these regions, before any detector is trained: a reference for what fusing the two
+modalities can add on a cohort (a reference, not a ceiling: a richer model may find more).
 
 * :func:`candidate_voxels` crops one candidate and the shell of tissue around it;
   :func:`candidate_features` measures it (the names of :data:`FEATURES`);

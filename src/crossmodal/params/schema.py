@@ -393,7 +393,7 @@ class DetectAnalysis(Section):
     thesis_reading: Literal["absolute", "relative"]
     claims: Annotated[dict[Name, ClaimSpec], Field(min_length=1)]
     controls: dict[Name, list[Name]] = {}  # claim -> inputs reported beside it
-    gate: dict[Literal["min_ci_low"], Fraction] = {}  # sanity gate on the primary endpoint
+    gate: dict[Literal["min_val_ap"], Fraction] = {}  # sanity gate on the primary endpoint (validation)
 
 
 class Detect(Section):

@@ -76,9 +76,10 @@ def fusion_gain_sentence(oracle: pd.DataFrame, *, target: str = "lesion") -> str
     return (f"On ground-truth candidates ({target} vs mimic), PET features alone reach AUC {auc['PET']}, "
             f"CT features alone {auc['CT']} and both together {auc['PET+CT']}. Adding CT to PET "
             f"changes the AUC by {format_ci(gain, low, high, digits=3, signed=True)} (paired). So on "
-            f"this cohort, and with these features, fusion can add at most about "
-            f"**{min(max(high, 0.0), headroom):.3f} AUC** over PET alone: the smaller of the upper end "
-            f"of that interval and PET alone's distance to 1 ({headroom:.3f}).")
+            f"this cohort, with these features and this classifier, the CT information a fusion can "
+            f"add over PET alone is worth about **{max(gain, 0.0):.3f} AUC** (upper end of the interval "
+            f"{max(high, 0.0):.3f}; PET alone's distance to a perfect AUC is {headroom:.3f}). A better "
+            f"model could find more: this is a reference, not a ceiling.")
 
 
 def truth_sentence(candidates: pd.DataFrame) -> str:

@@ -66,22 +66,31 @@ def operating_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def froc_table(metrics: pd.DataFrame, *, rates=(0.5, 1, 2, 4)) -> pd.DataFrame:
-    """3-D lesion sensitivity at each FROC operating point and the FP per patient at the
-    matched sensitivity, per run, ``estimate [95 % CI]``."""
+def froc_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """3-D lesion sensitivity at each FROC operating point the evaluation wrote
+    (``sens_at_<rate>fp``) and the FP per patient at the matched sensitivity, per run,
+    ``estimate [95 % CI]``."""
     table = metrics[["detector", "input"]].copy()
-    for m in [*(f"sens_at_{r:g}fp" for r in rates), "fp_per_patient_at_sens"]:
+    points = [c for c in metrics.columns if c.startswith("sens_at_") and not c.endswith(("_ci_low", "_ci_high"))]
+    for m in [*points, "fp_per_patient_at_sens"]:
         table[m] = ci_column(metrics, m, f"{m}_ci_low", f"{m}_ci_high")
     return table
 
 
-def tested_on_sentence(metrics: pd.DataFrame, datasets_dir: str | Path, reference: str) -> str:
-    """How many test patients and slices are behind every test metric."""
+def tested_on_sentence(metrics: pd.DataFrame, datasets_dir: str | Path, reference: str, *,
+                       learned: list[str] | None = None) -> str:
+    """How many test patients and slices are behind every test metric, and how many
+    training seeds (of the ``learned`` detectors: the non-learned reference has none)."""
     items = read_split(Path(datasets_dir) / reference, "test")
-    seeds = sorted(set(metrics["seeds"].astype(int)))
+    split = pd.read_csv(Path(datasets_dir) / "split.csv")
+    locked = (split.loc[split["split"] == "test", "stratum"] == -1).all()  # the datasets stage's mark
+    runs = metrics if learned is None else metrics[metrics["detector"].isin(learned)]
+    seeds = sorted(set(runs["seeds"].astype(int)))
+    where = ("the locked test cohort, every slice of every volume" if locked
+             else "the test split of the cohort, its selected slices")
     return (f"Every metric below is computed on **{int(metrics['test_patients'].iloc[0])} test patients** "
-            f"({len(items)} slices, every slice of every test volume), averaged over "
-            f"{'/'.join(map(str, seeds))} training seed(s) per run.")
+            f"({len(items)} slices: {where}), averaged over {'/'.join(map(str, seeds))} training seed(s) "
+            "per trained run.")
 
 
 def differences_table(differences: pd.DataFrame) -> pd.DataFrame:

@@ -101,8 +101,8 @@ def analysis_table(analysis: dict[str, Any], *, family_size: int) -> pd.DataFram
              "better": spec["better"], "thesis value": spec["thesis"],
              "reading": analysis["thesis_reading"] if spec["thesis"] is not None else "no number",
              "alpha": analysis["alpha"], "correction": analysis["multiplicity"], "family size": family_size,
-             "sanity gate": f"AP50_{analysis['primary_class']} CI low >= {analysis.get('gate', {}).get('min_ci_low', 0.0)}"
-                            " for both runs"}
+             "sanity gate": f"validation AP50_{analysis['primary_class']} >= "
+                            f"{analysis.get('gate', {}).get('min_val_ap', 0.0)} for both runs"}
             for claim, spec in analysis["claims"].items()]
     if {"C1", "C2"} <= set(analysis["claims"]):
         rows.append({"claim": "C4", "thesis says": "consistent across detectors", "primary metric": "C1, C2 verdicts",
@@ -190,10 +190,13 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
         return claims
     claims["gate"] = [gate_outcome(metrics, r.detector, [proposed, r.reference], analysis)
                       for r in claims.itertuples()]
-    # A comparison without a finite difference and CI, or with a run that fails the sanity
-    # gate, is not measurable: it leaves the family, and nothing is "beaten" by it.
-    measured = np.isfinite(claims[["ours", "ci_low", "ci_high"]].astype(float)).all(axis=1) & (claims["gate"] == "passed")
-    claims["p_holm"] = adjust(claims["p_value"].astype(float).where(measured).to_numpy(), analysis["multiplicity"])
+    # A comparison without a finite difference and CI is not measurable and leaves the family.
+    # One with a run that fails the sanity gate (decided on validation) is not measurable
+    # either, and nothing is "beaten" by it; it stays in the family with p = 1, so the family
+    # keeps its planned size.
+    measured = np.isfinite(claims[["ours", "ci_low", "ci_high"]].astype(float)).all(axis=1)
+    p_values = claims["p_value"].astype(float).where(claims["gate"] == "passed", 1.0).where(measured)
+    claims["p_holm"] = adjust(p_values.to_numpy(), analysis["multiplicity"])
     claims["verdict"] = [adjusted_verdict(r.ours, r.p_holm, r.ci_low, r.ci_high, alpha=analysis["alpha"],
                                           higher_is_better=r.better == "higher") if r.gate == "passed"
                          else "not measurable" for r in claims.itertuples()]
@@ -209,16 +212,26 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
             "thesis": np.nan, "thesis_compared": np.nan, "ours": float((c12.verdict == "supported").mean()),
             "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "p_holm": np.nan,
             "seeds": claims["seeds"].iloc[0], "test_patients": claims["test_patients"].iloc[0],
-            "verdict": overall_verdict(c12.verdict), "thesis_in_ci": np.nan, "gate": ""}])], ignore_index=True)
+            "verdict": consistency_verdict(c12.verdict), "thesis_in_ci": np.nan, "gate": ""}])],
+            ignore_index=True)
     return claims
 
 
+def consistency_verdict(verdicts: pd.Series) -> str:
+    """C4: supported only when every C1 and C2 row is; not measurable when any is not
+    (a comparison nobody could measure does not count as agreeing)."""
+    if (verdicts == "not measurable").any():
+        return "not measurable"
+    return overall_verdict(verdicts)
+
+
 def gate_outcome(metrics: pd.DataFrame, detector: str, inputs: list[str], analysis: dict[str, Any]) -> str:
-    """``passed``, or which run failed the sanity gate: a run whose primary endpoint's CI
-    lower bound (``AP50_<primary_class>_ci_low``) is below ``analysis.gate.min_ci_low`` has
-    not learnt to find the lesion, and a comparison with it measures nothing."""
-    threshold = float(analysis.get("gate", {}).get("min_ci_low", 0.0))
-    column = f"AP50_{analysis['primary_class']}_ci_low"
+    """``passed``, or which run failed the sanity gate: a run whose primary endpoint on the
+    validation patients (``val_AP50_<primary_class>``; never the test patients) is below
+    ``analysis.gate.min_val_ap`` has not learnt to find the lesion, and a comparison with
+    it measures nothing."""
+    threshold = float(analysis.get("gate", {}).get("min_val_ap", 0.0))
+    column = f"val_AP50_{analysis['primary_class']}"
     rows = metrics[metrics.detector == detector].set_index("input")
     failed = [name for name in inputs if name in rows.index and column in rows.columns
               and not float(rows.loc[name, column]) >= threshold]

@@ -1,7 +1,7 @@
 """Stage ``evaluate_pelvis``: AP50 (mean over classes and per class), AP50-95, precision,
 recall, FP per slice, lesion sensitivity and the 3-D lesion-level FROC (sensitivity at 0.5,
 1, 2 and 4 false-positive findings per patient; FP per patient at the pre-specified matched
-sensitivity) per (detector, input), with patient-bootstrap CIs; paired differences (with
+sensitivity of the primary lesions) per (detector, input), with patient-bootstrap CIs; paired differences (with
 bootstrap p-values) against the proposed input; PR and FROC curves. The test patients are
 the locked test cohort, every slice of it, where one is configured.
 
@@ -57,7 +57,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
            "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
            "reference": params["detect"].get("reference"),
            "evaluate": {**params["detect"]["evaluate"], "class_names": [names[k] for k in sorted(names)],
-                        "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"]}}
+                        "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"],
+                        "primary_class": params["detect"]["analysis"]["primary_class"]}}
     tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics)
     print(tables["metrics"][["detector", "input", *JSON_METRICS]].to_string(index=False))
     return tables
@@ -161,7 +162,10 @@ def run_metrics(gt_val, gt_test, preds_val, preds_test, weights: np.ndarray, *,
     curve = froc(gt_test, preds_test, lesion_hit=lesion_hit, patient_weights=w)
     for rate, values in zip(FP_RATES, np.asarray(sensitivity_at_fp(curve, FP_RATES), float).T):
         metrics[fp_rate_name(rate)] = values
-    metrics["fp_per_patient_at_sens"] = np.asarray(fp_at_sensitivity(curve, cfg["matched_sensitivity"]), float)
+    # C3's matched sensitivity is on the primary lesions (detections on the others are no FP)
+    primary = froc(gt_test, preds_test, lesion_hit=lesion_hit, patient_weights=w,
+                   lesion_classes=[cfg["class_names"].index(cfg["primary_class"])])
+    metrics["fp_per_patient_at_sens"] = np.asarray(fp_at_sensitivity(primary, cfg["matched_sensitivity"]), float)
     validation = {"AP50": np.asarray(ev.ap50(gt_val, preds_val), float),
                   **per_class_ap50(gt_val, preds_val, cfg["class_names"])}
     metrics.update({f"val_{name}": np.full(len(w), float(value)) for name, value in validation.items()})
