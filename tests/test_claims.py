@@ -251,3 +251,11 @@ def test_a_gated_comparison_leaves_the_family_and_is_not_measurable(params):
     assert rows.loc[("C1", "det_a"), "p_holm"] == 1.0  # stays in the family with p = 1
     assert table[table.claim != "C4"]["p_holm"].notna().sum() == 5  # the family keeps its size
     assert rows.loc[("C4", "all"), "verdict"] == "not measurable"  # an unmeasured row is no agreement
+
+
+def test_c4_needs_two_detectors():
+    from crossmodal.stages.pelvis.claims import consistency_verdict
+
+    supported = pd.Series(["supported", "supported"])
+    assert consistency_verdict(supported, n_detectors=2) == "supported"
+    assert consistency_verdict(supported, n_detectors=1) == "not measurable"

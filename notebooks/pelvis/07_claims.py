@@ -30,7 +30,7 @@
 # | multiplicity | not stated | Holm across the family of every primary comparison (claim × detector); a verdict is read from the adjusted p-value: supported (below α, better side), contradicted (below α, worse side), inconclusive, or not measurable (no finite difference, e.g. the FROC never reached the matched sensitivity; or one of the two runs failed the sanity gate on the validation patients, `detect.analysis.gate`, and then keeps p = 1 in the family) |
 # | C4 when a row is not measurable | — | not measurable: a comparison nobody could measure does not count as agreeing |
 # | effect size | the percentages above | whether the thesis's value lies inside our 95 % CI, under the reading stated below (ours, not the thesis's) |
-# | C4 | "consistent" | computed: C1 and C2 supported for every detector |
+# | C4 | "consistent" | computed: C1 and C2 supported for every detector; not measurable with fewer than two detectors |
 
 # %% tags=["parameters"]
 params_path = "params.yaml"

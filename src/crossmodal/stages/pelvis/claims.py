@@ -212,15 +212,17 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
             "thesis": np.nan, "thesis_compared": np.nan, "ours": float((c12.verdict == "supported").mean()),
             "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "p_holm": np.nan,
             "seeds": claims["seeds"].iloc[0], "test_patients": claims["test_patients"].iloc[0],
-            "verdict": consistency_verdict(c12.verdict), "thesis_in_ci": np.nan, "gate": ""}])],
+            "verdict": consistency_verdict(c12.verdict, n_detectors=len(detectors)), "thesis_in_ci": np.nan,
+            "gate": ""}])],
             ignore_index=True)
     return claims
 
 
-def consistency_verdict(verdicts: pd.Series) -> str:
+def consistency_verdict(verdicts: pd.Series, *, n_detectors: int) -> str:
     """C4: supported only when every C1 and C2 row is; not measurable when any is not
-    (a comparison nobody could measure does not count as agreeing)."""
-    if (verdicts == "not measurable").any():
+    (a comparison nobody could measure does not count as agreeing) or when fewer than two
+    detectors were compared (one detector cannot be consistent with another)."""
+    if n_detectors < 2 or (verdicts == "not measurable").any():
         return "not measurable"
     return overall_verdict(verdicts)
 
