@@ -185,8 +185,8 @@ def parameter_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
         entries = ({f"{key}.{sub}": v for sub, v in value.items()}
                    if isinstance(value, dict) and key not in sources else {key: value})
         for name, entry in entries.items():
-            if name in sources or (name != key and key in sources):
-                rows.append({"parameter": name, "value": json.dumps(entry), "source": sources.get(name)})
+            if name in sources:
+                rows.append({"parameter": name, "value": json.dumps(entry), "source": sources[name]})
             else:
                 missing.append(name)
     if missing:
