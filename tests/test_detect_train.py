@@ -109,6 +109,11 @@ def test_detector_trains_and_predicts(name, dataset, yolo_config, tmp_path, no_n
     assert record["name"] == name and record["seed"] == 0 and record["imgsz"] == SIZE
     assert record["device"] in ("cpu", "cuda") and record["class_names"] == ["lesion"]
     assert len(record["history"]) == 1
+    if record["family"] == "ultralytics":  # where the epoch's time went (EpochClock)
+        epoch = record["history"][0]
+        assert epoch["load_seconds"] > 0 and epoch["step_seconds"] > 0 and epoch["val_seconds"] > 0
+        assert epoch["load_seconds"] + epoch["step_seconds"] <= epoch["train_seconds"] + 1e-6
+        assert epoch["train_seconds"] + epoch["val_seconds"] <= record["train_seconds"]
     # the export folder stays untouched: ultralytics' label caches go to the mirror
     assert not list(dataset.parent.rglob("*.cache"))
     test_rows = read_split(dataset.parent, "test")

@@ -69,6 +69,13 @@ def break_corrupt_file(root, patient):
     (patient / "CT" / "0003.dcm").write_bytes(b"this is not DICOM at all" * 40)
 
 
+def break_truncated_pixels(root, patient):
+    path = patient / "CT" / "0003.dcm"
+    ds = pydicom.dcmread(path)
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
+    ds.save_as(path)
+
+
 def break_missing_slice(root, patient):
     (patient / "CT" / "0005.dcm").unlink()
 
@@ -77,6 +84,13 @@ def break_uneven_spacing(root, patient):
     path = patient / "CT" / "0005.dcm"
     ipp = [float(v) for v in pydicom.dcmread(path).ImagePositionPatient]
     _edit(path, ImagePositionPatient=[ipp[0], ipp[1], ipp[2] + 1.0])
+
+
+def break_position_text(root, patient):
+    path = patient / "CT" / "0004.dcm"
+    stored = pydicom.dcmread(path).get_item(0x00200032).value  # the bytes as written
+    garbled = b"abc" + stored[3:]  # same length, no longer a number
+    path.write_bytes(path.read_bytes().replace(stored, garbled, 1))
 
 
 def break_mixed_orientation(root, patient):
@@ -113,9 +127,11 @@ def break_missing_label(root, patient):
 CASES = [
     # breaker, expected rule (substring), whether the patient's case is lost
     (break_corrupt_file, "not a readable DICOM file", True),
+    (break_truncated_pixels, "not a readable DICOM file", True),
     (break_missing_slice, "missing slices", True),
     (break_uneven_spacing, "uneven slice spacing", True),
     (break_mixed_orientation, "mixed slice orientations", True),
+    (break_position_text, "series geometry", True),
     (break_missing_weight, "missing tag needed for SUV", True),
     (break_units, "unsupported PET units", True),
     (break_label_grid, "label grid differs", True),
@@ -177,3 +193,32 @@ def test_parallel_ingestion_gives_the_same_cases_and_report(tmp_path, pelvis_coh
             if path.is_file():
                 twin = tmp_path / "parallel" / "cases" / case_dir.name / path.relative_to(case_dir)
                 assert path.read_bytes() == twin.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("bits, signed, bits_stored, syntax", [
+    (16, 1, 16, "1.2.840.10008.1.2.1"),   # CT: signed 16-bit, explicit little endian (raw view)
+    (16, 0, 16, "1.2.840.10008.1.2"),     # unsigned, implicit little endian (raw view)
+    (8, 0, 8, "1.2.840.10008.1.2.1"),
+    (32, 1, 32, "1.2.840.10008.1.2.1"),
+    (16, 1, 12, "1.2.840.10008.1.2.1"),   # 12 of 16 bits: pydicom's handler (sign extension)
+])
+def test_stored_pixels_match_pydicom(bits, signed, bits_stored, syntax):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID
+
+    from crossmodal.io.dicom import stored_pixels
+
+    rng = np.random.default_rng(bits + signed + bits_stored)
+    low, high = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1)) if signed else (0, 2 ** bits_stored)
+    values = rng.integers(low, high, size=(5, 7)).astype(f"{'i' if signed else 'u'}{bits // 8}")
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 5, 7, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits_stored, bits_stored - 1, signed
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = values.astype(values.dtype.newbyteorder("<")).tobytes()
+    ours = stored_pixels(ds)
+    assert ours.dtype == ds.pixel_array.dtype
+    np.testing.assert_array_equal(ours, ds.pixel_array)
+    np.testing.assert_array_equal(ours, values)

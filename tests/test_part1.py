@@ -72,6 +72,17 @@ def test_stage_outputs_do_not_depend_on_the_number_of_processes(part1_stage, tmp
                 np.testing.assert_array_equal(serial_art[key], parallel_art[key], err_msg=f"{name} {key}")
 
 
+def test_only_the_exported_inputs_are_written_with_the_same_tables(part1_stage, tmp_path):
+    from crossmodal.stages.pelvis.align_fuse import run_align_fuse
+
+    cases, out, cfg, tables = part1_stage
+    export = list(cfg["inputs"])[1:3]  # not the first input, whose slices give the slice table
+    subset = run_align_fuse(cases, tmp_path, cfg, export=export)
+    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == sorted(export)
+    for name, table in tables.items():  # fusion quality still covers every input
+        assert table.equals(subset[name]), name
+
+
 def test_stage_summaries_for_the_chapter(part1_stage):
     from crossmodal.report.align_fuse import region_summary
     from crossmodal.stages.pelvis.align_fuse import QUALITY_METRICS

@@ -147,6 +147,8 @@ def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
         folder = run_dir(tmp_path / "runs", run)
         record = json.loads((folder / "detector.json").read_text())
         assert (record["name"], record["seed"], len(record["history"])) == ("yolov8", run["seed"], 1)
+        # nothing the pipeline would store twice: no dataset view, no duplicate checkpoints
+        assert not (folder / "dataset").exists() and not (folder / "ultralytics" / "weights").exists()
         assert record["data_yaml"] == str((datasets / run["input"] / "data.yaml").absolute())
         for split in ("val", "test"):
             predicted = pd.read_csv(folder / f"predictions_{split}.csv")
@@ -169,6 +171,21 @@ def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_s
     assert all(serial[k] == parallel[k] for k in serial)
 
 
+def test_share_cores_gives_the_last_round_the_idle_cores():
+    from crossmodal.stages.pelvis.train import share_cores
+
+    runs = [{"detector": "yolov8", "input": f"in{k}", "seed": 0} for k in range(5)]
+    runs.append({"detector": "suv_threshold", "input": "in0", "seed": 0})
+    shared = share_cores(runs, at_once=2, cores=2, reference="suv_threshold")
+    assert shared[0]["detector"] == "suv_threshold" and shared[0]["threads"] == 1  # the reference first
+    assert [r["threads"] for r in shared[1:]] == [1, 1, 1, 1, 2]  # 5 runs on 2 cores: the fifth gets both
+    assert [r["input"] for r in shared[1:]] == [f"in{k}" for k in range(5)]
+    assert [r["threads"] for r in share_cores(runs[:4], at_once=2, cores=2)] == [1, 1, 1, 1]
+    assert [r["threads"] for r in share_cores(runs[:5], at_once=4, cores=16)] == [4, 4, 4, 4, 16]
+    assert [r["threads"] for r in share_cores(runs[:3], at_once=1, cores=2)] == [2, 2, 2]
+    assert "threads" not in runs[0]  # the plan itself is not changed
+
+
 def test_runs_summary_sentence():
     from crossmodal.report.detection import runs_summary
 
@@ -177,6 +194,11 @@ def test_runs_summary_sentence():
                          "stage_seconds": [130.0] * 3})
     assert runs_summary(runs) == ("3 detector runs (2 detectors) of 28-30 epochs on cuda, 3 at a time: "
                                   "4.0 min of training summed over runs, 2.2 min for the whole stage.")
+    breakdown = runs.assign(load_seconds=[5.0, 5.0, 10.0], step_seconds=[40.0, 40.0, 80.0],
+                            val_seconds=[10.0, 10.0, 20.0], predict_seconds=[5.0, 5.0, 10.0])
+    assert runs_summary(breakdown).endswith(
+        "stage. Of the learned runs' time: 8 % waiting for data, 67 % training steps, "
+        "17 % validation and checkpoints, 8 % predicting the validation and test slices.")
 
 
 def test_claims_stage_reads_the_evaluation_and_writes_dvc_metrics(detect_setup, tmp_path):

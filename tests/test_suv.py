@@ -138,3 +138,41 @@ def test_per_slice_slope_is_applied(pelvis_cohort):
         z = int(ds.InstanceNumber) - 1
         expected = ds.pixel_array * float(ds.RescaleSlope) * suv.suv_factor(ds)
         np.testing.assert_allclose(volume[z], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("units", ["BQML", "GML", "CNTS"])
+def test_suv_factor_reads_only_the_listed_tags(units, monkeypatch):
+    # read_series computes the factor once per distinct set of SUV_TAGS values: a tag read
+    # but not listed would let two slices that differ in it share one factor.
+    ds = pet_header(Units=units)
+    if units == "CNTS":
+        ds.add_new((0x7053, 0x1000), "DS", "0.000123")
+    read = set()
+    original = Dataset.__getitem__
+
+    def recording(self, key):
+        if self is ds:
+            read.add(int(pydicom.tag.Tag(key)) if not isinstance(key, slice) else key)
+        return original(self, key)
+
+    monkeypatch.setattr(Dataset, "__getitem__", recording)
+    suv.suv_factor(ds, earliest_acquisition=dt.datetime(2022, 3, 1, 11, 0, 0))
+    assert read and read <= set(suv.SUV_TAGS), sorted(hex(t) for t in read - set(suv.SUV_TAGS))
+
+
+def test_series_with_per_slice_weight_gets_per_slice_factors(tmp_path, pelvis_cohort):
+    # The factor is shared only between slices whose SUV tags hold the same values.
+    pet_dir = next(p for p in sorted(pelvis_cohort.iterdir()) if (p / "PET").is_dir()) / "PET"
+    files = sorted(pet_dir.iterdir())
+    before = sitk.GetArrayFromImage(read_series(files))
+    copies = []
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        if k % 2:
+            ds.PatientWeight = str(float(ds.PatientWeight) * 2)
+        copies.append(tmp_path / path.name)
+        ds.save_as(copies[-1])
+    after = sitk.GetArrayFromImage(read_series(copies))
+    ratios = np.asarray([after[z].sum() / before[z].sum() for z in range(len(after)) if before[z].sum() > 0])
+    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 2.0))
+    assert np.isclose(ratios, 2.0).sum() > 0 and np.isclose(ratios, 1.0).sum() > 0

@@ -23,7 +23,9 @@
 # pretrained weights can be downloaded), side by side as `compute.detector_runs` allows, and
 # then detects on every slice of its scored series; detections from confidence
 # `part2_detect.predict.ap_conf` are kept. A detector whose training slices hold no lesion has
-# nothing to learn and finds nothing.
+# nothing to learn and finds nothing. Each keeps the weights of its last epoch
+# (`val: false` in `part2_detect.train.options`: its validation patients are scored after
+# the last epoch only; our choice, for the time budget).
 
 # %% tags=["parameters"]
 params_path = "params.yaml"

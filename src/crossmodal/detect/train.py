@@ -4,12 +4,13 @@ Every detector reads the same YOLO-format dataset written by
 :func:`crossmodal.detect.export.export_yolo` (same files, same split), is trained
 from random weights (nothing can be downloaded), and writes to its ``out_dir``:
 
-- ``weights.pt`` — the selected checkpoint (best validation AP50-95, as ultralytics'
-  ``best.pt``);
-- ``detector.json`` — the arguments, versions, per-epoch history and timings;
+- ``weights.pt`` — the selected checkpoint: the best validation AP50-95 epoch, as
+  ultralytics' ``best.pt``, or the last epoch with the option ``val=False``;
+- ``detector.json`` — the arguments, versions, per-epoch history and timings (where
+  each epoch's time went: waiting for data, training steps, validation);
 - ``dataset/`` — a view of the dataset made of symbolic links, so that the label
   caches ultralytics writes next to the labels land here and not in the (DVC-tracked)
-  export folder.
+  export folder; :func:`tidy_run_folder` removes it once the run is trained.
 
 Families
 --------
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -63,6 +65,7 @@ __all__ = [
     "load_detector",
     "predict",
     "resolve_device",
+    "tidy_run_folder",
     "train_detector",
 ]
 
@@ -286,6 +289,15 @@ def load_detector(out_dir: str | os.PathLike) -> TrainedDetector:
         class_names=list(record["class_names"]),
         record=record,
     )
+
+
+def tidy_run_folder(out_dir: str | os.PathLike) -> None:
+    """Drop what a trained run does not need afterwards: the symbolic-link dataset view
+    (a pipeline that records the folder would hash and store every image again through
+    it) and ultralytics' duplicate checkpoints (``weights.pt`` is the selected one)."""
+    out_dir = Path(out_dir)
+    shutil.rmtree(out_dir / "dataset", ignore_errors=True)
+    shutil.rmtree(out_dir / "ultralytics" / "weights", ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- inference

@@ -19,6 +19,7 @@ from crossmodal.detect.yolo_folder import class_names
 from crossmodal.detect.yolo_folder import read_yaml
 
 __all__ = [
+    "EpochClock",
     "ULTRALYTICS_DEFAULTS",
     "predict_ultralytics",
     "train_ultralytics",
@@ -98,8 +99,50 @@ def _train_args(data_yaml, out_dir, *, epochs, imgsz, batch, seed, device, worke
     return args
 
 
-def _history(trainer, epoch_seconds: list[float]) -> list[dict]:
-    """Ultralytics' ``results.csv`` rows, each with its epoch's training seconds."""
+class EpochClock:
+    """Where each training epoch's time goes, from ultralytics' callbacks.
+
+    Per epoch: ``load_seconds`` (waiting for the data loader: reading, decoding,
+    augmenting and collating the batch), ``step_seconds`` (preprocessing, forward,
+    backward and optimiser step), ``train_seconds`` (the two together, with the epoch's
+    bookkeeping) and ``val_seconds`` (checkpoint saving, plus validation after an epoch
+    that validates: every epoch, or with ``val=False`` the last only).
+    """
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+        self._mark = 0.0
+
+    def attach(self, model) -> None:
+        for event in ("on_train_epoch_start", "on_train_batch_start", "on_train_batch_end",
+                      "on_train_epoch_end", "on_fit_epoch_end"):
+            model.add_callback(event, getattr(self, event))
+
+    def on_train_epoch_start(self, trainer) -> None:
+        self._mark = self._epoch_start = time.perf_counter()
+        self.epochs.append({"load_seconds": 0.0, "step_seconds": 0.0, "val_seconds": 0.0})
+
+    def _lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self._mark = now - self._mark, now
+        return seconds
+
+    def on_train_batch_start(self, trainer) -> None:
+        self.epochs[-1]["load_seconds"] += self._lap()
+
+    def on_train_batch_end(self, trainer) -> None:
+        self.epochs[-1]["step_seconds"] += self._lap()
+
+    def on_train_epoch_end(self, trainer) -> None:
+        self._lap()
+        self.epochs[-1]["train_seconds"] = self._mark - self._epoch_start
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        self.epochs[-1]["val_seconds"] = self._lap()
+
+
+def _history(trainer, clock: EpochClock) -> list[dict]:
+    """Ultralytics' ``results.csv`` rows, each with its epoch's :class:`EpochClock` times."""
     results_csv = Path(trainer.save_dir) / "results.csv"
     if not results_csv.exists():
         return []
@@ -108,8 +151,8 @@ def _history(trainer, epoch_seconds: list[float]) -> list[dict]:
     frame = pd.read_csv(results_csv)
     frame.columns = [c.strip() for c in frame.columns]
     history = frame.to_dict(orient="records")
-    for row, seconds in zip(history, epoch_seconds):
-        row["train_seconds"] = seconds
+    for row, seconds in zip(history, clock.epochs):
+        row.update(seconds)
     return history
 
 
@@ -127,7 +170,8 @@ def train_ultralytics(
     config_dir,
     **kw,
 ) -> dict:
-    """Train one ultralytics model from its YAML; ``weights.pt`` = best (else last) epoch.
+    """Train one ultralytics model from its YAML; ``weights.pt`` = the best validated epoch
+    (the last with ``val=False``, which validates after the last epoch only).
 
     Returns the run-record fields: ``train_args``, ``class_names``, ``channels``,
     ``selected`` and the per-epoch ``history``.
@@ -138,20 +182,15 @@ def train_ultralytics(
     model = model_cls(model_config)
     args = _train_args(data_yaml, out_dir, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
                        device=device, workers=workers, kw=kw)
-    epoch_seconds: list[float] = []
-    clock = {}
-    # Training time per epoch without validation, comparable with Faster R-CNN's.
-    model.add_callback(
-        "on_train_epoch_start", lambda tr: clock.__setitem__("t", time.perf_counter())
-    )
-    model.add_callback(
-        "on_train_epoch_end", lambda tr: epoch_seconds.append(time.perf_counter() - clock["t"])
-    )
+    clock = EpochClock()
+    clock.attach(model)
     model.train(**args)
     trainer = model.trainer
-    best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
+    # val=False validates after the last epoch only: the last epoch is the selected one.
+    every_epoch = args.get("val", True)
+    best = Path(trainer.best) if every_epoch and Path(trainer.best).exists() else Path(trainer.last)
     shutil.copyfile(best, out_dir / "weights.pt")
-    history = _history(trainer, epoch_seconds)
+    history = _history(trainer, clock)
     data = read_yaml(Path(data_yaml))
     return {
         "train_args": {k: v for k, v in args.items() if k not in ("data", "project")},

@@ -14,12 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pydicom
+import pydicom.datadict
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
+from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 from crossmodal.io import suv as suv_rules
 from crossmodal.io.errors import IngestError
@@ -33,6 +38,20 @@ _HEADER_TAGS = [
     "Modality", "FrameOfReferenceUID", "SeriesDescription", "SOPInstanceUID", "InstanceNumber",
     "ImagePositionPatient", "ImageOrientationPatient", "SOPClassUID",
 ]
+# Every tag above is at or before FrameOfReferenceUID (0020,0052): the scan stops parsing
+# there, before the acquisition and PET sequences, which cost most of a header's parse.
+_LAST_HEADER_TAG = 0x00200052
+_HEADER_TAG_NUMBERS = [Tag(keyword) for keyword in _HEADER_TAGS]
+# Transfer syntaxes whose pixel data are the raw little-endian samples.
+_RAW_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+
+
+def _read_header(path: Path) -> Dataset:
+    """The identifying and geometry tags of one file (:data:`_HEADER_TAGS`), parsed no
+    further than the last of them."""
+    with open(path, "rb") as fileobj:
+        return read_partial(fileobj, stop_when=lambda tag, vr, length: tag > _LAST_HEADER_TAG,
+                            specific_tags=_HEADER_TAG_NUMBERS)
 
 
 @dataclass
@@ -68,7 +87,7 @@ def scan_dicom_tree(root: str | Path) -> tuple[list[DicomSeries], list[IngestErr
         if path.suffix.lower() in {".json", ".nii", ".gz", ".csv", ".txt", ".md", ".xml"}:
             continue  # sidecars of known kinds: not candidates for DICOM
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+            ds = _read_header(path)
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as err:
             problems.append(NotDicomError(path, f"{type(err).__name__}: {err}"))
             continue
@@ -90,16 +109,103 @@ def scan_dicom_tree(root: str | Path) -> tuple[list[DicomSeries], list[IngestErr
     return [series[k] for k in sorted(series)], problems
 
 
-def _read_slices(files: list[Path]) -> list[tuple[Path, Dataset]]:
-    slices = []
+class _Slice(NamedTuple):
+    path: Path
+    ds: Dataset
+    pixels: np.ndarray  # stored values
+    key: tuple  # equal for two slices only when their pixel format, geometry and SUV tags hold equal values
+
+
+def _read_slices(files: list[Path]) -> list[_Slice]:
+    """Each file parsed once, its pixels decoded now (so that a corrupt payload names its
+    file) and its :func:`_same_values_key` taken before anything converts its values."""
+    slices, layouts = [], {}
     for path in files:
         try:
             ds = pydicom.dcmread(path)
-            _ = ds.pixel_array  # decode now so a corrupt pixel payload names its file
+            key = _same_values_key(ds, _PIXEL_FORMAT_TAGS + _GEOMETRY_TAGS + suv_rules.SUV_TAGS)
+            pixel_format = key[: 2 + len(_PIXEL_FORMAT_TAGS)]  # encoding, syntax, format tags
+            if pixel_format not in layouts:  # one layout decision per distinct format
+                layouts[pixel_format] = raw_pixel_layout(ds)
+            plane = stored_pixels(ds, layouts[pixel_format])
         except Exception as err:  # pydicom raises many types for broken payloads
             raise NotDicomError(path, f"pixel data unreadable ({type(err).__name__}: {err})") from err
-        slices.append((path, ds))
+        slices.append(_Slice(path, ds, plane, key))
     return slices
+
+
+def _same_values_key(ds: Dataset, tags: tuple[int, ...]) -> tuple:
+    """A key that is equal for two datasets only when they hold the same values for ``tags``:
+    the file's encoding and transfer syntax, then each value as stored in the file (bytes,
+    read without pydicom's conversion, which costs more than the rest of a slice). Take
+    it before reading the values: a converted value gives another (still safe) key."""
+    values = []
+    for tag in tags:
+        element = ds.get_item(tag)
+        values.append(None if element is None else element.value if isinstance(element.value, bytes)
+                      else repr(element.value))
+    meta = getattr(ds, "file_meta", None)
+    syntax = None if meta is None else meta.get_item(0x00020010)
+    return (ds.original_encoding, None if syntax is None else syntax.value, *values)
+
+
+_PIXEL_FORMAT_TAGS = (0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x00280101, 0x00280103)
+_GEOMETRY_TAGS = (0x00200037, 0x00280010, 0x00280011, 0x00280030)  # orientation, rows, columns, spacing
+
+
+def raw_pixel_layout(ds: Dataset) -> tuple[np.dtype, int, int] | None:
+    """``(dtype, rows, columns)`` when the pixel data are the raw samples of a one-frame
+    greyscale image: uncompressed little endian, samples filling their bits. ``None``
+    otherwise (compressed, big endian, multi-frame, colour, packed bits)."""
+    bits = int(getattr(ds, "BitsAllocated", 0) or 0)
+    raw = (
+        str(ds.file_meta.get("TransferSyntaxUID", "")) in _RAW_LITTLE_ENDIAN
+        and bits in (8, 16, 32)
+        and int(getattr(ds, "BitsStored", 0) or 0) == bits
+        and int(getattr(ds, "SamplesPerPixel", 1) or 1) == 1
+        and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
+    )
+    if not raw:
+        return None
+    dtype = np.dtype(f"<{'i' if int(getattr(ds, 'PixelRepresentation', 0) or 0) else 'u'}{bits // 8}")
+    return dtype, int(ds.Rows), int(ds.Columns)
+
+
+def stored_pixels(ds: Dataset, layout: tuple[np.dtype, int, int] | None | str = "find") -> np.ndarray:
+    """The stored values of a one-frame greyscale image, as ``ds.pixel_array`` gives them.
+
+    Raw samples (:func:`raw_pixel_layout`; ``layout`` is its result for this dataset,
+    found here by default) are viewed straight from the file's bytes, several times
+    faster than pydicom's pixel handlers; anything else goes through ``ds.pixel_array``.
+    """
+    if isinstance(layout, str):
+        layout = raw_pixel_layout(ds)
+    if layout is None or "PixelData" not in ds:
+        return ds.pixel_array
+    dtype, rows, columns = layout
+    data = ds.PixelData
+    if len(data) < rows * columns * dtype.itemsize:
+        raise ValueError(f"{len(data)} bytes of pixel data for {rows}x{columns} {dtype.itemsize * 8}-bit samples")
+    return np.frombuffer(data, dtype=dtype, count=rows * columns).reshape(rows, columns)
+
+
+def _decimals(ds: Dataset, tag: int, path: Path) -> list[float] | None:
+    """A decimal-string element's numbers, parsed from the file's bytes where pydicom has
+    not converted them yet; ``None`` when absent or empty. A value that is not a number
+    raises :class:`SeriesGeometryError` naming the file and the tag."""
+    element = ds.get_item(tag)
+    if element is None or element.value is None:
+        return None
+    value = element.value
+    try:
+        if isinstance(value, bytes):
+            text = value.strip(b" \x00")
+            return [float(v) for v in text.split(b"\\")] if text else None
+        if value == "":
+            return None
+        return [float(v) for v in value] if isinstance(value, (MultiValue, list, tuple)) else [float(value)]
+    except ValueError as err:
+        raise SeriesGeometryError(path, f"{pydicom.datadict.keyword_for_tag(tag)} is not a number ({err})") from err
 
 
 def _orientation(ds: Dataset, path: Path) -> np.ndarray:
@@ -110,9 +216,12 @@ def _orientation(ds: Dataset, path: Path) -> np.ndarray:
 
 
 def sort_and_check_geometry(
-    slices: list[tuple[Path, Dataset]], *, max_gap_ratio: float = 1.5, spacing_tolerance_mm: float = 0.05
-) -> tuple[list[tuple[Path, Dataset]], dict]:
+    slices: list[tuple], *, max_gap_ratio: float = 1.5, spacing_tolerance_mm: float = 0.05
+) -> tuple[list[tuple], dict]:
     """Sort slices along the normal and check a regular grid.
+
+    ``slices`` are tuples whose first two items are the file's path and its dataset
+    (further items travel with them, e.g. the decoded pixels).
 
     Rules: one orientation for all slices; same rows/columns and pixel spacing; at least
     two slices; no duplicate positions; no gap above ``max_gap_ratio`` x the median
@@ -120,24 +229,29 @@ def sort_and_check_geometry(
     """
     if len(slices) < 2:
         raise SeriesGeometryError(slices[0][0] if slices else "<empty>", "a volume needs at least two slices")
-    first_path, first = slices[0]
+    # Slices whose geometry tags hold the first slice's stored values need no comparison.
+    keys = [item.key if isinstance(item, _Slice) else _same_values_key(item[1], _GEOMETRY_TAGS) for item in slices]
+    first_path, first = slices[0][:2]
     iop0 = _orientation(first, first_path)
-    for path, ds in slices[1:]:
+    first_spacing = [float(v) for v in first.PixelSpacing]
+    for (path, ds, *_), key in zip(slices[1:], keys[1:]):
+        if key == keys[0]:
+            continue
         if not np.allclose(_orientation(ds, path), iop0, atol=1e-4):
             raise MixedOrientationError(path, f"orientation {list(ds.ImageOrientationPatient)} differs from "
                                               f"{list(first.ImageOrientationPatient)} of {first_path.name}")
         if (ds.Rows, ds.Columns) != (first.Rows, first.Columns):
             raise SeriesGeometryError(path, f"size {ds.Rows}x{ds.Columns} differs from {first.Rows}x{first.Columns}")
-        if not np.allclose([float(v) for v in ds.PixelSpacing], [float(v) for v in first.PixelSpacing], atol=1e-4):
+        if not np.allclose([float(v) for v in ds.PixelSpacing], first_spacing, atol=1e-4):
             raise SeriesGeometryError(path, "PixelSpacing differs within the series")
     row, col = iop0[:3], iop0[3:]
     normal = np.cross(row, col)
     positions = []
-    for path, ds in slices:
-        ipp = getattr(ds, "ImagePositionPatient", None)
-        if ipp is None:
-            raise SeriesGeometryError(path, "ImagePositionPatient missing")
-        positions.append(float(np.dot([float(v) for v in ipp], normal)))
+    for path, ds, *_ in slices:
+        ipp = _decimals(ds, 0x00200032, path)
+        if ipp is None or len(ipp) != 3:
+            raise SeriesGeometryError(path, "ImagePositionPatient missing or malformed")
+        positions.append(float(np.dot(ipp, normal)))
     order = np.argsort(positions, kind="stable")
     slices = [slices[i] for i in order]
     pos = np.asarray(positions)[order]
@@ -154,10 +268,9 @@ def sort_and_check_geometry(
     if abs(gaps[worst] - median) > spacing_tolerance_mm:
         raise MissingSliceError(slices[worst + 1][0], f"spacing {gaps[worst]:.3f} mm differs from the "
                                 f"median {median:.3f} mm by more than {spacing_tolerance_mm} mm")
-    pixel_spacing = [float(v) for v in first.PixelSpacing]  # (row spacing, column spacing)
-    geometry = {
+    geometry = {  # PixelSpacing is (row spacing, column spacing)
         "origin": [float(v) for v in slices[0][1].ImagePositionPatient],
-        "spacing": [pixel_spacing[1], pixel_spacing[0], median],
+        "spacing": [first_spacing[1], first_spacing[0], median],
         "direction": np.column_stack([row, col, normal]).ravel().tolist(),
     }
     return slices, geometry
@@ -177,24 +290,25 @@ def read_series(
     slices, geometry = sort_and_check_geometry(
         _read_slices(files), max_gap_ratio=max_gap_ratio, spacing_tolerance_mm=spacing_tolerance_mm)
     modality = str(getattr(slices[0][1], "Modality", ""))
-    earliest = None
+    stored = np.stack([item.pixels for item in slices])
+    # Per-slice rescale (slopes may differ between slices, as PET's do).
+    scale = np.asarray([(_decimals(ds, 0x00281053, path) or [1.0])[0] or 1.0 for path, ds, *_ in slices])
+    offset = np.asarray([(_decimals(ds, 0x00281052, path) or [0.0])[0] for path, ds, *_ in slices])
+    values = stored * scale[:, None, None] + offset[:, None, None]
     if modality == "PT":
-        times = [t for t in (suv_rules.acquisition_datetime(ds) for _, ds in slices) if t is not None]
+        times = [t for t in (suv_rules.acquisition_datetime(item.ds) for item in slices) if t is not None]
         earliest = min(times) if times else None
-    planes = []
-    for path, ds in slices:
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        plane = ds.pixel_array.astype(np.float64) * slope + intercept  # per-slice rescale
-        if modality == "PT":
-            plane *= suv_rules.suv_factor(ds, str(path), earliest_acquisition=earliest)
-        planes.append(plane.astype(np.float32))
-    image = sitk.GetImageFromArray(np.stack(planes))
+        factors: dict[tuple, float] = {}  # one computation per distinct set of SUV tag values
+        for k, (path, ds, _, key) in enumerate(slices):
+            if key not in factors:
+                factors[key] = suv_rules.suv_factor(ds, str(path), earliest_acquisition=earliest)
+            values[k] *= factors[key]
+    planes = values.astype(np.float32)
+    image = sitk.GetImageFromArray(planes)
     image.SetOrigin(geometry["origin"])
     image.SetSpacing(geometry["spacing"])
     image.SetDirection(geometry["direction"])
     return image
-
 
 
 def slice_instance_uids(series: DicomSeries | list[Path], **rules) -> list[str]:

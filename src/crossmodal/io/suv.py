@@ -24,6 +24,21 @@ from crossmodal.io.errors import MissingSUVTagError
 from crossmodal.io.errors import UnsupportedUnitsError
 
 
+#: Every top-level tag :func:`suv_factor` reads (a test checks it): two slices holding the
+#: same stored values of these have the same factor, so a series computes it once per
+#: distinct set (the radiopharmaceutical sequence is compared as stored, whole).
+SUV_TAGS = (
+    0x00541001,  # Units
+    0x70531000,  # Philips SUV scale factor
+    0x00280051,  # CorrectedImage
+    0x00541102,  # DecayCorrection
+    0x00101030,  # PatientWeight
+    0x00540016,  # RadiopharmaceuticalInformationSequence
+    0x00080021,  # SeriesDate
+    0x00080031,  # SeriesTime
+)
+
+
 def _parse_datetime(date: str, time: str) -> dt.datetime:
     time = (time or "").split(".")[0].ljust(6, "0")
     return dt.datetime.strptime(f"{date}{time[:6]}", "%Y%m%d%H%M%S")

@@ -46,7 +46,21 @@ def runs_summary(runs: pd.DataFrame) -> str:
     return (f"{len(runs)} detector runs ({runs['detector'].nunique()} detectors) of {epoch_text} epochs on "
             f"{', '.join(sorted(set(runs['device'])))}, {runs['runs_at_once'].iloc[0]} at a time: "
             f"{runs['train_seconds'].sum() / 60:.1f} min of training summed over runs, "
-            f"{runs['stage_seconds'].iloc[0] / 60:.1f} min for the whole stage.")
+            f"{runs['stage_seconds'].iloc[0] / 60:.1f} min for the whole stage." + _time_shares(runs))
+
+
+def _time_shares(runs: pd.DataFrame) -> str:
+    """Where the learned runs' time went, as shares of their training plus prediction time."""
+    parts = {"waiting for data": "load_seconds", "training steps": "step_seconds",
+             "validation and checkpoints": "val_seconds", "predicting the validation and test slices": "predict_seconds"}
+    if not set(parts.values()) <= set(runs.columns):
+        return ""
+    learned = runs[runs["epochs_trained"] > 0]
+    totals = {name: float(learned[column].sum()) for name, column in parts.items()}
+    whole = sum(totals.values())
+    if whole <= 0:
+        return ""
+    return " Of the learned runs' time: " + ", ".join(f"{100 * v / whole:.0f} % {k}" for k, v in totals.items()) + "."
 
 
 # ----------------------------------------------------------------------------- evaluation tables

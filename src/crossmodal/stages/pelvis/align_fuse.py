@@ -10,7 +10,8 @@ step's page. Artifacts under ``out``::
     slices.csv                    the selected slices: case, z, lesion boxes, hot negative
     fusion_quality.csv            per case, input and quality slice: EN, SD, SF, MI, SSIM, QABF
     lesions.csv                   per case: slices, lesions, volume (ml), SUVmax on the CT grid
-    fused/<input>/<case>.npz      images (n, S, S, 3) uint8, z, boxes in letterbox pixels
+    fused/<input>/<case>.npz      images (n, S, S, 3) uint8, z, boxes in letterbox pixels; only
+                                  the inputs some detector trains on (detect.detectors)
     lesion_summary.csv            median [IQR], range and totals of lesions.csv
     alignment_summary.csv         mean ± sd [patient-bootstrap CI] of the alignment errors
     fusion_quality_summary.csv    the same per input, slices averaged per patient first
@@ -64,11 +65,11 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test
     of every case, so the detectors are tested on whole volumes."""
     cfg = params["align_fuse"]
     jobs = compute_setting(params, "jobs")
+    tested = used_inputs(params["detect"])  # the inputs some detector trains on (detect.detectors)
     tables = run_align_fuse(load_cases(ingest_dir), out, cfg, progress=True, jobs=jobs,
-                            montage_cases=int(params["cohort_report"]["montage_patients"]))
+                            montage_cases=int(params["cohort_report"]["montage_patients"]), export=tested)
     tables.update(write_summaries(tables, out, seed=int(cfg["seed"])))
-    if test_ingest_dir is not None:  # only the inputs some detector is tested on (detect.detectors)
-        tested = used_inputs(params["detect"])
+    if test_ingest_dir is not None:  # only the inputs some detector is tested on
         test_cfg = {**cfg, "inputs": {k: v for k, v in cfg["inputs"].items() if k in tested}}
         test = run_align_fuse(load_cases(test_ingest_dir), test_out, test_cfg, progress=True, jobs=jobs,
                               every_slice=True)
@@ -83,18 +84,21 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test
 
 
 def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], *, progress: bool = False,
-                   jobs: int | str = 1, montage_cases: int = 0, every_slice: bool = False) -> dict[str, pd.DataFrame]:
+                   jobs: int | str = 1, montage_cases: int = 0, every_slice: bool = False,
+                   export: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Align and fuse ``cases`` (params section ``align_fuse``) on ``jobs`` processes (the
     outputs do not depend on ``jobs``: registration is single-threaded and seeded, and slice
     sampling is seeded by case position); write the per-case artifacts and tables.
     ``every_slice``: fuse every slice (a test cohort) instead of the sampled training slices,
-    without fusion-quality rows or figures."""
+    without fusion-quality rows or figures. ``export``: the inputs whose slices are written
+    (default every input); the others get fusion-quality rows only."""
     out = Path(out_dir)
-    for folder in ["transforms", "figures/montage", *(f"fused/{name}" for name in cfg["inputs"])]:
+    export = list(cfg["inputs"]) if export is None else [name for name in cfg["inputs"] if name in export]
+    for folder in ["transforms", "figures/montage", *(f"fused/{name}" for name in export)]:
         (out / folder).mkdir(parents=True, exist_ok=True)
     figure_index = -1 if every_slice else min(int(cfg["figure_case"]), len(cases) - 1)
     per_case = map_jobs(functools.partial(align_fuse_case, out=out, cfg=cfg, montage_cases=montage_cases,
-                                          figure_index=figure_index, every_slice=every_slice),
+                                          figure_index=figure_index, every_slice=every_slice, export=export),
                         enumerate(cases), jobs=jobs, progress=progress, desc="align + fuse", unit="case")
     tables = {name: pd.DataFrame([row for rows in per_case for row in rows[name]]) for name in TABLES}
     for name, table in tables.items():
@@ -103,11 +107,12 @@ def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], 
 
 
 def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any], *, montage_cases: int = 0,
-                    figure_index: int = -1, every_slice: bool = False) -> dict[str, list[dict]]:
+                    figure_index: int = -1, every_slice: bool = False,
+                    export: list[str] | None = None) -> dict[str, list[dict]]:
     """Align, localise and fuse one case (``item`` = its position in the cohort, which seeds
     its slice sampling, and the case); write its transform, one ``fused/<input>/`` file per
-    input and its figure data; return its rows of the stage tables. ``every_slice``: every
-    slice of the volume, no quality rows."""
+    exported input (``export``, default all) and its figure data; return its rows of the
+    stage tables. ``every_slice``: every slice of the volume, no quality rows."""
     i, case = item
     p, transform = prepare(case, cfg)
     sitk.WriteTransform(transform, str(out / "transforms" / f"{case.case_id}.tfm"))
@@ -120,8 +125,13 @@ def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any], *, m
     n_quality = 0 if every_slice else cfg["quality_slices_per_case"]
     quality_z = set(lesion_z[:: max(1, len(lesion_z) // n_quality)][:n_quality]) if n_quality else set()
     for k, (name, spec) in enumerate(cfg["inputs"].items()):
-        quality, slices = fuse_input(p, name, spec, chosen, out / "fused" / name / f"{case.case_id}.npz",
-                                     cfg=cfg, quality_z=quality_z)
+        written = export is None or name in export
+        if not written and k > 0:  # only its fusion-quality slices are needed
+            quality, _ = fuse_input(p, name, spec, sorted(quality_z), None, cfg=cfg, quality_z=quality_z)
+            rows["fusion_quality"] += quality
+            continue
+        quality, slices = fuse_input(p, name, spec, chosen, out / "fused" / name / f"{case.case_id}.npz"
+                                     if written else None, cfg=cfg, quality_z=quality_z)
         rows["fusion_quality"] += quality
         if k == 0:
             rows["slices"] = [{"case_id": case.case_id, "patient": case.patient, "z": z, "n_boxes": n,
@@ -133,10 +143,11 @@ def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any], *, m
     return rows
 
 
-def fuse_input(p: PreparedCase, name: str, spec: dict[str, Any], chosen: list[int], path: Path, *,
+def fuse_input(p: PreparedCase, name: str, spec: dict[str, Any], chosen: list[int], path: Path | None, *,
                cfg: dict[str, Any], quality_z: set[int]) -> tuple[list[dict], list[tuple[int, int]]]:
     """Fuse the chosen slices of one case for one input; write them with their lesion boxes
-    to ``path``; return the fusion-quality rows and (z, number of boxes) per slice."""
+    to ``path`` (``None``: not written); return the fusion-quality rows and (z, number of
+    boxes) per slice."""
     size = cfg["image_size"]
     images, boxes, box_slice, box_class, box_lesion, quality = [], [], [], [], [], []
     for k, z in enumerate(chosen):
@@ -154,6 +165,8 @@ def fuse_input(p: PreparedCase, name: str, spec: dict[str, Any], chosen: list[in
             pet_l, _ = letterbox(p.pet01[source][z], size=size, box=box)
             quality.append({"case_id": p.case_id, "input": name, "z": z,
                             **fusion_quality(ct_l, pet_l, to_gray(image))})
+    if path is None:
+        return quality, [(z, len(b)) for z, b in zip(chosen, boxes)]
     np.savez_compressed(path, images=np.stack(images), z=np.asarray(chosen, np.int32),
                         boxes=np.concatenate(boxes), box_slice=np.concatenate(box_slice),
                         box_class=np.concatenate(box_class), box_lesion=np.concatenate(box_lesion))

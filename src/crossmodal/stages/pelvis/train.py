@@ -2,12 +2,14 @@
 
 Outputs under ``out``: ``<detector>/<input>/seed<seed>/`` (the trainer's record
 ``detector.json`` and weights, ``predictions_val.csv``, ``predictions_test.csv``) and
-``runs.csv`` (one row per run: epochs, seconds, device, runs at once, stage seconds).
+``runs.csv`` (one row per run: epochs, seconds, where they went (waiting for data, training
+steps, validation, prediction), device, runs at once, stage seconds).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ from crossmodal.detect.export import read_split
 from crossmodal.detect.env import configure_ultralytics
 from crossmodal.detect.env import output_to
 from crossmodal.detect.matching import predictions
+from crossmodal.parallel import THREADS_VARIABLE
 from crossmodal.parallel import compute_setting
+from crossmodal.parallel import cpu_threads
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
 from crossmodal.stages.pelvis import planned_runs
@@ -50,12 +54,33 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     datasets_dir, out = Path(datasets_dir), Path(out_dir)
     runs = planned_runs(cfg)
     at_once = resolve_jobs(runs_at_once, len(runs))
+    runs = share_cores(runs, at_once=at_once, cores=cpu_threads(), reference=(cfg.get("reference") or {}).get("name"))
     start = time.perf_counter()
     rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
                     jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run")
     table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
     table.to_csv(out / "runs.csv", index=False)
     return table
+
+
+def share_cores(runs: list[dict[str, Any]], *, at_once: int, cores: int, reference: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Each run with the CPU ``threads`` it trains on, the non-learned reference first.
+
+    Learned runs train ``at_once`` side by side on ``cores // at_once`` threads each; when
+    their number is not a multiple of ``at_once``, the last round has fewer runs than
+    cores, so its runs share the cores among themselves (on 2 cores, the fifth of five
+    runs trains on both instead of leaving one idle). The threads are fixed by the plan,
+    not by timing, so a run's weights do not depend on which run finished first.
+    """
+    learned = [dict(r) for r in runs if r["detector"] != reference]
+    rest = [dict(r, threads=1) for r in runs if r["detector"] == reference]
+    base = max(1, cores // at_once)
+    last_round = len(learned) % at_once
+    for k, run in enumerate(learned):
+        in_last_round = last_round and k >= len(learned) - last_round
+        run["threads"] = max(1, cores // last_round) if in_last_round else base
+    return rest + learned
 
 
 def reference_rule(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -84,12 +109,28 @@ def predict_reference(run: dict[str, Any], datasets_dir: Path, out: Path, rule: 
 
 
 def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train one (detector, input, seed) run from scratch; write its val/test detections."""
-    from crossmodal.detect.train import predict
-    from crossmodal.detect.train import train_detector
-
+    """Train one (detector, input, seed) run from scratch on its ``threads`` (default: this
+    process's share); write its val/test detections."""
     if cfg.get("reference") and run["detector"] == cfg["reference"]["name"]:
         return predict_reference(run, datasets_dir, out, cfg["reference"])
+    if not run.get("threads"):
+        return _train_and_predict(run, datasets_dir, out, cfg)
+    before = os.environ.get(THREADS_VARIABLE)
+    os.environ[THREADS_VARIABLE] = str(run["threads"])  # this run's share (share_cores); ultralytics reads it
+    try:
+        return _train_and_predict(run, datasets_dir, out, cfg)
+    finally:
+        if before is None:
+            os.environ.pop(THREADS_VARIABLE, None)
+        else:
+            os.environ[THREADS_VARIABLE] = before
+
+
+def _train_and_predict(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    from crossmodal.detect.train import predict
+    from crossmodal.detect.train import tidy_run_folder
+    from crossmodal.detect.train import train_detector
+
     folder = run_dir(out, run)
     train = cfg["train"]
     options = dict(train.get("options", {}).get(run["detector"], {}))
@@ -98,11 +139,22 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
                                   epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
                                   batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
                                   **options)
+        tidy_run_folder(folder)
+        start = time.perf_counter()
         for split in ("val", "test"):
             items = read_split(datasets_dir / run["input"], split)
             detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]),
                                  max_det=int(cfg["predict"].get("max_det", 300)))
             table = predictions([i["image_id"] for i in items], detections)
             table.to_csv(folder / f"predictions_{split}.csv", index=False)
-    return {**run, "epochs_trained": len(detector.record.get("history", [])),
-            "train_seconds": detector.record.get("train_seconds"), "device": detector.record.get("device")}
+    history = detector.record.get("history", [])
+    return {**run, "epochs_trained": len(history), "train_seconds": detector.record.get("train_seconds"),
+            **time_breakdown(history), "predict_seconds": time.perf_counter() - start,
+            "device": detector.record.get("device")}
+
+
+def time_breakdown(history: list[dict]) -> dict[str, float]:
+    """A run's training time by where it went, summed over its epochs (the trainer's
+    per-epoch clock): waiting for data, training steps, validation with checkpointing."""
+    return {key: float(sum(epoch.get(key, 0.0) for epoch in history))
+            for key in ("load_seconds", "step_seconds", "val_seconds")}

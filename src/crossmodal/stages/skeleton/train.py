@@ -15,7 +15,6 @@ its weights depend only on its thread count. Writes under ``out``::
 from __future__ import annotations
 
 import functools
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -51,18 +50,12 @@ def trainer_options(train: dict[str, Any], det_dir: Path) -> dict[str, Any]:
     return options
 
 
-def _tidy_detector_folder(out_dir: Path) -> None:
-    """Drop what the detector does not need afterwards: the symbolic-link dataset view
-    and ultralytics' duplicate checkpoints (``weights.pt`` is the selected one)."""
-    shutil.rmtree(out_dir / "dataset", ignore_errors=True)
-    shutil.rmtree(out_dir / "ultralytics" / "weights", ignore_errors=True)
-
-
 def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out: Path,
                                cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one detector (when its training slices hold a lesion) and detect on its
     scored slices; a detector with nothing to learn finds nothing."""
     from crossmodal.detect.train import predict
+    from crossmodal.detect.train import tidy_run_folder
     from crossmodal.detect.train import train_detector
 
     name, detector, train, pred = plan["modality"], plan["detector"], cfg["train"], cfg["predict"]
@@ -77,7 +70,7 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
                                    batch=int(train["batch"]), seed=int(plan["seed"]),
                                    device=cfg.get("device"), workers=int(train.get("workers", 0)),
                                    scale=cfg.get("scale"), **trainer_options(train, det_dir))
-            _tidy_detector_folder(det_dir)
+            tidy_run_folder(det_dir)
             seconds = time.perf_counter() - start
             start = time.perf_counter()
             detections = predict(model, [r["image_path"] for r in test_rows],
