@@ -176,3 +176,26 @@ def test_series_with_per_slice_weight_gets_per_slice_factors(tmp_path, pelvis_co
     ratios = np.asarray([after[z].sum() / before[z].sum() for z in range(len(after)) if before[z].sum() > 0])
     assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 2.0))
     assert np.isclose(ratios, 2.0).sum() > 0 and np.isclose(ratios, 1.0).sum() > 0
+
+
+def test_undefined_length_sequences_with_other_doses_get_their_own_factors(tmp_path, pelvis_cohort):
+    # pydicom parses a sequence of undefined length while reading the file, so the factor
+    # cache must compare its contents, not a summary of it.
+    pet_dir = next(p for p in sorted(pelvis_cohort.iterdir()) if (p / "PET").is_dir()) / "PET"
+    files = sorted(pet_dir.iterdir())
+    before = sitk.GetArrayFromImage(read_series(files))
+    copies = []
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds[0x00540016].is_undefined_length = True
+        if k % 2:
+            drug = ds.RadiopharmaceuticalInformationSequence[0]
+            drug.RadionuclideTotalDose = str(float(drug.RadionuclideTotalDose) / 2)
+        copies.append(tmp_path / path.name)
+        ds.save_as(copies[-1])
+    reread = pydicom.dcmread(copies[1])
+    assert isinstance(reread.get_item(0x00540016).value, Sequence)  # parsed at read time
+    after = sitk.GetArrayFromImage(read_series(copies))
+    ratios = np.asarray([after[z].sum() / before[z].sum() for z in range(len(after)) if before[z].sum() > 0])
+    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 2.0))
+    assert np.isclose(ratios, 2.0).sum() > 0 and np.isclose(ratios, 1.0).sum() > 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import Any
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 
 from crossmodal.io import suv as suv_rules
@@ -139,14 +141,25 @@ def _same_values_key(ds: Dataset, tags: tuple[int, ...]) -> tuple:
     the file's encoding and transfer syntax, then each value as stored in the file (bytes,
     read without pydicom's conversion, which costs more than the rest of a slice). Take
     it before reading the values: a converted value gives another (still safe) key."""
-    values = []
-    for tag in tags:
-        element = ds.get_item(tag)
-        values.append(None if element is None else element.value if isinstance(element.value, bytes)
-                      else repr(element.value))
+    values = [_stored_value(ds.get_item(tag)) for tag in tags]
     meta = getattr(ds, "file_meta", None)
     syntax = None if meta is None else meta.get_item(0x00020010)
     return (ds.original_encoding, None if syntax is None else syntax.value, *values)
+
+
+def _stored_value(element) -> Any:
+    """An element's value as stored (bytes) where pydicom has not converted it; a
+    sequence (parsed at read time when its length is undefined) item by item, element by
+    element; else the converted value's ``repr``, which shows all of it for the value
+    types a header holds (numbers, strings, lists of them)."""
+    if element is None:
+        return None
+    value = element.value
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, DicomSequence):
+        return tuple(tuple((tag, _stored_value(item.get_item(tag))) for tag in item.keys()) for item in value)
+    return repr(value)
 
 
 _PIXEL_FORMAT_TAGS = (0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x00280101, 0x00280103)

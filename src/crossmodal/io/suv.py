@@ -26,7 +26,7 @@ from crossmodal.io.errors import UnsupportedUnitsError
 
 #: Every top-level tag :func:`suv_factor` reads (a test checks it): two slices holding the
 #: same stored values of these have the same factor, so a series computes it once per
-#: distinct set (the radiopharmaceutical sequence is compared as stored, whole).
+#: distinct set (the radiopharmaceutical sequence is compared item by item, element by element).
 SUV_TAGS = (
     0x00541001,  # Units
     0x70531000,  # Philips SUV scale factor

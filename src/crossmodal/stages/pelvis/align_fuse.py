@@ -127,7 +127,8 @@ def align_fuse_case(item: tuple[int, Case], out: Path, cfg: dict[str, Any], *, m
     for k, (name, spec) in enumerate(cfg["inputs"].items()):
         written = export is None or name in export
         if not written and k > 0:  # only its fusion-quality slices are needed
-            quality, _ = fuse_input(p, name, spec, sorted(quality_z), None, cfg=cfg, quality_z=quality_z)
+            quality, _ = fuse_input(p, name, spec, [z for z in chosen if z in quality_z], None, cfg=cfg,
+                                    quality_z=quality_z)
             rows["fusion_quality"] += quality
             continue
         quality, slices = fuse_input(p, name, spec, chosen, out / "fused" / name / f"{case.case_id}.npz"

@@ -71,7 +71,10 @@ def share_cores(runs: list[dict[str, Any]], *, at_once: int, cores: int, referen
     their number is not a multiple of ``at_once``, the last round has fewer runs than
     cores, so its runs share the cores among themselves (on 2 cores, the fifth of five
     runs trains on both instead of leaving one idle). The threads are fixed by the plan,
-    not by timing, so a run's weights do not depend on which run finished first.
+    not by timing, so a run's weights do not depend on which run finished first. The
+    rounds are the plan's: runs of unequal length (other detectors, other input sizes)
+    can overlap the last round, which then shares the cores for a while (slower, same
+    weights).
     """
     learned = [dict(r) for r in runs if r["detector"] != reference]
     rest = [dict(r, threads=1) for r in runs if r["detector"] == reference]
@@ -115,11 +118,16 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
         return predict_reference(run, datasets_dir, out, cfg["reference"])
     if not run.get("threads"):
         return _train_and_predict(run, datasets_dir, out, cfg)
-    before = os.environ.get(THREADS_VARIABLE)
-    os.environ[THREADS_VARIABLE] = str(run["threads"])  # this run's share (share_cores); ultralytics reads it
+    import torch
+
+    before, torch_before = os.environ.get(THREADS_VARIABLE), torch.get_num_threads()
+    # This run's share (share_cores): ultralytics reads the variable, the other trainers torch's setting.
+    os.environ[THREADS_VARIABLE] = str(run["threads"])
+    torch.set_num_threads(int(run["threads"]))
     try:
         return _train_and_predict(run, datasets_dir, out, cfg)
     finally:
+        torch.set_num_threads(torch_before)
         if before is None:
             os.environ.pop(THREADS_VARIABLE, None)
         else:
