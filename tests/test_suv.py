@@ -160,42 +160,44 @@ def test_suv_factor_reads_only_the_listed_tags(units, monkeypatch):
     assert read and read <= set(suv.SUV_TAGS), sorted(hex(t) for t in read - set(suv.SUV_TAGS))
 
 
-def test_series_with_per_slice_weight_gets_per_slice_factors(tmp_path, pelvis_cohort):
-    # The factor is shared only between slices whose SUV tags hold the same values.
+def _every_other_slice_doubled(tmp_path, pelvis_cohort, edit) -> np.ndarray:
+    """Copies of one PET series with ``edit(ds, doubled)`` applied to each file (doubled
+    on every other one); per-slice SUV ratios of the copy to the original."""
     pet_dir = next(p for p in sorted(pelvis_cohort.iterdir()) if (p / "PET").is_dir()) / "PET"
     files = sorted(pet_dir.iterdir())
     before = sitk.GetArrayFromImage(read_series(files))
     copies = []
     for k, path in enumerate(files):
         ds = pydicom.dcmread(path)
-        if k % 2:
-            ds.PatientWeight = str(float(ds.PatientWeight) * 2)
+        edit(ds, bool(k % 2))
         copies.append(tmp_path / path.name)
         ds.save_as(copies[-1])
     after = sitk.GetArrayFromImage(read_series(copies))
     ratios = np.asarray([after[z].sum() / before[z].sum() for z in range(len(after)) if before[z].sum() > 0])
     assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 2.0))
+    return ratios
+
+
+def test_series_with_per_slice_weight_gets_per_slice_factors(tmp_path, pelvis_cohort):
+    # The factor is shared only between slices whose SUV tags hold the same values.
+    def double_weight(ds, doubled):
+        if doubled:
+            ds.PatientWeight = str(float(ds.PatientWeight) * 2)
+
+    ratios = _every_other_slice_doubled(tmp_path, pelvis_cohort, double_weight)
     assert np.isclose(ratios, 2.0).sum() > 0 and np.isclose(ratios, 1.0).sum() > 0
 
 
 def test_undefined_length_sequences_with_other_doses_get_their_own_factors(tmp_path, pelvis_cohort):
     # pydicom parses a sequence of undefined length while reading the file, so the factor
     # cache must compare its contents, not a summary of it.
-    pet_dir = next(p for p in sorted(pelvis_cohort.iterdir()) if (p / "PET").is_dir()) / "PET"
-    files = sorted(pet_dir.iterdir())
-    before = sitk.GetArrayFromImage(read_series(files))
-    copies = []
-    for k, path in enumerate(files):
-        ds = pydicom.dcmread(path)
+    def halve_dose(ds, doubled):
         ds[0x00540016].is_undefined_length = True
-        if k % 2:
+        if doubled:
             drug = ds.RadiopharmaceuticalInformationSequence[0]
             drug.RadionuclideTotalDose = str(float(drug.RadionuclideTotalDose) / 2)
-        copies.append(tmp_path / path.name)
-        ds.save_as(copies[-1])
-    reread = pydicom.dcmread(copies[1])
-    assert isinstance(reread.get_item(0x00540016).value, Sequence)  # parsed at read time
-    after = sitk.GetArrayFromImage(read_series(copies))
-    ratios = np.asarray([after[z].sum() / before[z].sum() for z in range(len(after)) if before[z].sum() > 0])
-    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 2.0))
+
+    ratios = _every_other_slice_doubled(tmp_path, pelvis_cohort, halve_dose)
     assert np.isclose(ratios, 2.0).sum() > 0 and np.isclose(ratios, 1.0).sum() > 0
+    reread = pydicom.dcmread(next(tmp_path.glob("*")))
+    assert isinstance(reread.get_item(0x00540016).value, Sequence)  # parsed at read time
