@@ -23,7 +23,7 @@
 # |---|---|---|
 # | detectors | several object detectors, fused input fed channel-wise | the package trains ultralytics YOLOv5u, YOLOv8, YOLO11 (nano) and torchvision Faster R-CNN (ResNet-18 FPN), all from scratch (no pretrained weights can be downloaded); **which of them a profile trains, on which inputs and with how many seeds, is `detect.detectors` and `detect.seeds`: the plan of this build is printed below** |
 # | runs | not stated | every (detector, input, seed) of the plan trained from scratch, side by side as `compute.detector_runs` allows; raw detections (confidence ≥ `detect.predict.conf`) stored for the validation and test patients |
-# | epochs, checkpoint | not stated | `detect.train.epochs` from a measured learning curve (validation patients; `benchmarks/bench_learning_curve.py`); the weights of the last epoch (`val: false` in `detect.train.options`: no per-epoch validation, which cost a quarter of the CPU time) |
+# | epochs, checkpoint | not stated | `detect.train.epochs` from a measured learning curve (validation patients; `benchmarks/bench_learning_curve.py`); the weights of the last epoch (`val: false` in `detect.train.options`: no per-epoch validation; what it cost is measured by `benchmarks/bench_train_breakdown.py`, and where this build's time went is printed below) |
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
