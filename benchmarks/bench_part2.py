@@ -74,6 +74,7 @@ def main() -> None:
         step("c3d", lambda: c3d.run(params, ingest_dir=root / "ingest", features_dir=root / "features",
                                     out=root / "c3d", metrics=root / "metrics" / "c3d.json"))
         step("claims", lambda: claims.run(params, classify_dir=root / "classify", c3d_dir=root / "c3d",
+                                          ap=root / "evaluate" / "ap.csv",
                                           out=root / "claims", metrics=root / "metrics" / "claims.json"))
     print(json.dumps({"step": "total (without the step notebooks)", "profile": args.profile,
                       "seconds": round(total, 1)}))

@@ -96,3 +96,64 @@ def test_cross_validated_output_matches_classifier_format():
     pd.testing.assert_frame_equal(oof.drop(columns="prob"), ref.drop(columns="prob"))
     table = metrics_with_ci(oof, n_boot=50, seed=0)
     assert {"auc", "accuracy"} <= set(table.index)
+
+
+# ----------------------------------------------------------------------------- sanity gate
+
+
+def test_joint_histogram_counts_voxels_by_their_channel_values_together():
+    from crossmodal.learn.early_fusion import joint_histogram
+
+    x = np.zeros((1, 2, 1, 2, 2))
+    x[0, 0] = [[[0.1, 0.9], [0.9, 0.1]]]  # channel 0
+    x[0, 1] = [[[0.1, 0.9], [0.1, 1.0]]]  # channel 1 (1.0 falls in the last bin)
+    h = 10 ** joint_histogram(x, bins=2)[0] - 1e-6  # back to voxel fractions
+    # cells (c0, c1): (low, low), (low, high), (high, low), (high, high)
+    np.testing.assert_allclose(h, [0.25, 0.25, 0.25, 0.25], atol=1e-9)
+    x[0, 1, 0, 1, 0] = 0.9  # the (high, low) voxel becomes (high, high)
+    np.testing.assert_allclose(10 ** joint_histogram(x, bins=2)[0] - 1e-6, [0.25, 0.25, 0.0, 0.5], atol=1e-9)
+
+
+def _gate_inputs(n=30, signal=True):
+    x, y = _volumes(n=n, seed=2)
+    if not signal:
+        x[:, 2] = np.random.default_rng(5).normal(0.0, 0.3, size=x[:, 2].shape)
+    ids = [f"p{i:02d}" for i in range(n)]
+    table = pd.DataFrame({"has_PET": 1, "y": y}, index=pd.Index(ids, name="case_id"))
+    table.iloc[::10, 0] = 0  # three patients without PET: the gate leaves them out
+    x[table["has_PET"].to_numpy() == 0, 2] = 0.0
+    folds = fold_assignments(table["y"], n_splits=3, n_repeats=1, seed=0)
+    cfg = {"seed": 0, "device": "cpu",
+           "train": {"width": 2, "epochs": 30, "lr": 1e-3, "batch_size": 8, "weight_decay": 0.0,
+                     "dropout": 0.0, "balance": True, "augment": False},
+           "gate": {"modality": "PT", "epochs": 1, "sanity_auc_ci_low": 0.5, "fallback": {"bins": 4, "C": 1.0}}}
+    boot = {"n_boot": 200, "seed": 0, "threshold": 0.5, "alpha": 0.05}
+    return x, table, folds, cfg, boot
+
+
+@pytest.mark.parametrize("signal", [True, False])
+def test_the_sanity_gate_passes_a_model_that_finds_pet_lesions_and_fails_one_on_noise(signal):
+    from crossmodal.stages.skeleton.c3d import early_fusion_gate
+
+    x, table, folds, cfg, boot = _gate_inputs(signal=signal)
+    out = early_fusion_gate(x, table, folds, cfg, {"CT": "CT", "MR": "MRI", "PT": "PET"}, boot)
+    gate = out["gate"].set_index("model")
+    assert list(gate.index) == ["c3d", "early_fusion_histogram"]
+    assert (gate["patients"] == 27).all() and gate["task"].str.contains("PET alone").all()
+    assert out["sanity_oof"]["case_id"].nunique() == 27  # only patients with PET
+    assert bool(gate.loc["early_fusion_histogram", "passed"]) is signal
+    assert (gate["passed"] == (gate["ci_low"] > 0.5)).all()
+    if not signal:
+        assert not gate["passed"].any()  # noise: neither is a comparator
+
+
+def test_sanity_gate_row_needs_the_lower_bound_strictly_above_the_threshold():
+    from crossmodal.learn.early_fusion import sanity_gate
+
+    row = sanity_gate("c3d", {"estimate": 0.7, "ci_low": 0.5, "ci_high": 0.9}, threshold=0.5, task="t",
+                      patients=10)
+    assert row["passed"] is False and row["auc"] == 0.7
+    assert sanity_gate("c3d", {"estimate": 0.7, "ci_low": 0.51, "ci_high": 0.9}, threshold=0.5, task="t",
+                       patients=10)["passed"] is True
+    assert sanity_gate("c3d", {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan}, threshold=0.5,
+                       task="t", patients=10)["passed"] is False

@@ -259,3 +259,139 @@ def test_c4_needs_two_detectors():
     supported = pd.Series(["supported", "supported"])
     assert consistency_verdict(supported, n_detectors=2) == "supported"
     assert consistency_verdict(supported, n_detectors=1) == "not measurable"
+
+
+# ----------------------------------------------------------------------------- Part 2 (C5-C7)
+
+from crossmodal.stages.skeleton import claims as skeleton  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def skeleton_cfg():
+    return load_params(REPO / "params.yaml", "default")["classify"]
+
+
+def _ap(ct_low=0.03, mri_low=0.04, pet_low=0.48):
+    return pd.DataFrame({"modality": ["CT", "MRI", "PET"], "ap50": [ct_low + 0.02, mri_low + 0.02, 0.56],
+                         "ap50_ci_low": [ct_low, mri_low, pet_low], "ap50_ci_high": [0.08, 0.1, 0.67]})
+
+
+def _nested(p_pet=0.02, est_pet=0.06):
+    """Hand-made nested_comparisons.csv: fused beats CT and MRI clearly, PET by ``est_pet``."""
+    rows = []
+    for single, est, p in (("CT", 0.3, 1e-4), ("MRI", 0.25, 1e-4), ("PET", est_pet, p_pet)):
+        for comparison in ("like for like", "all patients"):
+            for metric in ("auc", "accuracy", "pr_auc"):
+                rows.append({"metric": metric, "estimate": est, "ci_low": est - 0.05, "ci_high": est + 0.05,
+                             "n": 40, "p_value": p, "single": single, "comparison": comparison,
+                             "delong_p": p if metric == "auc" else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _vs_early(c3d_est=0.4, p=1e-5):
+    return pd.DataFrame([{"comparator": m, "metric": metric, "difference": c3d_est, "ci_low": c3d_est - 0.1,
+                          "ci_high": c3d_est + 0.1, "p_value": p, "n": 60}
+                         for m in skeleton.EARLY_FUSION for metric in ("auc", "accuracy", "pr_auc")])
+
+
+def _sanity(c3d_passed, fallback_passed):
+    return pd.DataFrame({"model": list(skeleton.EARLY_FUSION), "passed": [c3d_passed, fallback_passed]})
+
+
+def _skeleton_claims(cfg, *, ap=None, nested=None, sanity=(False, True)):
+    gate = skeleton.detector_gate(_ap() if ap is None else ap, ["CT", "MRI", "PET"],
+                                  float(cfg["gate"]["detector_ap50_ci_low"]))
+    early = skeleton.early_fusion_comparator(_sanity(*sanity))
+    rows = skeleton.comparison_rows(_nested() if nested is None else nested, _vs_early(), gate, early, cfg,
+                                    secondary=False)
+    return skeleton.claims_table(rows, alpha=cfg["claims"]["delong_alpha"],
+                                 multiplicity=cfg["analysis"]["multiplicity"])
+
+
+def test_detector_gate_reads_the_ap_ci_lower_bound(skeleton_cfg):
+    gate = skeleton.detector_gate(_ap().iloc[[0, 2]], ["CT", "MRI", "PET"], 0.10).set_index("modality")
+    assert not gate.loc["CT", "passed"] and gate.loc["PET", "passed"]
+    assert not gate.loc["MRI", "passed"]  # no detector row: not a comparator either
+    assert skeleton.detector_gate(_ap(ct_low=0.10), ["CT"], 0.10)["passed"].item()  # "reaches"
+
+
+def test_a_broken_detector_makes_its_rows_comparator_not_measurable_with_p_one_in_the_family(skeleton_cfg):
+    table = _skeleton_claims(skeleton_cfg).set_index(["claim", "comparator"])
+    for claim in ("C5", "C7"):
+        for m in ("CT", "MRI"):  # fused beats them by 0.3 with p = 1e-4, but their detectors are broken
+            assert table.loc[(claim, m), "verdict"] == "comparator not measurable"
+    # family: C5 x 3 + C6 + C7 x 3 = 7 rows; the four gated ones enter with p = 1
+    assert table["p_holm"].notna().sum() == 7
+    assert (table.loc[[("C5", "CT"), ("C5", "MRI"), ("C7", "CT"), ("C7", "MRI")], "p_holm"] == 1.0).all()
+    # PET, p = 0.02: the smaller of the two real p-values (C6 p = 1e-5 is first), Holm factor 6
+    assert table.loc[("C5", "PET"), "p_holm"] == pytest.approx(6 * 0.02)
+    assert table.loc[("C5", "PET"), "verdict"] == "inconclusive"  # raw p < 0.05 does not decide
+    assert table.loc[("C5", "PET"), "claim verdict"] == "inconclusive"
+    assert table.loc[("C5", "PET"), "thesis"] == pytest.approx(0.085)
+    assert bool(table.loc[("C5", "PET"), "thesis_in_ci"]) is True  # 0.085 in [0.01, 0.11]
+
+
+def test_working_detectors_make_every_row_a_comparison(skeleton_cfg):
+    table = _skeleton_claims(skeleton_cfg, ap=_ap(0.3, 0.3, 0.5)).set_index(["claim", "comparator"])
+    assert (table["gate"] == "passed").all()
+    assert table.loc[("C5", "CT"), "verdict"] == "supported"
+    # Holm is step-down: with every p small, all are below alpha after adjustment
+    assert table.loc[("C5", "PET"), "p_holm"] == pytest.approx(0.02 * 2)  # sixth smallest of 7 -> x2
+    assert table.loc[("C5", "PET"), "verdict"] == "supported"
+    assert table.loc[("C5", "CT"), "claim verdict"] == "supported"
+
+
+def test_c6_uses_c3d_when_it_passes_else_the_fallback_else_is_not_measurable(skeleton_cfg):
+    assert skeleton.early_fusion_comparator(_sanity(True, True)) == "c3d"
+    assert skeleton.early_fusion_comparator(_sanity(False, True)) == "early_fusion_histogram"
+    assert skeleton.early_fusion_comparator(_sanity(False, False)) is None
+    c6 = _skeleton_claims(skeleton_cfg, sanity=(False, True)).set_index("claim").loc["C6"]
+    assert c6["comparator"] == "early_fusion_histogram" and c6["verdict"] == "supported"
+    c6 = _skeleton_claims(skeleton_cfg, sanity=(False, False)).set_index("claim").loc["C6"]
+    assert c6["verdict"] == "comparator not measurable" and c6["p_holm"] == 1.0
+    assert c6["claim verdict"] == "comparator not measurable"
+
+
+def test_the_like_for_like_comparison_is_primary_and_the_all_patient_one_beside(skeleton_cfg):
+    nested = _nested()
+    nested.loc[nested["comparison"] == "all patients", "estimate"] = -0.5  # would flip the verdict
+    table = _skeleton_claims(skeleton_cfg, ap=_ap(0.3, 0.3, 0.5), nested=nested)
+    assert (table.loc[table["claim"] == "C5", "ours"] > 0).all()
+    gate = skeleton.detector_gate(_ap(0.3, 0.3, 0.5), ["CT", "MRI", "PET"], 0.1)
+    beside = skeleton.beside_table(skeleton.comparison_rows(nested, _vs_early(), gate, "c3d", skeleton_cfg,
+                                                            secondary=True))
+    allp = beside[beside["patients"].str.startswith("fused trained on all")]
+    assert len(allp) == 6 and (allp["ours"] == -0.5).all()  # C5 and C7 x 3 modalities
+    acc = beside[(beside["claim"] == "C5") & (beside["metric"] == "accuracy")]
+    assert len(acc) == 3 and (acc["thesis"] == 0.079).all() and "verdict" not in beside
+
+
+def test_the_skeleton_analysis_is_printed_with_its_family(skeleton_cfg):
+    params = load_params(REPO / "params.yaml", "default")
+    table = skeleton.analysis_table(skeleton_cfg, params["c3d"], ["CT", "MRI", "PET"]).set_index("claim")
+    assert list(table.index) == ["C5", "C6", "C7"] and (table["family size"] == 7).all()
+    assert table.loc["C5", "primary metric"] == "auc" and table.loc["C5", "thesis value"] == 0.085
+    assert "like for like" in table.loc["C5", "comparison"]
+    assert "0.1" in table.loc["C5", "gate"] and "PT" in table.loc["C6", "gate"]
+
+
+@pytest.mark.parametrize("dotted, value, key", [
+    (("classify", "gate", "detector_ap50_ci_low"), 1.5, "classify.gate.detector_ap50_ci_low"),
+    (("classify", "analysis", "claims", "C5", "comparator"), "ct", "classify.analysis.claims.C5.comparator"),
+    (("classify", "analysis", "claims", "C7", "metric"), "roc", "classify.analysis.claims.C7.metric"),
+    (("classify", "nested", "inner_splits"), 1, "classify.nested: inner_splits must be >= 2"),
+    (("classify", "nested", "n_repeats"), 9, "classify.nested: inner_splits must be >= 2 and n_repeats <="),
+    (("c3d", "gate", "modality"), "XR", "c3d.gate.modality"),
+    (("c3d", "gate", "sanity_auc_ci_low"), 2.0, "c3d.gate.sanity_auc_ci_low"),
+])
+def test_the_part2_analysis_and_gate_keys_are_validated(tmp_path, dotted, value, key):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    node = raw
+    for part in dotted[:-1]:
+        node = node[part]
+    node[dotted[-1]] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert key in str(caught.value), str(caught.value)

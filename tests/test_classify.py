@@ -269,3 +269,121 @@ def test_roc_pr_curves_are_finite_json_and_consistent():
     assert pr["recall"].is_monotonic_increasing and pr["recall"].iloc[0] == 0
     # the first threshold calls nobody positive
     assert (p >= roc["threshold"].iloc[0]).sum() == 0
+
+
+# ----------------------------------------------------------------------------- nested selection
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """Logs the patient ids (column 0) of every fit and every prediction; scores column 1."""
+
+    log = []
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        _Recorder.log.append(("fit", frozenset(X[:, 0].astype(int).tolist())))
+        return self
+
+    def predict_proba(self, X):
+        _Recorder.log.append(("predict", frozenset(X[:, 0].astype(int).tolist())))
+        p = 1.0 / (1.0 + np.exp(-X[:, 1]))
+        return np.c_[1 - p, p]
+
+
+def test_nested_selection_never_sees_the_outer_test_fold():
+    from crossmodal.learn.classify import nested_cross_validated_scores
+
+    X, y = _dataset(n=40)
+    X = np.c_[np.arange(40), X]  # column 0: patient id, for the recorder
+    folds = fold_assignments(y, n_splits=4, n_repeats=2, seed=1)
+    _Recorder.log = []
+    oof, choices = nested_cross_validated_scores(
+        X, y, classifiers={"a": _Recorder(), "b": _Recorder()}, folds=folds, inner_splits=3, seed=0)
+    log = iter(_Recorder.log)
+    for _, _, train, test in iter_folds(folds):
+        train, test = set(train.tolist()), set(test.tolist())
+        for _ in range(2 * 3):  # 2 candidates x 3 inner folds: fit and predict inside train only
+            for kind in ("fit", "predict"):
+                what, ids = next(log)
+                assert what == kind and ids <= train and not ids & test
+        assert next(log) == ("fit", frozenset(train))  # the chosen model, refitted on train
+        assert next(log) == ("predict", frozenset(test))  # and only then the outer test fold
+    assert next(log, None) is None
+    assert len(choices) == 8 and set(choices["chosen"]) <= {"a", "b"}
+    assert tuple(oof.columns) == OOF_COLUMNS and len(oof) == 2 * 40
+
+
+def test_nested_selection_picks_the_classifier_that_is_better_on_training_patients():
+    from crossmodal.learn.classify import nested_cross_validated_scores
+    from crossmodal.learn.classify import select_classifier
+
+    X, y = _dataset(n=60, shift=2.0)
+    folds = fold_assignments(y, n_splits=3, n_repeats=1, seed=0)
+    zoo = make_classifiers(0)
+    # a "classifier" that sees only pure-noise columns cannot win the inner AUC
+    noise = Pipeline([("pick", _Columns([10, 11])), ("clf", zoo["logistic_regression"])])
+    _, choices = nested_cross_validated_scores(
+        X, y, classifiers={"noise_only": noise, "lda": zoo["lda"]}, folds=folds, seed=0)
+    assert (choices["chosen"] == "lda").all()
+    assert (choices["inner_auc_lda"] > choices["inner_auc_noise_only"]).all()
+    # the choice is a function of the training rows alone: it ignores anything else
+    name, auc = select_classifier(X[:40], y[:40], {"noise_only": noise, "lda": zoo["lda"]})
+    assert name == "lda" and auc["lda"] > 0.8
+
+
+class _Columns(BaseEstimator):
+    """Keeps only the given columns (a transformer step)."""
+
+    def __init__(self, columns=(0,)):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, list(self.columns)]
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def _oof_table(y, probs):
+    """An OOF table: ``probs`` is (repeats, patients)."""
+    rows = [pd.DataFrame({"repeat": r, "fold": 0, "index": np.arange(len(y)),
+                          "case_id": [f"p{i}" for i in range(len(y))], "y": y, "prob": p})
+            for r, p in enumerate(np.atleast_2d(probs))]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_brier_reliability_and_confusion_on_a_known_case():
+    from crossmodal.learn.metrics import brier_with_ci
+    from crossmodal.learn.metrics import confusion_counts
+    from crossmodal.learn.metrics import reliability_curve
+
+    y = np.array([1, 1, 0, 0])
+    oof = _oof_table(y, [[0.9, 0.6, 0.4, 0.1], [0.7, 0.4, 0.2, 0.1]])
+    b = brier_with_ci(oof, n_boot=200, seed=0)
+    # repeat 0: (0.01 + 0.16 + 0.16 + 0.01) / 4 = 0.085; repeat 1: (0.09 + 0.36 + 0.04 + 0.01) / 4 = 0.125
+    assert b["estimate"] == pytest.approx(0.105)
+    assert b["ci_low"] <= b["estimate"] <= b["ci_high"] and b["ci_low"] < b["ci_high"]
+    assert brier_with_ci(_oof_table(y, [y.astype(float)]), n_boot=50)["estimate"] == 0.0
+    # mean counts per repeat at 0.5: repeat 0 tp 2 tn 2; repeat 1 tp 1 fn 1 tn 2
+    cm = confusion_counts(oof, threshold=0.5)
+    assert cm == {"tp": 1.5, "fp": 0.0, "fn": 0.5, "tn": 2.0, "n": 4}
+    curve = reliability_curve(oof, n_bins=2).set_index("bin_low")
+    # [0, 0.5): 0.4 0.1 0.4 0.2 0.1 (one positive: 0.4 of repeat 1); [0.5, 1]: 0.9 0.6 0.7
+    assert curve.loc[0.0, "predictions"] == 5 and curve.loc[0.0, "observed"] == pytest.approx(0.2)
+    assert curve.loc[0.0, "mean_predicted"] == pytest.approx(0.24)
+    assert curve.loc[0.5, "predictions"] == 3 and curve.loc[0.5, "observed"] == 1.0
+    assert curve.loc[0.5, "mean_predicted"] == pytest.approx(2.2 / 3)
+
+
+def test_paired_comparison_reports_a_bootstrap_p_value():
+    X, y = _dataset(n=60, shift=2.0)
+    folds = fold_assignments(y, n_splits=3, n_repeats=1, seed=0)
+    good = cross_validated_scores(X, y, classifier="lda", folds=folds)
+    noise = cross_validated_scores(X[:, 10:14], y, classifier="lda", folds=folds)
+    c = compare_with_ci(good, noise, n_boot=300, seed=0)
+    assert c.loc["auc", "p_value"] < 0.05 and c.loc["auc", "estimate"] > 0
+    same = compare_with_ci(good, good, n_boot=300, seed=0)
+    assert same.loc["auc", "p_value"] == 1.0

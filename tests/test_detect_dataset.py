@@ -211,3 +211,30 @@ def test_patient_split_many_small_strata_keeps_global_fractions():
     split = patient_split(cases, cases, seed=0)  # every case its own stratum
     counts = sorted(sum(v == s for v in split.values()) for s in ("train", "val", "test"))
     assert counts == [6, 6, 18]
+
+
+def test_dataset_view_mirrors_a_listing_and_a_split_shared_by_val(tmp_path):
+    """A training set given as a listing of "./" lines (a learning-curve share) is mirrored
+    with its listing; a val split that names the training folder is mirrored once."""
+    from crossmodal.detect.export import image_name
+    from crossmodal.detect.yolo_folder import dataset_view
+    from crossmodal.detect.yolo_folder import read_yaml
+    from crossmodal.detect.yolo_folder import split_images
+
+    records = _records()
+    tiled = [SliceRecord(case_id=r.case_id, z=r.z, image=r.image, boxes=r.boxes, extra={"tile": 1})
+             for r in records[:2]]
+    split_of = {r.case_id: "train" for r in records}
+    data_yaml = export_yolo(records + tiled, tmp_path / "ds", split_of=split_of)
+    assert (tmp_path / "ds" / "images" / "train" / image_name(records[0].case_id, records[0].z, tile=1)).exists()
+    chosen = sorted((tmp_path / "ds" / "images" / "train").iterdir())[:3]
+    (tmp_path / "ds" / "share.txt").write_text("".join(f"./images/train/{p.name}\n" for p in chosen))
+    data = read_yaml(data_yaml)
+    data.update(train="share.txt", val="images/train")
+    (tmp_path / "ds" / "share.yaml").write_text(yaml.safe_dump(data))
+    assert split_images(data, "train") == chosen
+    view_yaml = dataset_view(tmp_path / "ds" / "share.yaml", tmp_path / "view")
+    view = read_yaml(view_yaml)
+    assert split_images(view, "train") == [tmp_path / "view" / "images" / "train" / p.name for p in chosen]
+    assert len(split_images(view, "val")) == len(split_images(data, "val")) == len(records) + 2
+    assert all((tmp_path / "view" / "labels" / "train" / p.with_suffix(".txt").name).exists() for p in chosen)

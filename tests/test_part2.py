@@ -15,8 +15,13 @@ import SimpleITK as sitk
 
 from crossmodal.detect.leakage import assign_detectors
 from crossmodal.detect.leakage import fit_split
+from crossmodal.detect.dataset import SliceRecord
+from crossmodal.detect.leakage import nested_subsets
+from crossmodal.detect.series_slices import crop_tile
 from crossmodal.detect.series_slices import series_slices
-from crossmodal.detect.series_slices import widen_boxes
+from crossmodal.detect.series_slices import tile_origin
+from crossmodal.detect.series_slices import training_tiles
+from crossmodal.imaging.channels import body_box
 from crossmodal.imaging.channels import channel_stack
 from crossmodal.imaging.grid import common_grid
 from crossmodal.io.case import Case
@@ -28,8 +33,6 @@ from crossmodal.report.skeleton.claims import choices_table
 from crossmodal.report.skeleton.cohort import cohort_table
 from crossmodal.stages.skeleton import classify as classify_stage
 from crossmodal.stages.skeleton import features as features_stage
-from crossmodal.stages.skeleton.claims import claims_json
-from crossmodal.stages.skeleton.claims import claims_table
 from crossmodal.stages.skeleton.classify import feature_set_folds
 from crossmodal.stages.skeleton.classify import unfit_reason
 from crossmodal.stats.verdict import overall_verdict
@@ -78,13 +81,94 @@ def make_case(case_id, y, modalities=("CT", "MR", "PT"), lesion=True) -> Case:
 # ----------------------------------------------------------------------------- images
 
 
-def test_widen_boxes_grows_small_boxes_about_their_centre_and_stays_inside():
-    boxes = np.array([[10.0, 10.0, 12.0, 14.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 40.0, 30.0]])
-    out = widen_boxes(boxes, min_size=8, limit=32)
-    np.testing.assert_allclose(out[0], [7.0, 8.0, 15.0, 16.0])  # centre (11, 12) kept
-    np.testing.assert_allclose(out[1], [0.0, 0.0, 8.0, 8.0])  # shifted back inside
-    np.testing.assert_allclose(out[2], boxes[2])  # large enough already
-    assert widen_boxes(np.zeros((0, 4)), min_size=8, limit=32).shape == (0, 4)
+@pytest.mark.parametrize("seed", range(5))
+def test_tile_origin_holds_the_box_and_stays_inside_the_slice(seed):
+    rng = np.random.default_rng(seed)
+    for box in ([10.0, 12.0, 22.0, 20.0], [0.0, 0.0, 6.0, 5.0], [90.0, 60.0, 100.0, 64.0]):
+        for _ in range(20):
+            y0, x0 = tile_origin((64, 100), 32, rng, box=np.array(box))
+            assert 0 <= y0 <= 64 - 32 and 0 <= x0 <= 100 - 32
+            assert x0 <= box[0] and box[2] <= x0 + 32 and y0 <= box[1] and box[3] <= y0 + 32
+    # a box larger than the tile: the tile is centred on it
+    assert tile_origin((64, 100), 16, rng, box=np.array([20.0, 10.0, 60.0, 50.0])) == (22, 32)
+    # no box: the tile's centre lies in the content region (pad_y, pad_x, height, width)
+    for _ in range(20):
+        y0, x0 = tile_origin((64, 100), 16, rng, region=(10, 30, 20, 40))
+        assert 10 <= y0 + 8 <= 30 and 30 <= x0 + 8 <= 70
+
+
+def test_crop_tile_moves_boxes_and_drops_those_mostly_outside():
+    record = SliceRecord(case_id="a", z=3, image=np.arange(64 * 64 * 3, dtype=float).reshape(64, 64, 3),
+                         boxes=np.array([[10.0, 10.0, 20.0, 20.0], [28.0, 2.0, 34.0, 10.0],
+                                         [30.0, 30.0, 40.0, 40.0], [0.0, 0.0, 8.0, 8.0]]),
+                         lesion_ids=[1, 2, 3, 4])
+    tile = crop_tile(record, 4, 4, 30, index=2)
+    assert tile.image.shape == (30, 30, 3) and tile.image[0, 0, 0] == record.image[4, 4, 0]
+    # box 1 inside; box 2 three quarters inside (rows 4..10 of 2..10): kept, cut at the border;
+    # box 3 4 x 4 of 10 x 10 and box 4 4 x 4 of 8 x 8 inside: dropped
+    np.testing.assert_allclose(tile.boxes, [[6.0, 6.0, 16.0, 16.0], [24.0, 0.0, 30.0, 6.0]])
+    assert tile.lesion_array().tolist() == [1, 2] and tile.extra["tile"] == 2 and tile.z == 3
+    # a lesion larger than the tile: the tile is centred on it, and it stays a box (the anchor)
+    big = SliceRecord(case_id="a", z=0, image=record.image, boxes=np.array([[10.0, 10.0, 40.0, 40.0]]),
+                      lesion_ids=[7])
+    assert len(crop_tile(big, 17, 17, 16, index=0).boxes) == 0
+    np.testing.assert_allclose(crop_tile(big, 17, 17, 16, index=0, anchor=0).boxes, [[0.0, 0.0, 16.0, 16.0]])
+
+
+def test_training_tiles_give_one_tile_per_box_and_one_per_lesion_free_slice():
+    image = np.zeros((64, 96, 3))
+    records = [SliceRecord(case_id="a", z=0, image=image, boxes=np.array([[5.0, 5.0, 15.0, 15.0],
+                                                                          [70.0, 40.0, 90.0, 60.0]]),
+                           lesion_ids=[1, 2], extra={"content": (0, 0, 64, 96)}),
+               SliceRecord(case_id="a", z=1, image=image, boxes=np.zeros((0, 4)),
+                           extra={"content": (8, 0, 48, 96)})]
+    tiles = list(training_tiles(records, 32, np.random.default_rng(0)))
+    assert [(t.z, t.extra["tile"]) for t in tiles] == [(0, 0), (0, 1), (1, 0)]
+    assert all(t.image.shape == (32, 32, 3) for t in tiles)
+    assert tiles[0].lesion_array().tolist() == [1] and tiles[1].lesion_array().tolist() == [2]
+    assert len(tiles[2].boxes) == 0
+
+
+def test_body_box_largest_component_leaves_the_couch_out():
+    """CT with a couch under the body, separated by a strip of air: 'all' spans the couch,
+    'largest' the body only."""
+    ct = np.full((4, 40, 50), -1000.0)
+    ct[:, 5:25, 10:40] = 40.0    # body, rows 5..24
+    ct[:, 27:30, 0:50] = 300.0   # couch across the whole field of view, 2 rows of air above
+    channels = channel_stack(ct, {"windows": [[-400, 1200]]})
+    assert body_box(channels, threshold=0.2, margin=0) == (5, 30, 0, 50)
+    assert body_box(channels, threshold=0.2, margin=0, component="largest") == (5, 25, 10, 40)
+    with pytest.raises(ValueError, match="largest"):
+        body_box(channels, threshold=0.2, margin=0, component="biggest")
+
+
+def test_body_box_leaves_the_phantom_couch_out():
+    """On the skeletal phantom's own CT (quick grid): the couch spans the field of view,
+    the body does not; the largest-component crop stops above the couch."""
+    from crossmodal.params import load_params
+    from crossmodal.phantom.skeleton import simulate_skeletal_patient
+
+    p = load_params(REPO / "params.yaml", "quick")["phantom"]["skeleton"]
+    patient = next(simulate_skeletal_patient(i, p, seed=int(p["seed"])) for i in range(12)
+                   if "CT" in simulate_skeletal_patient(i, p, seed=int(p["seed"])).images)
+    ct = sitk.GetArrayFromImage(patient.images["CT"])
+    channels = channel_stack(ct, {"windows": [[-400, 1200]]})
+    y0, y1, x0, x1 = body_box(channels, threshold=0.2, margin=0, component="largest")
+    all_y0, all_y1, all_x0, all_x1 = body_box(channels, threshold=0.2, margin=0)
+    assert (all_x0, all_x1) == (0, ct.shape[2])  # the couch spans the field of view
+    assert y1 < all_y1 and x1 - x0 < ct.shape[2]
+    couch_rows = np.flatnonzero((ct.max(axis=0) > 250).all(axis=1))  # rows dense across the FOV
+    assert len(couch_rows) and y1 <= couch_rows.min()
+
+
+def test_nested_subsets_are_nested_and_stratified():
+    cases = [f"c{i:02d}" for i in range(20)]
+    labels = {c: int(i < 8) for i, c in enumerate(cases)}
+    subsets = nested_subsets(cases, labels, [0.25, 0.5, 1.0], seed=3)
+    assert set(subsets[0.25]) <= set(subsets[0.5]) <= set(subsets[1.0]) == set(cases)
+    assert sum(labels[c] for c in subsets[0.25]) == 2 and len(subsets[0.25]) == 2 + 3
+    assert nested_subsets(cases, labels, [0.5], seed=3)[0.5] == subsets[0.5]
+    assert nested_subsets(cases, labels, [0.5], seed=4)[0.5] != subsets[0.5]
 
 
 def test_channel_stack_windows_and_percentile_scaling():
@@ -101,7 +185,7 @@ def test_channel_stack_windows_and_percentile_scaling():
 def test_series_slices_crop_to_body_and_box_the_lesion():
     case = make_case("a", 1)
     spec = {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2, "margin": 0}
-    records = list(series_slices(case, "CT", spec, imgsz=32))
+    records = list(series_slices(case, "CT", spec, size=32))
     assert len(records) == 6
     assert all(r.image.shape == (32, 32, 3) for r in records)
     lesion = [r for r in records if len(r.boxes)]
@@ -112,9 +196,9 @@ def test_series_slices_crop_to_body_and_box_the_lesion():
     x0, y0, x1, y1 = lesion[0].boxes[0]
     assert x0 == pytest.approx((9 - 3) * scale, abs=0.01) and x1 == pytest.approx((12 - 3) * scale, abs=0.01)
     assert y0 == pytest.approx((8 - 4) * scale + pad_y, abs=0.6)
-    widened = list(series_slices(case, "CT", spec, imgsz=32, zs=[2], min_box_size=12))[0]
-    bx = widened.boxes[0]
-    assert bx[2] - bx[0] == pytest.approx(12) and bx[3] - bx[1] == pytest.approx(12)
+    assert lesion[0].extra["mm_per_px"] == pytest.approx(2.0 / scale)  # 2 mm pixels magnified
+    rect = list(series_slices(case, "CT", spec, size=(32, 48), zs=[2]))[0]
+    assert rect.image.shape == (32, 48, 3)
 
 
 def test_cohort_and_series_tables_count_modalities():
@@ -244,10 +328,10 @@ def classified(tmp_path_factory):
     table.to_csv(root / "features" / "features.csv")
     fold_assignments(table["y"], n_splits=4, n_repeats=2, seed=3).to_csv(
         root / "features" / "folds.csv", index=False)
-    cfg = {"classifiers": ["logistic_regression", "naive_bayes", "random_forest"],
+    cfg = {"classifiers": ["logistic_regression", "naive_bayes", "lda"],
            "cv": {"n_splits": 4, "n_repeats": 2, "seed": 3}, "n_boot": 200, "ci": 0.95, "boot_seed": 1,
-           "threshold": 0.5}
-    tables = classify_stage.run({"classify": cfg, "cohort": {"skeleton": COHORT}},
+           "threshold": 0.5, "nested": {"inner_splits": 2, "n_repeats": 1}}
+    tables = classify_stage.run({"classify": cfg, "cohort": {"skeleton": COHORT}, "compute": {"jobs": 1}},
                                 features_dir=root / "features", out=root / "classify",
                                 metrics=root / "metrics.json", plots=root / "plots")
     return root, tables
@@ -260,14 +344,15 @@ def test_classify_scores_single_sets_on_their_own_patients_and_compares_on_share
     assert (counts["fused"] == 60).all() and (counts["PET"] == 60).all() and (counts["CT"] == 40).all()
     assert "MRI" not in counts  # one patient: skipped, with a reason
     skipped = tables["skipped"]
-    assert set(skipped["feature_set"]) == {"MRI"} and skipped["reason"].str.contains("one class").all()
+    assert set(skipped["feature_set"]) == {"MRI", "MRI (MRI)", "fused (MRI)"}
+    assert skipped["reason"].str.contains("one class").all()
     m = tables["metrics"].set_index(["classifier", "feature_set", "metric"])
     assert m.loc[("logistic_regression", "PET", "auc"), "estimate"] > 0.75
     assert m.loc[("logistic_regression", "PET", "auc"), "ci_low"] < m.loc[
         ("logistic_regression", "PET", "auc"), "estimate"]
     comp = tables["comparisons"]
     ct = comp[(comp["single"] == "CT") & (comp["metric"] == "auc")]
-    assert set(ct["classifier"]) == {"logistic_regression", "naive_bayes", "random_forest",
+    assert set(ct["classifier"]) == {"logistic_regression", "naive_bayes", "lda",
                                      "mean over classifiers"}
     assert (ct["n"] == 40).all()  # shared patients only
     mean = ct[ct["classifier"] == "mean over classifiers"].iloc[0]
@@ -289,7 +374,7 @@ def test_dvc_metrics_and_plot_files(classified, tmp_path):
     summary = write_dvc_metrics(tables, tmp_path / "m.json", tmp_path / "plots")
     saved = json.loads((tmp_path / "m.json").read_text())
     assert saved == summary
-    assert set(saved["fused"]) == {"logistic_regression", "naive_bayes", "random_forest"}
+    assert set(saved["fused"]) == {"logistic_regression", "naive_bayes", "lda"}
     assert set(saved["fused_minus_single"]) == {"CT", "PET"}
     roc = json.loads((tmp_path / "plots" / "roc" / "naive_bayes_fused.json").read_text())
     assert roc[0].keys() == {"fpr", "tpr", "threshold"}
@@ -359,48 +444,36 @@ def test_verdict_rules():
     assert overall_verdict(["supported", "inconclusive"]) == "inconclusive"
     assert overall_verdict(["contradicted", "inconclusive"]) == "inconclusive"
     assert overall_verdict(["not measurable"]) == "not measurable"
+    # a comparator that failed its gate neither supports nor blocks a claim, and says so
+    assert overall_verdict(["comparator not measurable", "supported"]) == "supported"
+    assert overall_verdict(["comparator not measurable", "not measurable"]) == "comparator not measurable"
 
 
-def test_claims_table_from_hand_made_comparisons():
-    rows = []
-    for single, shift in (("CT", 0.1), ("MRI", 0.05), ("PET", -0.02)):
-        for metric in ("accuracy", "auc", "pr_auc"):
-            rows.append({"metric": metric, "estimate": shift, "ci_low": shift - 0.04,
-                         "ci_high": shift + 0.04, "a": 0.8, "b": 0.8 - shift, "n": 30,
-                         "classifier": "mean over classifiers", "single": single})
-            rows.append({"metric": metric, "estimate": shift, "ci_low": shift - 0.1,
-                         "ci_high": shift + 0.1, "a": 0.8, "b": 0.8 - shift, "n": 30,
-                         "classifier": "lda", "single": single})
-    comparisons = pd.DataFrame(rows)
-    delong = pd.DataFrame({"classifier": ["lda"] * 3, "single": ["CT", "MRI", "PET"],
-                           "auc_a": [0.9, 0.9, 0.8], "auc_b": [0.7, 0.85, 0.82],
-                           "p_value": [0.01, 0.3, 0.6]})
-    c3d = pd.DataFrame([{"classifier": "lda", "role": "best", "metric": m, "difference": 0.2,
-                         "ci_low": 0.1, "ci_high": 0.3, "n": 30} for m in ("auc", "accuracy")]
-                       + [{"classifier": "knn", "role": "median", "metric": m, "difference": 0.0,
-                           "ci_low": -0.1, "ci_high": 0.1, "n": 30} for m in ("auc", "accuracy")])
-    table = claims_table(comparisons, delong, c3d, {"thesis_c5_accuracy": 0.079, "thesis_c5_auc": 0.085})
-    c5 = table[(table["claim"] == "C5") & table["ci_low"].notna()]
-    assert len(c5) == 6 and c5["thesis"].isin([0.079, 0.085]).all()
-    assert c5.set_index("quantity").loc["auc: fused - CT", "verdict"] == "supported"
-    assert c5.set_index("quantity").loc["auc: fused - MRI", "verdict"] == "supported"
-    assert c5.set_index("quantity").loc["auc: fused - PET", "verdict"] == "inconclusive"
-    assert (table.loc[table["claim"] == "C5", "claim verdict"] == "inconclusive").all()
-    delong_row = table[table["quantity"].str.startswith("DeLong")].iloc[0]
-    assert delong_row["ours"] == "1 / 0 of 3" and delong_row["verdict"] == "inconclusive"
-    c6 = table[table["claim"] == "C6"].set_index("quantity")
-    assert c6.filter(like="best", axis=0)["verdict"].eq("supported").all()
-    assert c6.filter(like="median", axis=0)["verdict"].eq("inconclusive").all()
-    assert c6["claim verdict"].eq("inconclusive").all()
-    c7 = table[table["claim"] == "C7"]
-    assert len(c7) == 4 and c7["claim verdict"].eq("inconclusive").all()
-    assert list(table["key"]) == ["C5.accuracy.CT", "C5.accuracy.MRI", "C5.accuracy.PET", "C5.auc.CT",
-                                  "C5.auc.MRI", "C5.auc.PET", "C5.delong", "C6.best.auc",
-                                  "C6.best.accuracy", "C6.median.auc", "C6.median.accuracy",
-                                  "C7.pr_auc.CT", "C7.pr_auc.MRI", "C7.pr_auc.PET", "C7.dominance"]
-    saved = claims_json(table)
-    assert saved["verdict"] == {"C5": "inconclusive", "C6": "inconclusive", "C7": "inconclusive"}
-    assert saved["estimate"]["C5.auc.CT"] == pytest.approx(0.1) and "C5.delong" not in saved["estimate"]
+def test_nested_models_compare_fused_and_single_on_the_same_patients(classified):
+    root, tables = classified
+    oof = tables["nested_oof"]
+    patients = oof.groupby(["feature_set", "patients"])["case_id"].agg(frozenset)
+    assert len(patients[("fused", "all")]) == 60
+    # like for like: the fused model of CT's patients is trained and tested on exactly them
+    assert patients[("fused", "CT")] == patients[("CT", "CT")] and len(patients[("CT", "CT")]) == 40
+    assert ("MRI", "MRI") not in patients.index  # one patient: skipped (see skipped.csv)
+    # and on the same outer folds as the single model
+    first = oof[oof["repeat"] == 0]
+    fold_of = {key: g.set_index("case_id")["fold"].sort_index() for key, g in first.groupby(["feature_set", "patients"])}
+    assert fold_of[("fused", "CT")].equals(fold_of[("CT", "CT")])
+    comp = tables["nested_comparisons"]
+    auc = comp[(comp["metric"] == "auc") & (comp["single"] == "CT")].set_index("comparison")
+    assert set(auc.index) == {"like for like", "all patients"} and (auc["n"] == 40).all()
+    assert auc["delong_p"].between(0, 1).all() and auc["p_value"].between(0, 1).all()
+    assert auc.loc["like for like", "estimate"] > 0  # PET in the fused set beats weak CT
+    assert set(tables["nested_choices"]["chosen"]) <= {"logistic_regression", "naive_bayes", "lda"}
+    cal = tables["calibration"].set_index(["feature_set", "patients"])
+    assert cal.loc[("fused", "all"), "estimate"] < cal.loc[("CT", "CT"), "estimate"]  # better Brier
+    assert (cal["ci_low"] <= cal["estimate"]).all() and (cal["estimate"] <= cal["ci_high"]).all()
+    cm = tables["confusion"].set_index(["feature_set", "patients"])
+    assert np.allclose(cm[["tp", "fp", "fn", "tn"]].sum(axis=1), cm["n"])
+    for name in ("nested_oof", "nested_comparisons", "calibration", "reliability", "confusion"):
+        assert (root / "classify" / f"{name}.csv").exists()
 
 
 def test_choices_table_reads_its_numbers_from_params():
@@ -409,7 +482,7 @@ def test_choices_table_reads_its_numbers_from_params():
     params = load_params(REPO / "params.yaml", "default")
     table = choices_table(params)
     text = " ".join(table["our choice"])
-    assert f"{params['part2_detect']['imgsz']} px" in text
+    assert f"{params['part2_detect']['tile_size']} px tiles" in text
     assert f"{params['features']['n_bins']} equal bins" in text
     assert str(params["phantom"]["skeleton"]["n_patients"]) in table.loc["cohort", "our choice"]
     quick = choices_table(load_params(REPO / "params.yaml", "quick"))
@@ -419,15 +492,17 @@ def test_choices_table_reads_its_numbers_from_params():
 # ----------------------------------------------------------------------------- detect stage
 
 
-STAGE_FILES = {"datasets": ("assignment", "series", "detectors", "cohort_series"),
-               "runs": ("detections", "training"), "evaluate": ("ap", "ap_folds")}
+STAGE_FILES = {"datasets": ("assignment", "series", "detectors", "cohort_series", "lesion_sizes",
+                            "learning_curve"),
+               "runs": ("detections", "training", "learning_curve_detections"),
+               "evaluate": ("ap", "ap_folds", "learning_curve")}
 
 
 def detector_cfg(leakage, n_folds=3):
     """A ``part2_detect`` section for 32-pixel slices and one-epoch detectors."""
     return {"seed": 0, "leakage": leakage, "n_folds": n_folds, "holdout_fraction": 0.5, "val_fraction": 0.25,
-            "detector": "yolov8", "scale": "n", "imgsz": 32, "negatives_per_positive": 1.0,
-            "min_box_pixels": 1, "min_box_size": 8, "n_boot": 20, "ci": 0.95, "lesion_hit": "center",
+            "detector": "yolov8", "scale": "n", "slice_size": [32, 32], "tile_size": 32,
+            "negatives_per_positive": 1.0, "min_box_pixels": 1, "learning_curve": [0.5], "n_boot": 20, "ci": 0.95, "lesion_hit": "center",
             "train": {"epochs": 1, "batch": 2, "workers": 0, "options": {}},
             "predict": {"ap_conf": 0.01, "batch": 4, "max_det": 10, "iou": 0.6},
             "channels": {"CT": {"windows": [[-400, 1200]] * 3, "body_threshold": 0.2},
@@ -474,11 +549,16 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
 
     def fake_train(name, data_yaml, out_dir, **kw):
         index = pd.DataFrame(read_index(Path(data_yaml).parent))
-        seen_by[str(out_dir)] = set(index.loc[index["split"].isin(["train", "val"]), "case_id"])
-        assert kw["imgsz"] == 32 and kw["epochs"] == 1
+        if Path(data_yaml).name == "data.yaml":
+            seen_by[str(out_dir)] = set(index.loc[index["split"].isin(["train", "val"]), "case_id"])
+        else:  # a learning-curve share: the images its listing names
+            listed = Path(data_yaml).with_suffix(".txt").read_text().split()
+            seen_by[str(out_dir)] = {Path(f).stem.rsplit("_z", 1)[0] for f in listed}
+        assert kw["imgsz"] == 32 and kw["epochs"] == 1  # the tile size
         return Fake()
 
     def fake_predict(model, paths, **kw):
+        assert kw["imgsz"] == [32, 32]  # whole slices
         # one confident detection on slices 2 and 3 (the lesion slices of positives), else a weak one
         out = []
         for p in paths:
@@ -493,10 +573,14 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
     tables = run_detection_stages(tmp_path / "detect", cases, detector_cfg(leakage))
     series, detections = tables["series"], tables["detections"]
     n_detectors = 3 if leakage == "cross_fit" else 1
-    assert len(seen_by) == 3 * n_detectors
+    assert len(seen_by) == 3 * n_detectors + 3  # + fold d0's learning-curve share per modality
     for (modality, detector), group in series.groupby(["modality", "detector"]):
-        saw = seen_by[str((tmp_path / "detect" / "runs" / modality / detector).absolute())]
+        runs = tmp_path / "detect" / "runs" / modality / detector
+        saw = seen_by[str(runs.absolute())]
         assert saw and not saw & set(group["case_id"])
+        if detector == "d0":  # the share learns from part of d0's patients, never a scored one
+            share = seen_by[str((runs / "learning_curve_050").absolute())]
+            assert share and share < saw
         index = pd.DataFrame(read_index(tmp_path / "detect" / "datasets" / modality / detector))
         assert set(index.loc[index["split"] == "test", "case_id"]) == set(group["case_id"])
         assert (group["n_slices"] == 6).all()  # every slice of a scored series
@@ -512,6 +596,12 @@ def test_detect_stage_artifacts_obey_the_leakage_rule(tmp_path, monkeypatch, lea
     assert set(detections["z"][detections["score"] > 0.5]) == {2, 3}
     ap = tables["ap"].set_index("modality")
     assert set(ap.index) == {"CT", "MRI", "PET"} and ap["ap50"].between(0, 1).all()
+    curve = tables["learning_curve"]
+    assert sorted(curve["fraction"].unique()) == [0.5, 1.0] and len(curve) == 6
+    assert (curve.groupby("modality")["train_patients"].apply(lambda v: v.is_monotonic_increasing)).all()
+    sizes = tables["lesion_sizes"]
+    positives = {c.case_id for c in cases if c.truth["patient_label"]} & scored
+    assert set(sizes["case_id"]) == positives and (sizes["max_diameter_px"] > 0).all()
     roles = tables["assignment"]
     assert set(roles["role"]) <= {"train", "val", "scored"}
     for stage, names in STAGE_FILES.items():
@@ -540,7 +630,7 @@ def test_datasets_stage_writes_the_same_files_on_one_or_two_processes(tmp_path):
         datasets.run(detection_params(detector_cfg("cross_fit", n_folds=2), jobs=jobs), ingest_dir=ingest,
                      out=out)
         outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
-                     if p.is_file() and p.name != "data.yaml"})  # data.yaml names its own folder
+                     if p.is_file() and p.suffix != ".yaml"})  # a data yaml names its own folder
     assert outs[0].keys() == outs[1].keys() and len(outs[0]) > 20
     assert all(outs[0][k] == outs[1][k] for k in outs[0])
 
@@ -578,17 +668,26 @@ def test_chapter_tables():
     delong = pd.DataFrame({"classifier": ["lda", "lda"], "single": ["CT", "PET"], "p_value": [0.01, 0.6]})
     assert auc_p_values_table(delong).loc["lda", "PET"] == 0.6
 
-    vs_c3d = pd.DataFrame({"classifier": ["lda"] * 3, "role": ["best"] * 3,
+    vs_c3d = pd.DataFrame({"comparator": ["c3d"] * 3, "gate passed": [False] * 3,
                            "metric": ["auc", "accuracy", "f1"], "difference": [0.2, 0.1, 0.0],
                            "ci_low": [0.1, 0.0, -0.1], "ci_high": [0.3, 0.2, 0.1]})
     assert list(c3d_difference_table(vs_c3d).columns) == ["auc", "accuracy"]
+    from crossmodal.report.skeleton.claims import early_fusion_sentence
+    assert "C6 is *comparator not measurable*" in early_fusion_sentence(vs_c3d)
+    fallback = pd.concat([vs_c3d, vs_c3d.assign(comparator="early_fusion_histogram", **{"gate passed": True})])
+    assert "`early_fusion_histogram`" in early_fusion_sentence(fallback)
     c3d = pd.DataFrame({"metric": ["auc"], "estimate": [0.5], "ci_low": [0.4], "ci_high": [0.6]})
     assert c3d_metric_table(c3d).loc["auc", "C3D"] == "0.50 [0.40, 0.60]"
 
-    claims = pd.DataFrame({"claim": ["C5", "C5"], "quantity": ["auc: fused - CT", "DeLong"],
-                           "thesis": [0.085, np.nan], "ours": [0.1, "1 / 0 of 3"], "ci_low": [0.05, np.nan],
-                           "ci_high": [0.15, np.nan], "patients": [30, 30], "verdict": ["supported"] * 2,
-                           "claim verdict": ["supported"] * 2, "how": ["", ""]})
+    claims = pd.DataFrame({"claim": ["C5", "C6"], "comparator": ["CT", "c3d"], "metric": ["auc", "auc"],
+                           "patients": ["like for like", "all"], "thesis": [0.085, np.nan],
+                           "ours": [0.1, 0.2], "ci_low": [0.05, 0.1], "ci_high": [0.15, 0.3],
+                           "p_value": [0.01, 0.0001], "p_holm": [1.0, 0.0002],
+                           "verdict": ["comparator not measurable", "supported"],
+                           "claim verdict": ["comparator not measurable", "supported"],
+                           "thesis_in_ci": [True, np.nan], "gate": ["failed: CT", "passed"]})
     view = claims_view(claims)
-    assert view.loc[("C5", "auc: fused - CT"), "ours [95 % CI]"] == "0.100 [0.050, 0.150]"
-    assert view.loc[("C5", "DeLong"), "thesis"] == "(direction only)"
+    assert view.loc[("C5", "CT"), "ours [95 % CI]"] == "+0.100 [+0.050, +0.150]"
+    assert view.loc[("C5", "CT"), "Holm p"] == "1.000" and view.loc[("C6", "c3d"), "p"] == "< 0.001"
+    assert view.loc[("C6", "c3d"), "thesis value"] == "no number"
+    assert view.loc[("C5", "CT"), "thesis value in CI?"] == "yes"

@@ -168,7 +168,12 @@ def test_part2_claims_and_dvc_outputs(quick_repro):
     claims = pd.read_csv(root / "claims" / "claims.csv")
     assert {"C5", "C6", "C7"} == set(claims["claim"])
     assert set(claims["verdict"]) | set(claims["claim verdict"]) <= {
-        "supported", "contradicted", "mixed", "inconclusive", "not measurable"}
+        "supported", "contradicted", "mixed", "inconclusive", "not measurable",
+        "comparator not measurable"}
+    # a row is a verdict only where its comparator passed its gate
+    gated = claims["gate"] != "passed"
+    assert (claims.loc[gated, "verdict"] == "comparator not measurable").all()
+    assert (claims.loc[gated, "p_value"] == 1.0).all()
     metrics = pd.read_csv(root / "classify" / "metrics.csv")
     assert metrics["classifier"].nunique() >= 8 and set(metrics["feature_set"]) >= {"fused"}
     assert set(pd.read_csv(root / "c3d" / "metrics.csv")["metric"]) >= {"accuracy", "auc"}

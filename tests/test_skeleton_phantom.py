@@ -25,6 +25,7 @@ from crossmodal.phantom.skeleton_anatomy import patient_modalities
 from crossmodal.phantom.skeleton_anatomy import sample_skeletal_anatomy
 from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
 from crossmodal.phantom.skeleton_cohort import is_skeleton_up_to_date
+from crossmodal.phantom.skeleton_phenomena import VISIBLE
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = {"CT": 1.0, "MR": 1.0, "PT": 1.0}
@@ -139,7 +140,7 @@ def test_positives_have_labelled_metastases_negatives_empty_labels(scanned):
             assert label.any() == bool(patient.patient_label)
         if patient.patient_label:
             assert len(patient.lesions) >= 1
-            assert all(lesion["type"] in ("lytic", "sclerotic", "mixed") for lesion in patient.lesions)
+            assert all(lesion["type"] in ("lytic", "sclerotic", "mixed", "infiltrative") for lesion in patient.lesions)
             for lesion in patient.lesions:  # every metastasis is labelled, where it is, on every grid
                 for m in patient.modalities:
                     assert lesion["label_voxels"][m] > 0
@@ -228,8 +229,12 @@ def test_metastasis_and_mimic_appearance_noise_free(params):
             seen.add(f.type)
             if f.kind == "metastasis":
                 assert ids > 0
-                assert v["MR"] < 0.6 * marrow["MR"]  # T1-dark in bright marrow
+                assert v["MR"] < 0.6 * marrow["MR"]  # T1-dark in bright marrow, whatever its evidence
+                if f.evidence in ("pet_occult", "mri_only"):  # tested in test_evidence_kinds_*
+                    continue
                 assert v["PT"] > 1.5 * marrow["PT"]  # hot
+                if f.evidence == "ct_occult":
+                    continue
                 if f.type == "lytic":
                     assert v["CT"] < marrow["CT"] - 50  # darker than marrow
                 elif f.type in ("sclerotic", "mixed"):
@@ -255,6 +260,32 @@ def test_metastasis_and_mimic_appearance_noise_free(params):
                     "fracture_uptake", "red_marrow"}
 
 
+def test_each_mimic_is_seen_only_on_the_modality_it_fools(params):
+    """Over each mimic's marrow region (noise-free, 1 mm grid), the data card's conspicuity
+    at its thresholds sees it on ``MIMIC_FOOLS[type]`` and on no other modality; one
+    documented exception: a fracture's sclerotic line (or an arthritic joint's subchondral
+    sclerosis) may stand out on CT, where it reads as a fracture, not a metastasis."""
+    from crossmodal.phantom.skeleton_anatomy import TISSUES
+    from crossmodal.phantom.skeleton_anatomy import GridSampler
+    from crossmodal.stages.skeleton.data_card import conspicuity
+
+    thresholds = load_params(REPO / "params.yaml", "quick")["data_card_skeleton"]["thresholds"]
+    p = {**params, "mimics": [3, 3]}
+    seen_types = set()
+    for index in range(12):
+        anatomy, _ = sample_skeletal_anatomy(np.random.default_rng([77, index]), p, positive=False)
+        for f in anatomy.mimics:
+            grid = make_grid(np.ceil(2 * np.asarray(f.shape.radii) + 4).astype(int), [1.0] * 3, f.shape.centre)
+            sampler = GridSampler(grid)
+            inside = f.shape.contains(sampler.points()) & (anatomy.tissue(sampler, couch=False) == TISSUES["marrow"])
+            seen = {m: conspicuity(m, render_ideal(anatomy, m, grid, p)[0][inside], anatomy.values[m]["marrow"])
+                    >= thresholds[m] for m in MODALITIES}
+            allowed = {MIMIC_FOOLS[f.type]} | ({"CT"} if f.type == "fracture_uptake" else set())
+            assert seen[MIMIC_FOOLS[f.type]] and {m for m in MODALITIES if seen[m]} <= allowed, (f.type, seen)
+            seen_types.add(f.type)
+    assert seen_types == set(MIMIC_FOOLS)
+
+
 def test_mimics_occur_in_negatives_and_stay_unlabelled(scanned):
     negatives_with_mimics = 0
     for patient in scanned:
@@ -264,6 +295,164 @@ def test_mimics_occur_in_negatives_and_stay_unlabelled(scanned):
                 assert value_at(patient.labels[m], in_modality(patient, mimic, m)) == 0
         negatives_with_mimics += (not patient.patient_label) and bool(patient.mimics)
     assert negatives_with_mimics >= 1
+
+
+# ----------------------------------------------------------------- modality-specific evidence
+
+EVIDENCE_OFF = {"pet_occult_fraction": 0.0, "mri_only_fraction": 0.0, "ct_occult_fraction": 0.0}
+NOISE_FREE = {"ct_noise_hu": 0.0, "mr_noise": 0.0, "pet_counts_per_suv": 0.0}
+# sha256 of images and labels of quick-profile patients 0-5 (every modality) as the
+# skeleton-1 generator (before modality-specific evidence) wrote them.
+SKELETON_1_DIGEST = "81777cec345b840f85f9856292d8fa0027433bdcd810a3f87dee5a743d1a069d"
+
+
+def _digest(p: dict, indices) -> str:
+    h = hashlib.sha256()
+    for i in indices:
+        patient = simulate_skeletal_patient(i, p, seed=int(p["seed"]))
+        for m in sorted(patient.images):
+            h.update(arr(patient.images[m]).tobytes())
+            h.update(arr(patient.labels[m]).tobytes())
+    return h.hexdigest()
+
+
+def test_fractions_zero_give_back_the_phantom_without_the_phenomena(params):
+    p = {**params, "modality_probability": ALL, **EVIDENCE_OFF}
+    assert _digest(p, range(6)) == SKELETON_1_DIGEST
+    on = {**p, "pet_occult_fraction": 1.0, "mri_only_fraction": 0.5, "ct_occult_fraction": 0.5}
+    assert _digest(on, range(6)) != SKELETON_1_DIGEST  # the digest can tell them apart
+
+
+def _anatomy(p: dict, index: int):
+    rng = np.random.default_rng([5, index])
+    return sample_skeletal_anatomy(rng, p, positive=True, evidence_rng=np.random.default_rng([6, index]))[0]
+
+
+def test_evidence_draws_move_nothing_else(params):
+    """Switching every phenomenon on changes only the voxels of the metastases it turns,
+    on every modality (noise-free renders): no other draw moved."""
+    p0 = {**params, **EVIDENCE_OFF, "metastases": [4, 4], "mimics": [3, 3]}
+    p1 = {**p0, "pet_occult_fraction": 1.0, "mri_only_fraction": 0.3, "ct_occult_fraction": 0.3}
+    turned = 0
+    for index in range(6):
+        a, b = _anatomy(p0, index), _anatomy(p1, index)
+        assert [f.shape for f in a.metastases + a.mimics] == [f.shape for f in b.metastases + b.mimics]
+        assert a.values == b.values
+        changed = [k + 1 for k, f in enumerate(b.metastases) if f.evidence != "all"]
+        turned += len(changed)
+        for m in MODALITIES:
+            grid = make_grid(np.asarray(params[GRID[m][0]]), np.asarray(params[GRID[m][1]], float))
+            (va, ida), (vb, idb) = render_ideal(a, m, grid, p0), render_ideal(b, m, grid, p1)
+            assert np.array_equal(ida, idb)  # the labels do not change
+            outside = ~np.isin(ida, changed)
+            assert np.array_equal(va[outside], vb[outside])
+    assert turned >= 5
+
+
+GRID = {"CT": ("ct_size", "ct_spacing_mm"), "MR": ("mr_size", "mr_spacing_mm"), "PT": ("pet_size", "pet_spacing_mm")}
+
+
+@pytest.mark.parametrize("kind, fractions", [
+    ("pet_occult", {"pet_occult_fraction": 1.0}),
+    ("mri_only", {"mri_only_fraction": 1.0}),
+    ("ct_occult", {"ct_occult_fraction": 1.0}),
+])
+def test_evidence_kinds_change_exactly_their_modalities(params, kind, fractions):
+    """At each turned metastasis's centre (noise-free): the occult modality shows normal
+    marrow, the others show it as before the phenomenon (same anatomy, phenomenon off)."""
+    p0 = {**params, **EVIDENCE_OFF, "metastases": [4, 4], "metastasis_types": {"sclerotic": 0.6, "lytic": 0.4}}
+    p1 = {**p0, **fractions}
+    seen = 0
+    for index in range(8):
+        a, b = _anatomy(p0, index), _anatomy(p1, index)
+        marrow = {m: b.values[m]["marrow"] for m in MODALITIES}
+        for fa, fb in zip(a.metastases, b.metastases):
+            if fb.evidence != kind:
+                assert fb.evidence == "all" and (kind != "pet_occult" or fb.type != "sclerotic")
+                continue
+            seen += 1
+            before = {m: ideal_at(a, m, fa.shape.centre, p0) for m in MODALITIES}
+            after = {m: ideal_at(b, m, fb.shape.centre, p1) for m in MODALITIES}
+            assert after["MR"] == before["MR"] < 0.6 * marrow["MR"]  # T1-dark either way
+            if kind == "pet_occult":
+                assert fb.type == "sclerotic" and after["CT"] == before["CT"] > marrow["CT"] + 300
+                assert abs(after["PT"] / marrow["PT"] - 1.0) <= 0.151  # ~ marrow background
+                assert before["PT"] >= 2.0  # it was FDG-avid (params: sclerotic suv >= 2)
+            else:
+                assert fb.type == "infiltrative" and abs(after["CT"] - marrow["CT"]) <= 20.0
+                assert abs(before["CT"] - marrow["CT"]) > 75.0  # CT showed it before
+            if kind == "mri_only":
+                assert after["PT"] <= 1.1 * marrow["PT"] < before["PT"]  # not above marrow
+            if kind == "ct_occult":
+                assert after["PT"] == before["PT"] > 1.1 * marrow["PT"]  # still FDG-avid
+    assert seen >= 4
+
+
+def test_marrow_only_metastases_leave_the_cortex_intact_on_ct(params):
+    """An infiltrative (CT-occult or MRI-only) metastasis replaces marrow only: in a 1-mm grid
+    over it, every voxel that is cortex without the metastasis is cortex with it, so CT
+    shows no cortical break; the marrow it covers reads as marrow."""
+    import dataclasses
+
+    p = {**params, **EVIDENCE_OFF, "ct_occult_fraction": 1.0, "metastases": [4, 4],
+         "metastasis_sites": {"rib": 1.0}}  # ribs: the lesion always reaches the cortex
+    checked = 0
+    for index in range(6):
+        anatomy = _anatomy(p, index)
+        for f in anatomy.metastases:
+            size = int(np.ceil(2 * max(f.shape.radii))) + 2
+            origin = np.asarray(f.shape.centre) - size / 2
+            grid = make_grid([size] * 3, [1.0] * 3, tuple(origin))
+            with_lesion = render_ideal(anatomy, "CT", grid, p)[0]
+            without = render_ideal(dataclasses.replace(anatomy, metastases=[]), "CT", grid, p)[0]
+            cortex = without > anatomy.values["CT"]["marrow"] + 300.0
+            inside = render_ideal(anatomy, "CT", grid, p)[1] > 0
+            assert f.type == "infiltrative" and (cortex & inside).any()
+            np.testing.assert_array_equal(with_lesion[cortex], without[cortex])
+            checked += 1
+    assert checked >= 4
+
+
+def test_truth_records_evidence_and_occult_metastases_stay_labelled(params):
+    p = {**params, "modality_probability": ALL, "pet_occult_fraction": 1.0, "mri_only_fraction": 0.3,
+         "ct_occult_fraction": 0.3, "metastasis_types": {"sclerotic": 1.0}}
+    kinds = set()
+    for index in range(8):
+        patient = simulate_skeletal_patient(index, p, seed=int(p["seed"]))
+        truth = patient.truth()
+        for lesion in truth["lesions"]:
+            kinds.add(lesion["evidence"])
+            assert lesion["visible"] == VISIBLE[lesion["evidence"]]
+            # occult or not, a metastasis keeps its label on every series
+            assert all(lesion["label_voxels"][m] > 0 for m in patient.modalities)
+        for mimic in truth["mimics"]:
+            assert mimic["abnormal_on"] == {m: m == mimic["fools"] for m in MODALITIES}
+            assert mimic["marrow_lobes"]  # its region for the data card
+    assert kinds == {"pet_occult", "mri_only", "ct_occult"}  # sclerotic only: none stays "all"
+
+
+@pytest.mark.parametrize("key, value, rule", [
+    ("pet_occult_fraction", 1.5, "less than or equal to 1"),
+    ("mri_only_fraction", -0.1, "greater than or equal to 0"),
+    ("mri_only_ct_hu_delta", [30.0, -30.0], "low <= high"),
+    ("ct_occult_ct_hu_delta", [-20.0, 300.0], "less than or equal to 100"),
+    ("mri_only_suv_factor", [0.9, 2.0], "less than or equal to 1.5"),
+    ("ct_occult_fraction", 0.95, "mri_only_fraction \\+ ct_occult_fraction must be <= 1"),
+])
+def test_params_reject_out_of_range_evidence(tmp_path, key, value, rule):
+    import re
+
+    import yaml
+
+    from crossmodal.params import ParamsError
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["phantom"]["skeleton"][key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert re.search(rf"phantom\.skeleton\.{key}(\.\d)?: .*{rule}", str(caught.value)), str(caught.value)
 
 
 # ----------------------------------------------------------------- written cohort

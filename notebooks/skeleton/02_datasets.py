@@ -30,8 +30,17 @@
 # patients.
 #
 # Each series is turned into detector slices: intensity windows as channels, cropped to the
-# body, letterboxed; a detector's training patients give their lesion slices plus sampled
-# lesion-free ones, its scored patients every slice.
+# body and letterboxed to `part2_detect.slice_size`. The crop keeps the largest connected
+# bright region (`body_component: largest`): the CT couch, which spans the field of view, is
+# left out, so the body fills the slice. The slice size is chosen (our choice) so that the
+# smallest metastasis the phantom draws (`phantom.skeleton.metastasis_radius_mm`) spans at
+# least `part2_detect.min_lesion_px` pixels: a YOLO detector's
+# finest feature map has a stride of 8 pixels, and lesion boxes are not widened. A
+# detector's scored patients give every slice whole; its training patients give
+# `part2_detect.tile_size`-pixel tiles cut from their slices at the same magnification: one
+# per lesion cross-section, placed at random around it, and one per sampled lesion-free
+# slice (`negatives_per_positive` per lesion slice). Training on tiles costs a fraction of
+# training on whole slices; the fully convolutional detector then reads whole slices.
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
@@ -50,6 +59,7 @@ tables = datasets.run(params, ingest_dir=ingest_dir, out=out)
 from IPython.display import display
 
 from crossmodal.report.skeleton.detectors import leakage_table
+from crossmodal.report.skeleton.detectors import lesion_size_table
 
 # %% [markdown]
 # ## Who trains, who is scored
@@ -63,7 +73,22 @@ display(leakage_table(tables["assignment"]))
 # %% [markdown]
 # ## Detector datasets
 #
-# Slices and lesion boxes each detector trains on, and the slices it scores.
+# Tiles and lesion boxes each detector trains on (`train_slices` counts tiles), and the
+# slices it scores. Fold d0 also trains on nested, label-stratified shares of its training
+# patients (`part2_detect.learning_curve`) for the learning curve of the accuracy page.
 
 # %% tags=["hide-input"]
 display(tables["detectors"].set_index(["modality", "detector"]))
+
+# %% tags=["hide-input"]
+display(tables["learning_curve"].set_index(["modality", "fraction"]))
+
+# %% [markdown]
+# ## Lesion size at the detector input
+#
+# Each scored metastasis's largest cross-section, in mm and in detector pixels. A lesion
+# narrower than `part2_detect.min_lesion_px` at the input is one whose label covers only
+# two native voxels across (one of the smallest spheres, on the native CT or MRI grid).
+
+# %% tags=["hide-input"]
+display(lesion_size_table(tables["lesion_sizes"], min_px=params["part2_detect"]["min_lesion_px"]))

@@ -20,12 +20,17 @@
 # ```
 #
 # Every (modality, fold) detector of the previous page is trained from scratch (no
-# pretrained weights can be downloaded), side by side as `compute.detector_runs` allows, and
-# then detects on every slice of its scored series; detections from confidence
-# `part2_detect.predict.ap_conf` are kept. A detector whose training slices hold no lesion has
-# nothing to learn and finds nothing. Each keeps the weights of its last epoch
-# (`val: false` in `part2_detect.train.options`: its validation patients are scored after
-# the last epoch only; our choice, for the time budget).
+# pretrained weights can be downloaded) on its tiles, side by side as
+# `compute.detector_runs` allows, and then detects on every whole slice of its scored series
+# (`part2_detect.slice_size`); fold d0's learning-curve runs train beside them and detect
+# on the same slices (`fraction` below: the share of d0's training patients); detections
+# from confidence `part2_detect.predict.ap_conf` are kept. A detector whose training tiles
+# hold no lesion has nothing to learn and finds nothing. Each keeps the weights of its last
+# epoch (`val: false` in `part2_detect.train.options`: its validation set, its own training
+# tiles when `part2_detect.val_fraction` is 0, is scored after the last epoch only; our
+# choice, for the time budget). The number of epochs is bounded by the time budget of the
+# whole default run on a two-core CPU machine (README), not chosen from a learning curve;
+# the accuracy page shows what it buys.
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
@@ -47,4 +52,4 @@ from IPython.display import display
 from crossmodal.report.skeleton.detectors import training_summary
 
 display(Markdown(f"Profile **{params['profile']}**: " + training_summary(tables["training"])))
-display(tables["training"].set_index(["modality", "detector"]))
+display(tables["training"].set_index(["modality", "detector", "fraction"]))

@@ -44,6 +44,8 @@ from IPython.display import display
 
 from crossmodal.report.skeleton.detectors import boxes_sentence
 from crossmodal.report.skeleton.detectors import detector_ap_table
+from crossmodal.report.skeleton.detectors import learning_curve_figure
+from crossmodal.report.skeleton.detectors import learning_curve_table
 
 display(Markdown(boxes_sentence(params)))
 display(detector_ap_table(tables["ap"]))
@@ -53,3 +55,15 @@ display(detector_ap_table(tables["ap"]))
 
 # %% tags=["hide-input"]
 display(tables["ap_folds"].set_index(["modality", "detector"]))
+
+# %% [markdown]
+# ## Learning curve
+#
+# Does more data help? Fold d0's patients scored by detectors trained on the shares
+# `part2_detect.learning_curve` of d0's training patients (nested, label-stratified) and by
+# d0 itself (all of them), with patient-bootstrap CIs. A curve still rising at 100 % says a larger cohort would give a
+# better detector.
+
+# %% tags=["hide-input"]
+display(learning_curve_table(tables["learning_curve"]))
+display(learning_curve_figure(tables["learning_curve"]))

@@ -85,3 +85,43 @@ display(fused_vs_single_table(tables["comparisons"]))
 if len(tables["delong"]):
     display(Markdown("DeLong p-values, fused vs single modality:"))
     display(auc_p_values_table(tables["delong"]).map(lambda p: f"{p:.3g}"))
+
+# %% [markdown]
+# ## The models the claims use: nested selection
+#
+# Picking the best of the classifiers on the out-of-fold predictions one then reports is
+# optimistic. The claims use nested cross-validation instead: in every outer training set an
+# inner stratified k-fold (`classify.nested.inner_splits`) picks the classifier with the best
+# inner AUC, on the training patients only; the chosen model is refitted there and predicts
+# the outer test fold. How often each classifier was chosen:
+
+# %% tags=["hide-input"]
+from crossmodal.report.skeleton.classifiers import calibration_table
+from crossmodal.report.skeleton.classifiers import chosen_table
+from crossmodal.report.skeleton.classifiers import nested_comparison_table
+from crossmodal.report.skeleton.classifiers import reliability_figure
+
+display(chosen_table(tables["nested_choices"]))
+
+# %% [markdown]
+# ## Fused versus single modality, like for like
+#
+# Nested models, fused minus single on the patients who have that modality. *like for like*:
+# the fused model is trained and tested on those same patients (the claims' primary
+# comparison); *all patients*: the fused model trained on everyone, scored on them (beside it).
+# `n` is the number of patients compared.
+
+# %% tags=["hide-input"]
+display(nested_comparison_table(tables["nested_comparisons"]))
+
+# %% [markdown]
+# ## Calibration
+#
+# Brier score (mean squared difference between the out-of-fold probability and the label,
+# averaged over repeats; 0.25 is a constant 0.5) with its patient-bootstrap CI, and the
+# confusion counts at `classify.threshold` (mean per repeat), for every nested model. The
+# reliability curve bins the out-of-fold probabilities: a calibrated model lies on the diagonal.
+
+# %% tags=["hide-input"]
+display(calibration_table(tables["calibration"], tables["confusion"]))
+display(as_image(reliability_figure(tables["reliability"]), dpi=90))

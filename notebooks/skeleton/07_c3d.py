@@ -45,6 +45,7 @@ tables = c3d.run(params, ingest_dir=ingest_dir, features_dir=features_dir, out=o
 
 # %% tags=["hide-input"]
 import numpy as np
+from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.report.skeleton.classifiers import as_image
@@ -54,3 +55,21 @@ from crossmodal.report.skeleton.classifiers import channels_figure
 display(as_image(channels_figure(np.load(f"{out}/channels.npz"))))
 display(c3d_metric_table(tables["metrics"]))
 display(tables["training"])
+
+# %% [markdown]
+# ## Sanity gate
+#
+# Before an early-fusion model may be the comparator of C6 it has to find what any working
+# classifier of these images should: lesion presence from one channel alone
+# (`c3d.gate.modality`), on the patients who have that modality, on the same folds (C3D with `c3d.gate.epochs` epochs there). It
+# passes when its AUC CI lower bound is above `c3d.gate.sanity_auc_ci_low` (chance). The cheap
+# early-fusion comparator (the channels' joint intensity histogram, the modalities combined
+# voxel by voxel before any detector, and a logistic regression) is gated the same way; it
+# stands in for C3D when C3D fails and it passes.
+
+# %% tags=["hide-input"]
+from crossmodal.report.skeleton.classifiers import sanity_gate_table
+
+display(sanity_gate_table(tables["gate"]))
+display(Markdown("The cheap comparator on all channels and patients:"))
+display(c3d_metric_table(tables["fallback_metrics"]).rename(columns={"C3D": "joint histogram"}))

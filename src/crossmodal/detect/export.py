@@ -1,7 +1,8 @@
 """YOLO and COCO export of detection slices, and the readers of what was written.
 
 Boxes follow the pixel-edge convention of :mod:`crossmodal.detect.dataset`. An exported
-image is called ``<case_id>_z<zzz>.png`` (:func:`image_name`); :func:`export_yolo`
+image is called ``<case_id>_z<zzz>.png``, a tile cut from it ``<case_id>_z<zzz>_t<k>.png``
+(:func:`image_name`); :func:`export_yolo`
 writes the ultralytics layout plus an ``index.csv`` (image -> case, z, split, lesion ids)
 that :func:`read_index` and :func:`read_split` read back for evaluation;
 :func:`export_coco` writes the same slices as one COCO JSON.
@@ -38,9 +39,11 @@ __all__ = [
 INDEX_COLUMNS = ("image", "case_id", "z", "split", "width", "height", "n_boxes", "lesion_ids")
 
 
-def image_name(case_id: str, z: int, *, suffix: str = ".png") -> str:
-    """File name of a slice image: ``<case_id>_z<zzz><suffix>``."""
-    return f"{case_id}_z{int(z):03d}{suffix}"
+def image_name(case_id: str, z: int, *, suffix: str = ".png", tile: int | None = None) -> str:
+    """File name of a slice image: ``<case_id>_z<zzz><suffix>``; a tile cut from the slice
+    (Part 2's training tiles) adds ``_t<k>``."""
+    part = "" if tile is None else f"_t{int(tile)}"
+    return f"{case_id}_z{int(z):03d}{part}{suffix}"
 
 
 def _image_suffix(image_format: str) -> str:
@@ -194,7 +197,7 @@ def _write_yolo_record(record, image8, root: Path, split: str, suffix: str, clas
     classes = record.class_array()
     if classes.size and (classes.min() < 0 or classes.max() >= len(class_names)):
         raise ValueError(f"class ids {classes} outside class_names {class_names}")
-    name = image_name(record.case_id, record.z, suffix=suffix)
+    name = image_name(record.case_id, record.z, suffix=suffix, tile=getattr(record, "extra", {}).get("tile"))
     _write_image(root / "images" / split / name, image8)
     label_path = (root / "labels" / split / name).with_suffix(".txt")
     lines = _yolo_lines(boxes, classes, width, height)

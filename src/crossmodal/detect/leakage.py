@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from crossmodal.detect.dataset import patient_split
 
-__all__ = ["assign_detectors", "fit_split"]
+__all__ = ["assign_detectors", "fit_split", "nested_subsets"]
 
 
 def assign_detectors(case_ids, labels, *, leakage: str, n_folds: int = 3,
@@ -66,3 +67,21 @@ def fit_split(fit_cases: list[str], labels: Mapping[str, int], *, val_fraction: 
         return {c: "train" for c in fit_cases}
     return patient_split(fit_cases, [labels[c] for c in fit_cases],
                          fractions=[1 - val_fraction, val_fraction, 0.0], seed=seed)
+
+
+def nested_subsets(cases: list[str], labels: Mapping[str, int], fractions, *,
+                   seed: int) -> dict[float, list[str]]:
+    """Label-stratified, nested patient subsets for a learning curve: ``{fraction: cases}``.
+
+    Each label's patients are shuffled once (``seed``) and the first ``ceil(fraction * n)``
+    of each label are taken, so a smaller subset lies inside every larger one and the
+    curve measures more patients, not different ones.
+    """
+    rng = np.random.default_rng(int(seed))
+    order: dict[int, list[str]] = {}
+    for label in sorted({int(labels[c]) for c in cases}):
+        group = sorted(c for c in cases if int(labels[c]) == label)
+        order[label] = [group[i] for i in rng.permutation(len(group))]
+    return {float(f): sorted(c for group in order.values()
+                             for c in group[:int(np.ceil(float(f) * len(group)))])
+            for f in fractions}

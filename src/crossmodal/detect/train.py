@@ -312,6 +312,7 @@ def predict(
     max_det: int = 300,
     iou: float = 0.7,
     device: str | None = None,
+    imgsz: int | Sequence[int] | None = None,
 ) -> list[np.ndarray]:
     """Run a trained detector on image files.
 
@@ -330,6 +331,10 @@ def predict(
         RT-DETR has no NMS).
     device : str, optional
         As in :func:`train_detector`.
+    imgsz : int or (height, width), optional
+        Network input for these images (ultralytics YOLO only; a fully convolutional
+        detector trained on tiles reads whole slices at the tiles' magnification);
+        default: the training size.
 
     Returns
     -------
@@ -346,7 +351,8 @@ def predict(
         if detector._model is None:
             model_cls = ultralytics_class(DETECTORS[detector.name].model)
             detector._model = model_cls(str(detector.weights))
-        return predict_ultralytics(detector._model, paths, conf=conf, iou=iou, imgsz=detector.imgsz,
+        size = detector.imgsz if imgsz is None else imgsz
+        return predict_ultralytics(detector._model, paths, conf=conf, iou=iou, imgsz=size,
                                    max_det=max_det, device=device, batch=batch)
     if detector._model is None:
         detector._model = load_fasterrcnn(detector.record, detector.weights)

@@ -44,13 +44,19 @@ IMG_FORMATS = {
 
 
 def split_images(data: Mapping, split: str) -> list[Path]:
-    """Sorted image files of one split of a ``data.yaml`` dict (``[]`` when absent)."""
+    """Sorted image files of one split of a ``data.yaml`` dict (``[]`` when absent): a
+    folder's images, or those a listing file names (ultralytics reads a line starting
+    with ``./`` relative to the listing's folder)."""
     if not data.get(split):
         return []
-    folder = Path(data["path"]) / data[split]
-    if not folder.is_dir():
+    entry = Path(data["path"]) / data[split]
+    if entry.is_file():
+        lines = entry.read_text().split()
+        return sorted(entry.parent / line[2:] if line.startswith("./") else Path(line)
+                      for line in lines)
+    if not entry.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower().lstrip(".") in IMG_FORMATS)
+    return sorted(p for p in entry.rglob("*") if p.suffix.lower().lstrip(".") in IMG_FORMATS)
 
 
 def label_path(image_path: Path) -> Path:
@@ -81,21 +87,24 @@ def dataset_view(data_yaml: str | os.PathLike, view_dir: str | os.PathLike) -> P
     for split in SPLITS:
         if not data.get(split):
             continue
-        rel = Path(data[split])
         for image in split_images(data, split):
-            label = label_path(image)
-            inner = image.relative_to(root / rel)
-            targets = [(image, view / rel / inner)]
-            if label.exists():
-                label_rel = label_path(view / rel / inner)
-                targets.append((label, label_rel))
+            inner = image.relative_to(root)
+            targets = [(image, view / inner)]
+            if label_path(image).exists():
+                targets.append((label_path(image), label_path(view / inner)))
             for source, target in targets:
+                if target.is_symlink() or target.exists():  # mirrored by an earlier split
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.symlink(source, target)
                 except OSError:
                     shutil.copyfile(source, target)
-        (view / rel).mkdir(parents=True, exist_ok=True)  # empty splits stay valid
+        entry = root / data[split]
+        if entry.is_file():  # a listing: the same relative lines name the mirrored images
+            shutil.copyfile(entry, view / data[split])
+        else:
+            (view / data[split]).mkdir(parents=True, exist_ok=True)  # empty splits stay valid
     data["path"] = str(view)
     out = view / "data.yaml"
     out.write_text(

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from crossmodal.imaging.preprocess import window_ct
 
@@ -47,11 +48,27 @@ def normalise_volume(volume: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     return channel_stack(volume, {**spec, "windows": [spec["windows"][0]]})[..., 0]
 
 
-def body_box(channels: np.ndarray, *, threshold: float, margin: int) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` around everything brighter than ``threshold`` in channel 0 of
-    any slice (the body, couch included on CT), plus ``margin`` pixels; the whole slice
-    when nothing is that bright."""
+def body_box(channels: np.ndarray, *, threshold: float, margin: int,
+             component: str = "all") -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` around the body: what is brighter than ``threshold`` in channel 0
+    of any slice, plus ``margin`` pixels; the whole slice when nothing is that bright.
+
+    ``component="all"`` keeps every bright region (on CT the couch too, which spans the
+    field of view and so defeats the crop); ``"largest"`` keeps the largest connected
+    region of the slices' union only: a couch or a cable separated from the body by air
+    is left out. A one-pixel opening first breaks a thin partial-volume bridge.
+    """
     mask = channels[..., 0].max(axis=0) > threshold
+    if component == "largest" and mask.any():
+        opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), bool))
+        regions, n = ndimage.label(opened if opened.any() else mask)
+        if n > 1:
+            sizes = np.bincount(regions.ravel())[1:]
+            mask = regions == 1 + int(np.argmax(sizes))
+        elif n == 1:
+            mask = regions == 1
+    elif component not in ("all", "largest"):
+        raise ValueError(f"body component must be 'all' or 'largest', not {component!r}")
     if not mask.any():
         return 0, channels.shape[1], 0, channels.shape[2]
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

@@ -3,6 +3,11 @@
 * Folds: repeated stratified k-fold over patients (:func:`fold_assignments`), kept as a
   table so the C3D model (:mod:`crossmodal.learn.c3d`) and every classifier see exactly the same
   splits.
+* Nested selection (:func:`nested_cross_validated_scores`): in every outer training set an
+  inner stratified k-fold picks the classifier with the best inner AUC
+  (:func:`select_classifier`, which is only ever given the training rows); the chosen model
+  is refitted on the whole training set and predicts the outer test fold. Picking the best
+  classifier on the out-of-fold predictions one then reports would be optimistic.
 * Out-of-fold (OOF) table: one row per patient per repeat with columns
   ``repeat, fold, index, case_id, y, prob``; ``prob`` comes from a model fitted on the
   other folds of that repeat only.
@@ -34,11 +39,15 @@ from sklearn.tree import DecisionTreeClassifier
 
 __all__ = [
     "OOF_COLUMNS",
+    "boot_options",
     "cross_validated_scores",
+    "feature_set_folds",
     "finish_oof",
     "fold_assignments",
     "iter_folds",
     "make_classifiers",
+    "nested_cross_validated_scores",
+    "select_classifier",
 ]
 
 OOF_COLUMNS = ("repeat", "fold", "index", "case_id", "y", "prob")
@@ -150,6 +159,19 @@ def fold_assignments(y, *, n_splits=5, n_repeats=5, seed=0, case_ids=None):
     return pd.concat(rows, ignore_index=True)
 
 
+def feature_set_folds(folds, case_ids):
+    """The shared fold table restricted to a subset of patients, re-indexed to its rows.
+
+    A patient keeps the test fold it has in the full table, so two feature sets (or a
+    feature set and a sanity task) are trained and tested on the same partition of their
+    shared patients.
+    """
+    position = {c: i for i, c in enumerate(case_ids)}
+    sub = folds[folds["case_id"].isin(position)].copy()
+    sub["index"] = sub["case_id"].map(position).astype(int)
+    return sub.reset_index(drop=True)
+
+
 def iter_folds(folds):
     """Yield ``(repeat, fold, train_index, test_index)`` from a fold table.
 
@@ -248,3 +270,98 @@ def finish_oof(oof, folds, y_arr):
     oof["y"] = y_arr[oof["index"].to_numpy()]
     oof = oof.sort_values(["repeat", "index"], ignore_index=True)
     return oof[list(OOF_COLUMNS)]
+
+
+def select_classifier(X_train, y_train, classifiers, *, n_splits=3, seed=0):
+    """The classifier with the best inner cross-validated AUC on training rows only.
+
+    Parameters
+    ----------
+    X_train : ndarray, shape (n, n_features)
+    y_train : ndarray of {0, 1}, shape (n,)
+        The outer fold's training rows; the outer test rows are not an argument, so the
+        choice cannot depend on them.
+    classifiers : dict of str to estimator
+        Candidates, in order; ties go to the first.
+    n_splits, seed : int
+        Inner :class:`~sklearn.model_selection.StratifiedKFold` (shuffled, seeded).
+
+    Returns
+    -------
+    name : str
+    inner_auc : dict of str to float
+        Pooled inner out-of-fold AUC of every candidate; NaN where one failed to fit or gave
+        non-finite probabilities (it cannot be chosen). When every one is NaN (too few
+        training rows for an inner CV) the first candidate is returned.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y_train = np.asarray(y_train).astype(int)
+    n_splits = max(2, min(n_splits, int(np.bincount(y_train, minlength=2).min())))
+    inner = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    splits = list(inner.split(X_train, y_train))
+    inner_auc = {}
+    for name, model in classifiers.items():
+        prob = np.full(y_train.size, np.nan)
+        try:
+            for train, test in splits:
+                prob[test] = _positive_scores(clone(model).fit(X_train[train], y_train[train]),
+                                              X_train[test])
+        except ValueError:  # e.g. more neighbours than inner training rows
+            prob[:] = np.nan
+        inner_auc[name] = (float(roc_auc_score(y_train, prob)) if np.isfinite(prob).all()
+                           else float("nan"))
+    finite = {k: v for k, v in inner_auc.items() if np.isfinite(v)}
+    if not finite:  # training rows too few for any inner CV (smoke profiles): no selection
+        return next(iter(classifiers)), inner_auc
+    return max(finite, key=finite.get), inner_auc  # max keeps the first of equal values
+
+
+def nested_cross_validated_scores(X, y, *, classifiers, folds, inner_splits=3, seed=0,
+                                  case_ids=None):
+    """Out-of-fold probabilities of the classifier chosen per outer fold by inner CV.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_patients, n_features)
+    y : array_like of {0, 1}, shape (n_patients,)
+    classifiers : dict of str to estimator
+        The candidates of :func:`select_classifier`.
+    folds : DataFrame
+        Outer :func:`fold_assignments` table (row positions in ``X``).
+    inner_splits, seed : int
+        Inner CV of :func:`select_classifier`; outer fold ``(r, f)`` uses a seed derived
+        from ``(seed, r, f)``.
+    case_ids : array_like, optional
+        As in :func:`cross_validated_scores`.
+
+    Returns
+    -------
+    oof : DataFrame
+        The OOF table (:data:`OOF_COLUMNS`) of the chosen-per-fold models.
+    choices : DataFrame
+        One row per outer fold: ``repeat, fold, chosen`` and ``inner_auc_<name>`` of every
+        candidate.
+    """
+    X_arr = np.asarray(X, dtype=float)
+    y_arr = np.asarray(y).astype(int)
+    if case_ids is not None:
+        folds = folds.assign(case_id=np.asarray(case_ids)[folds["index"].to_numpy()])
+    parts, choices = [], []
+    for repeat, fold, train, test in iter_folds(folds):
+        inner_seed = int(np.random.SeedSequence([seed, repeat, fold]).generate_state(1)[0])
+        chosen, inner_auc = select_classifier(X_arr[train], y_arr[train], classifiers,
+                                              n_splits=inner_splits, seed=inner_seed)
+        model = clone(classifiers[chosen]).fit(X_arr[train], y_arr[train])
+        parts.append(pd.DataFrame({"repeat": repeat, "fold": fold, "index": test,
+                                   "prob": _positive_scores(model, X_arr[test])}))
+        choices.append({"repeat": repeat, "fold": fold, "chosen": chosen,
+                        **{f"inner_auc_{k}": v for k, v in inner_auc.items()}})
+    return finish_oof(pd.concat(parts, ignore_index=True), folds, y_arr), pd.DataFrame(choices)
+
+
+def boot_options(cfg: dict) -> dict:
+    """Bootstrap keywords of this module's comparisons from the ``classify`` params section."""
+    return {"n_boot": int(cfg["n_boot"]), "seed": int(cfg["boot_seed"]),
+            "threshold": float(cfg["threshold"]),
+            "alpha": round(1 - float(cfg["ci"]), 12)}  # 1 - 0.95 is not 0.05 in binary

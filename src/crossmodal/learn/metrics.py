@@ -13,6 +13,8 @@ Evaluation protocol
   sampling, while the fold-split noise is averaged out exactly as in the point estimate.
   2.5 / 97.5 percentiles by default; replicates in which a metric is undefined (e.g. no
   positive drawn) are dropped.
+* Calibration: :func:`brier_with_ci` (repeat-averaged Brier score, same bootstrap),
+  :func:`reliability_curve` (binned predicted vs observed) and :func:`confusion_counts`.
 * Paired comparisons (:func:`compare_with_ci`) resample the same patients for both
   models, and :func:`delong_oof` runs DeLong on the per-patient mean OOF probability.
 
@@ -35,6 +37,9 @@ from crossmodal.stats.delong import delong_test
 
 __all__ = [
     "METRICS",
+    "brier_with_ci",
+    "confusion_counts",
+    "reliability_curve",
     "classification_metrics",
     "compare_with_ci",
     "delong_oof",
@@ -229,6 +234,7 @@ def _paired_table(statistic_a, statistic_b, n, *, n_boot, seed, alpha):
     table["a"] = np.asarray(result.a, float)
     table["b"] = np.asarray(result.b, float)
     table["n"] = int(n)
+    table["p_value"] = np.asarray(result.p_value, float)  # two-sided bootstrap, difference = 0
     return table
 
 
@@ -404,3 +410,66 @@ def roc_pr_curves(y, prob):
         {"recall": recall[::-1], "precision": precision[::-1], "threshold": pthr[::-1]}
     )
     return {"roc": roc, "pr": pr}
+
+
+def brier_with_ci(oof, *, n_boot=1000, seed=0, alpha=0.05):
+    """Brier score ``mean((prob - y)^2)`` averaged over repeats, with a patient-bootstrap CI.
+
+    The same scheme as :func:`metrics_with_ci`: one patient resample per replicate applied
+    to every repeat. Lower is better; 0.25 is what a constant 0.5 scores.
+
+    Returns
+    -------
+    dict
+        ``estimate``, ``ci_low``, ``ci_high``, ``n`` (patients).
+    """
+    y, prob, _ = _oof_matrices(oof)
+    squared = (prob - y[None, :]) ** 2  # (repeats, patients)
+    per_patient = squared.mean(axis=0)  # averaging over repeats first gives the same mean
+    draws = per_patient[patient_resamples(y.size, n_boot, seed)].mean(axis=1)
+    low, high = percentile_ci(draws, 1 - alpha)
+    return {"estimate": float(per_patient.mean()), "ci_low": float(low), "ci_high": float(high),
+            "n": int(y.size)}
+
+
+def reliability_curve(oof, *, n_bins=5):
+    """Observed positive rate against mean predicted probability, in equal-width bins.
+
+    Every out-of-fold prediction (each patient once per repeat) falls in one of ``n_bins``
+    bins of ``[0, 1]`` (the last closed); empty bins are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``bin_low, bin_high, predictions, mean_predicted, observed``; a calibrated model
+        has ``observed`` close to ``mean_predicted``.
+    """
+    prob = oof["prob"].to_numpy(float)
+    y = oof["y"].to_numpy(float)
+    edges = np.round(np.linspace(0.0, 1.0, n_bins + 1), 12)  # 0.6, not 0.6000000000000001
+    which = np.clip(np.searchsorted(edges, prob, side="right") - 1, 0, n_bins - 1)
+    rows = [{"bin_low": edges[b], "bin_high": edges[b + 1], "predictions": int((which == b).sum()),
+             "mean_predicted": float(prob[which == b].mean()),
+             "observed": float(y[which == b].mean())}
+            for b in range(n_bins) if (which == b).any()]
+    return pd.DataFrame(rows, columns=["bin_low", "bin_high", "predictions", "mean_predicted",
+                                       "observed"])
+
+
+def confusion_counts(oof, *, threshold=0.5):
+    """Confusion matrix at ``threshold`` (positive when ``prob >= threshold``), as mean counts
+    per repeat: they add up to the patient count, and ``(tp + tn) / n`` is the accuracy of
+    :func:`metrics_with_ci`.
+
+    Returns
+    -------
+    dict
+        ``tp``, ``fp``, ``fn``, ``tn`` (floats where repeats disagree), ``n``.
+    """
+    y, prob, _ = _oof_matrices(oof)
+    pred = prob >= threshold
+    truth = y[None, :] == 1
+    return {"tp": float((pred & truth).sum(axis=1).mean()),
+            "fp": float((pred & ~truth).sum(axis=1).mean()),
+            "fn": float((~pred & truth).sum(axis=1).mean()),
+            "tn": float((~pred & ~truth).sum(axis=1).mean()), "n": int(y.size)}

@@ -51,7 +51,8 @@ def derive(params: dict) -> None:
 def check(params: dict) -> Problems:
     """Every cross-field problem of one profile's params."""
     problems: Problems = []
-    for rule in (_ties, _label_ids, _cohorts, _split, _fusion, _detect_inputs, _reference, _part2):
+    for rule in (_ties, _label_ids, _cohorts, _split, _fusion, _detect_inputs, _reference, _part2,
+                 _skeleton_evidence):
         problems += rule(params)
     return problems
 
@@ -196,9 +197,18 @@ def _part2(params: dict) -> Problems:
                          "detections from that confidence"))
     if features["high"] <= features["conf"]:
         problems.append(("features.high", f"must be above features.conf ({features['conf']})"))
+    if detect["tile_size"] > min(detect["slice_size"]):
+        problems.append(("part2_detect.tile_size", f"must fit in part2_detect.slice_size "
+                                                   f"{detect['slice_size']}: tiles are cut from slices"))
     if params["c3d"]["n_repeats"] > params["classify"]["cv"]["n_repeats"]:
         problems.append(("c3d.n_repeats", "must be <= classify.cv.n_repeats "
                                           f"({params['classify']['cv']['n_repeats']}): C3D reuses those folds"))
+    nested, cv = params["classify"]["nested"], params["classify"]["cv"]
+    if set(nested) != {"inner_splits", "n_repeats"}:
+        problems.append(("classify.nested", "needs inner_splits and n_repeats"))
+    elif nested["inner_splits"] < 2 or nested["n_repeats"] > cv["n_repeats"]:
+        problems.append(("classify.nested", f"inner_splits must be >= 2 and n_repeats <= classify.cv.n_repeats "
+                                            f"({cv['n_repeats']}): the nested models reuse those folds"))
     skeleton = params["cohort"].get("skeleton")
     if skeleton is not None:
         modalities = skeleton["modalities"]
@@ -207,4 +217,19 @@ def _part2(params: dict) -> Problems:
                 problems.append((key, f"every modality of cohort.skeleton needs channels: {message}"))
         if message := _missing(params["c3d"]["reference"], modalities, "cohort.skeleton.modalities"):
             problems.append(("c3d.reference", message))
+        if message := _missing([params["c3d"]["gate"]["modality"]], modalities,
+                               "cohort.skeleton.modalities"):
+            problems.append(("c3d.gate.modality", message))
     return problems
+
+
+def _skeleton_evidence(params: dict) -> Problems:
+    """The marrow-only kinds share one draw per metastasis: their shares add up to at most 1."""
+    skeleton = params["phantom"].get("skeleton")
+    if skeleton is None:
+        return []
+    total = skeleton["mri_only_fraction"] + skeleton["ct_occult_fraction"]
+    if total > 1:
+        return [("phantom.skeleton.ct_occult_fraction",
+                 f"mri_only_fraction + ct_occult_fraction must be <= 1 (shares of the metastases), got {total}")]
+    return []

@@ -43,6 +43,7 @@ Range = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator
 PosRange = Annotated[list[NonNeg], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
 CountRange = Annotated[list[Count], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
 Window = Range  # intensity window [low, high]
+Stride32 = Annotated[int, Field(gt=0, multiple_of=32)]  # a YOLO input side (stride 32)
 Jobs = PosInt | Literal["auto"]
 Device = Name | Count | None  # null: CUDA when present, else CPU
 Scalar = bool | int | float | str | None
@@ -213,6 +214,17 @@ class SkeletonPhantom(Section):
     metastasis_types: Probabilities
     metastasis_sites: Probabilities
     metastasis_appearance: dict[Name, MetastasisLook]
+    # modality-specific evidence (phantom.skeleton_phenomena); 0 = off
+    pet_occult_fraction: Fraction  # of the sclerotic metastases
+    pet_occult_suv_factor: PosRange
+    mri_only_fraction: Fraction  # of all metastases (with ct_occult_fraction: sum <= 1, rules)
+    mri_only_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
+                                    AfterValidator(_ordered)]
+    mri_only_suv_factor: Annotated[list[Annotated[float, Field(gt=0, le=1.5)]], Field(min_length=2, max_length=2),
+                                   AfterValidator(_ordered)]
+    ct_occult_fraction: Fraction
+    ct_occult_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
+                                     AfterValidator(_ordered)]
     mimics: CountRange
     mimic_radius_mm: PosRange
     mimic_types: Probabilities
@@ -314,6 +326,23 @@ class Oracle(Section):
     n_repeats: PosInt
     seed: Seed
     C: PosFloat  # inverse L2 penalty of the logistic regression
+
+
+class SkeletonThresholds(Section):
+    # conspicuity of a region at or above which it counts as seen (data_card_skeleton)
+    CT: PosFloat  # root mean square of HU - marrow HU
+    MR: Annotated[float, Field(gt=0, lt=1)]  # T1 darkening: 1 - region / marrow
+    PT: PosFloat  # SUVmax / marrow SUV - 1
+
+
+class DataCardSkeleton(Section):
+    reference_radius_mm: PosFloat
+    thresholds: SkeletonThresholds
+    min_per_class: Annotated[int, Field(ge=2)]
+    oracle: Oracle
+    n_boot: PosInt
+    boot_seed: Seed
+    ci: Level
 
 
 class DataCard(Section):
@@ -419,6 +448,7 @@ class Channels(Section):
     percentile: Annotated[float, Field(gt=0, le=100)] = 99.0
     body_threshold: Fraction | None = None
     margin: Count | None = None
+    body_component: Literal["all", "largest"] = "all"
     fill: float | None = None
 
 
@@ -441,13 +471,15 @@ class Part2Detect(Section):
     leakage: Literal["cross_fit", "holdout"]
     n_folds: Annotated[int, Field(ge=2)]
     holdout_fraction: Annotated[float, Field(gt=0, lt=1)]
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[float, Field(ge=0, lt=1)]
     detector: Name
     scale: Name
-    imgsz: PosInt
+    slice_size: Annotated[list[Stride32], Field(min_length=2, max_length=2)]  # height, width
+    tile_size: Stride32
+    min_lesion_px: PosInt
     negatives_per_positive: NonNeg
     min_box_pixels: Count
-    min_box_size: Count
+    learning_curve: list[Annotated[float, Field(gt=0, lt=1)]] = []
     device: Device
     train: Part2Train
     predict: Part2Predict
@@ -477,6 +509,21 @@ class ClassifyClaims(Section):
     delong_alpha: Level
 
 
+ClassifierMetric = Literal["accuracy", "auc", "sensitivity", "specificity", "f1", "pr_auc"]
+
+
+class SkeletonClaimSpec(Section):
+    says: Name
+    metric: ClassifierMetric
+    comparator: Literal["single_modality", "early_fusion"]
+    secondary: list[ClassifierMetric] = []
+
+
+class SkeletonAnalysis(Section):
+    multiplicity: Literal["holm", "none"]
+    claims: Annotated[dict[Name, SkeletonClaimSpec], Field(min_length=1)]
+
+
 class Classify(Section):
     classifiers: Annotated[list[Name], Field(min_length=1)]
     cv: CrossValidation
@@ -485,6 +532,9 @@ class Classify(Section):
     threshold: Fraction
     ci: Level
     claims: ClassifyClaims
+    nested: dict[Literal["inner_splits", "n_repeats"], PosInt]  # nested selection (rules: >= 2, <= cv)
+    gate: dict[Literal["detector_ap50_ci_low"], Fraction]  # a modality is a comparator from this AP50 CI low
+    analysis: SkeletonAnalysis
 
 
 class C3dTrain(Section):
@@ -498,6 +548,13 @@ class C3dTrain(Section):
     augment: bool
 
 
+class C3dGate(Section):
+    modality: Name  # a cohort.skeleton modality (rules)
+    epochs: PosInt
+    sanity_auc_ci_low: Fraction
+    fallback: dict[Literal["bins", "C"], PosFloat]  # joint-histogram bins per channel, L2 C
+
+
 class C3d(Section):
     seed: Seed
     n_repeats: PosInt
@@ -507,6 +564,7 @@ class C3d(Section):
     channels: dict[Name, Channels]
     device: Device
     train: C3dTrain
+    gate: C3dGate
 
 
 class CohortReport(Section):
@@ -528,6 +586,7 @@ class Params(Section):
     ingest: Ingest
     align_fuse: AlignFuse
     data_card: DataCard
+    data_card_skeleton: DataCardSkeleton | None = None
     detect: Detect
     part2_detect: Part2Detect
     features: Features

@@ -37,6 +37,12 @@ focal red marrow           near normal                  intermediate (fools MR) 
 
 Only metastases are labelled (``1``); mimics appear in both classes and are never
 labelled. A positive patient (bone metastasis) has 1..N metastases of random type and site.
+Each mimic fools exactly the modality of ``MIMIC_FOOLS`` (degenerative sclerosis and
+haemangioma CT, fracture/arthritis uptake PET, red marrow MRI; the truth records it as
+``fools`` and ``abnormal_on``). Some metastases are missed by one or two modalities
+(PET-occult sclerotic, MRI-only and CT-occult marrow lesions,
+:mod:`crossmodal.phantom.skeleton_phenomena`); they stay labelled in every series, and
+the truth records each one's ``evidence`` and ``visible`` per modality.
 
 Modalities: each patient has a non-empty subset of CT, MR and PT (probabilities in the
 parameters; drawn so that availability is the same in both classes, see
@@ -86,6 +92,7 @@ from crossmodal.phantom.skeleton_anatomy import draw_in_range
 from crossmodal.phantom.skeleton_anatomy import patient_is_positive
 from crossmodal.phantom.skeleton_anatomy import patient_modalities
 from crossmodal.phantom.skeleton_anatomy import sample_skeletal_anatomy
+from crossmodal.phantom.skeleton_phenomena import INFILTRATIVE
 
 __all__ = [
     "SimulatedSkeletalPatient",
@@ -103,6 +110,9 @@ def _apply_finding(modality: str, f: Finding, values: np.ndarray, pts: np.ndarra
     v = values  # view of the block
     if f.kind == "metastasis":
         if modality == "CT":
+            if f.type == INFILTRATIVE:  # marrow replaced, trabeculae and cortex intact
+                v[region] = np.where(v[region] > marrow + 300.0, v[region], f.ct_hu)
+                return
             v[region] = f.ct_hu
             if f.type == "mixed":
                 v[region & f.shape.contains(pts, scale=0.6)] = f.ct_hu_core
@@ -320,7 +330,11 @@ def simulate_skeletal_patient(index: int, p: dict, *, seed: int) -> SimulatedSke
     shifts = {"CT": np.zeros(3)}
     for m in ("MR", "PT"):
         shifts[m] = rng.uniform(-1, 1, 3) * limit
-    anatomy, summary = sample_skeletal_anatomy(rng, p, positive=positive, shifts=shifts)
+    # The evidence kinds draw from a stream of their own: switching a phenomenon on or off
+    # moves no other draw of the patient.
+    evidence_rng = np.random.default_rng([seed, index, 300])
+    anatomy, summary = sample_skeletal_anatomy(rng, p, positive=positive, shifts=shifts,
+                                               evidence_rng=evidence_rng)
     bias = rng.uniform(-1, 1, 6)
     demographics = {"weight_kg": round(draw_in_range(rng, p["weight_kg"]), 1), "age": int(rng.integers(35, 81)),
                     "sex": "F"}

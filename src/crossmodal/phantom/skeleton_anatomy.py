@@ -16,6 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from crossmodal.phantom.pelvis import Ellipsoid
+from crossmodal.phantom.skeleton_phenomena import VISIBLE
+from crossmodal.phantom.skeleton_phenomena import apply_evidence
 
 __all__ = [
     "GRID_KEYS",
@@ -38,7 +40,7 @@ __all__ = [
 # DICOM Modality codes, in the fixed order used everywhere (the Case image keys).
 MODALITIES = ("CT", "MR", "PT")
 LABEL_METASTASIS = 1
-METASTASIS_TYPES = ("lytic", "sclerotic", "mixed")
+METASTASIS_TYPES = ("lytic", "sclerotic", "mixed")  # drawn; marrow-only ones become "infiltrative"
 MIMIC_TYPES = ("degenerative_sclerosis", "haemangioma", "fracture_uptake", "red_marrow")
 # The modality each mimic is designed to fool (the others show it as benign).
 MIMIC_FOOLS = {"degenerative_sclerosis": "CT", "haemangioma": "CT", "fracture_uptake": "PT",
@@ -96,16 +98,29 @@ class Finding:
     suv: float
     ct_hu_core: float | None = None  # mixed metastasis: lytic core
     line_normal: tuple[float, float, float] | None = None  # fracture line (None: no line)
+    evidence: str = "all"  # metastasis: which modalities show it (skeleton_phenomena.EVIDENCE)
 
     def to_dict(self, bones: list[Bone]) -> dict[str, Any]:
         d = {"kind": self.kind, "type": self.type, "bone": bones[self.bone].name,
              "site": bones[self.bone].group, **self.shape.to_dict()}
         if self.kind == "metastasis":
-            d.update(ct_hu=self.ct_hu, t1=self.t1, suv_max=self.suv)
+            # "visible" is the design, for the data card's counts; the label is the same
+            # either way (an occult metastasis is still labelled in that modality's series)
+            d.update(ct_hu=self.ct_hu, t1=self.t1, suv_max=self.suv, evidence=self.evidence,
+                     visible=dict(VISIBLE[self.evidence]))
             if self.ct_hu_core is not None:
                 d["ct_hu_core"] = self.ct_hu_core
             return d
-        d.update(fools=MIMIC_FOOLS[self.type], ct_hu=self.ct_hu, t1_factor=self.t1)
+        # A mimic is unlabelled: for the data card, its region on an image is its ellipsoid
+        # inside the marrow of the lobes it touches (its look is a marrow finding; the cortex
+        # around would only add partial volume).
+        bone = bones[self.bone]
+        lo = np.subtract(self.shape.centre, self.shape.radii)
+        hi = np.add(self.shape.centre, self.shape.radii)
+        lobes = [bone.marrow_lobe(i).to_dict() for i, lobe in enumerate(bone.lobes)
+                 if np.all(np.add(lobe.centre, lobe.radii) >= lo) and np.all(np.subtract(lobe.centre, lobe.radii) <= hi)]
+        d.update(fools=MIMIC_FOOLS[self.type], ct_hu=self.ct_hu, t1_factor=self.t1, marrow_lobes=lobes,
+                 abnormal_on={m: m == MIMIC_FOOLS[self.type] for m in MODALITIES})
         d["suv_max" if self.type == "fracture_uptake" else "suv_factor"] = self.suv
         if self.line_normal is not None:
             d["line_normal"] = list(self.line_normal)
@@ -409,7 +424,8 @@ def _overlaps(shape: Ellipsoid, others: list[Finding]) -> bool:
 
 
 def sample_skeletal_anatomy(
-    rng: np.random.Generator, p: dict, *, positive: bool, shifts: dict[str, np.ndarray] | None = None
+    rng: np.random.Generator, p: dict, *, positive: bool, shifts: dict[str, np.ndarray] | None = None,
+    evidence_rng: np.random.Generator | None = None,
 ) -> tuple[SkeletalAnatomy, dict]:
     """Draw one patient's anatomy and findings from the ranges in ``p``.
 
@@ -420,6 +436,10 @@ def sample_skeletal_anatomy(
     positive : whether the patient has bone metastases (1..N of them are placed).
     shifts : each modality's positioning shift (mm); findings are placed where every
         modality's grid sees them. Default: no shifts.
+    evidence_rng : the generator of the metastases' modality-specific evidence
+        (:func:`~crossmodal.phantom.skeleton_phenomena.apply_evidence`), apart from ``rng``
+        so that its draws shift no other. Default: a child spawned from ``rng`` (which
+        leaves ``rng``'s own draws unchanged).
 
     Returns
     -------
@@ -434,6 +454,8 @@ def sample_skeletal_anatomy(
     values = _tissue_values(rng, p)
     fov = _field_of_view(p, shifts)
     metastases = _metastases(rng, p, bones, fov) if positive else []
+    evidence_rng = evidence_rng if evidence_rng is not None else rng.spawn(1)[0]
+    apply_evidence(evidence_rng, p, metastases, {m: values[m]["marrow"] for m in MODALITIES})
     mimics = _mimics(rng, p, bones, fov, metastases)
     anatomy = SkeletalAnatomy(
         body_half_axes=(bx, by), fat_mm=fat, bones=bones, discs=discs, lungs=lungs, kidneys=kidneys,

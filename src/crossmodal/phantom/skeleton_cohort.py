@@ -43,7 +43,7 @@ from crossmodal.phantom.skeleton import simulate_skeletal_patient
 __all__ = ["GENERATOR_VERSION", "generate_skeleton_cohort", "is_skeleton_up_to_date",
            "write_skeletal_patient"]
 
-GENERATOR_VERSION = "skeleton-1"
+GENERATOR_VERSION = "skeleton-2"  # 2: modality-specific evidence, mimic regions in the truth
 
 # DICOM Modality -> (series folder, series number, description)
 _SERIES = {

@@ -9,6 +9,9 @@ from typing import Any
 import pandas as pd
 
 from crossmodal.report.common import ci_column
+from crossmodal.report.common import p_cell as _p_cell
+from crossmodal.report.common import thesis_cell as _thesis_cell
+from crossmodal.report.common import yes_no as _yes_no
 
 
 def analysis_view(analysis: pd.DataFrame) -> pd.DataFrame:
@@ -88,22 +91,6 @@ def detector_plan_sentence(params: dict[str, Any]) -> str:
     n = len(detect["seeds"])
     return (f"Profile **{params['profile']}** trains {', '.join(names)} with {n} seed{'s' if n > 1 else ''} "
             f"({', '.join(map(str, detect['seeds']))}) per (detector, input).")
-
-
-def _thesis_cell(value) -> str:
-    return "no number" if value is None or pd.isna(value) else f"{float(value):+.4g}"
-
-
-def _p_cell(p) -> str:
-    if pd.isna(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _yes_no(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "n/a"
-    return "yes" if str(value) in ("True", "1", "1.0") else "no"  # a bool, or as read back from CSV
 
 
 __all__ = ["analysis_view", "beside_view", "claims_view", "detector_plan", "detector_plan_sentence",

@@ -1,4 +1,5 @@
-"""Table cells shared by every page of the book: an estimate with its CI.
+"""Table cells shared by every page of the book: an estimate with its CI, a p-value, a
+thesis value, a yes/no.
 
 The pages' own tables and figures live beside this module, one module per page or group
 of pages (:mod:`.cohort`, :mod:`.align_fuse`, :mod:`.detection`). Report functions only
@@ -23,3 +24,22 @@ def format_ci(estimate, lo, hi, *, digits: int = 2, signed: bool = False) -> str
 def ci_column(frame: pd.DataFrame, estimate: str, lo: str, hi: str, **options) -> list[str]:
     """One :func:`format_ci` cell per row of ``frame``."""
     return [format_ci(e, a, b, **options) for e, a, b in frame[[estimate, lo, hi]].to_numpy()]
+
+
+def thesis_cell(value) -> str:
+    """A thesis effect size as a signed number, or ``no number`` where it gives none."""
+    return "no number" if value is None or pd.isna(value) else f"{float(value):+.4g}"
+
+
+def p_cell(p) -> str:
+    """A p-value to three decimals, ``< 0.001`` below that, ``n/a`` without one."""
+    if pd.isna(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def yes_no(value) -> str:
+    """``yes``/``no`` of a bool (also as read back from CSV), ``n/a`` for NaN or None."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "n/a"
+    return "yes" if str(value) in ("True", "1", "1.0") else "no"

@@ -25,7 +25,8 @@ import numpy as np
 
 __all__ = ["VERDICTS", "adjusted_verdict", "overall_verdict", "thesis_in_ci", "verdict"]
 
-VERDICTS = ("supported", "contradicted", "inconclusive", "mixed", "not measurable")
+VERDICTS = ("supported", "contradicted", "inconclusive", "mixed", "not measurable",
+            "comparator not measurable")
 
 
 def verdict(estimate: float, low: float, high: float, *, higher_is_better: bool = True) -> str:
@@ -58,13 +59,17 @@ def verdict(estimate: float, low: float, high: float, *, higher_is_better: bool 
 def overall_verdict(verdicts: Iterable[str]) -> str:
     """A claim's verdict from its rows' verdicts.
 
-    ``supported`` / ``contradicted`` only when every measurable row is; ``mixed`` when
-    some rows are supported and others contradicted; otherwise ``inconclusive`` (or
-    ``not measurable`` without any measurable row).
+    Rows ``not measurable`` or ``comparator not measurable`` (a comparator that failed its
+    sanity gate) do not count. ``supported`` / ``contradicted`` only when every measurable
+    row is; ``mixed`` when some rows are supported and others contradicted; otherwise
+    ``inconclusive`` (or, without any measurable row, ``comparator not measurable`` when a
+    comparator failed its gate and ``not measurable`` otherwise).
     """
-    measured = [v for v in verdicts if v != "not measurable"]
-    if not measured:
-        return "not measurable"
+    verdicts = list(verdicts)
+    measured = [v for v in verdicts if v not in ("not measurable", "comparator not measurable")]
+    if not measured:  # say why: a failed comparator is not a failed measurement of ours
+        return ("comparator not measurable" if "comparator not measurable" in verdicts
+                else "not measurable")
     if all(v == "supported" for v in measured):
         return "supported"
     if all(v == "contradicted" for v in measured):

@@ -14,8 +14,10 @@ import pandas as pd
 from crossmodal.learn.features import feature_columns
 from crossmodal.report.common import ci_column
 
-__all__ = ["as_image", "auc_p_values_table", "c3d_metric_table", "channels_figure", "curves_figure",
-           "feature_heatmap", "fused_vs_single_table", "metric_table"]
+__all__ = ["as_image", "auc_p_values_table", "c3d_metric_table", "calibration_table",
+           "channels_figure", "chosen_table", "curves_figure", "feature_heatmap",
+           "fused_vs_single_table", "metric_table", "nested_comparison_table", "reliability_figure",
+           "sanity_gate_table"]
 
 
 def as_image(fig, *, dpi: int = 100):
@@ -178,3 +180,63 @@ def channels_figure(preview: Mapping[str, np.ndarray]):
             ax.set_xticks([])
             ax.set_yticks([])
     return fig
+
+
+def _model_label(feature_set: str, patients: str) -> str:
+    return f"{feature_set} (patients with {patients})" if patients != "all" else f"{feature_set} (all)"
+
+
+def chosen_table(choices: pd.DataFrame) -> pd.DataFrame:
+    """Nested model x classifier: how many outer folds chose it."""
+    labels = [_model_label(f, p) for f, p in zip(choices["feature_set"], choices["patients"])]
+    return pd.crosstab(pd.Series(labels, name="model"), choices["chosen"].rename("chosen"))
+
+
+def nested_comparison_table(comparisons: pd.DataFrame, metrics=("auc", "accuracy", "pr_auc")
+                            ) -> pd.DataFrame:
+    """(single modality, comparison) x metric: nested fused minus single ``estimate [CI]``."""
+    shown = comparisons[comparisons["metric"].isin(metrics)].copy()
+    shown["fused - single"] = ci_column(shown, "estimate", "ci_low", "ci_high", digits=3, signed=True)
+    return shown.pivot_table(index=["single", "comparison", "n"], columns="metric",
+                             values="fused - single", aggfunc="first",
+                             sort=False).reindex(columns=list(metrics))
+
+
+def calibration_table(calibration: pd.DataFrame, confusion: pd.DataFrame) -> pd.DataFrame:
+    """Per nested model: Brier score [CI] and the confusion counts at the threshold (mean per
+    repeat)."""
+    merged = calibration.merge(confusion, on=["feature_set", "patients"], suffixes=("", "_cm"))
+    out = pd.DataFrame({"Brier [CI]": ci_column(merged, "estimate", "ci_low", "ci_high", digits=3),
+                        "patients": merged["n"].to_numpy()},
+                       index=[_model_label(f, p) for f, p in zip(merged["feature_set"], merged["patients"])])
+    for k in ("tp", "fp", "fn", "tn"):
+        out[k] = merged[k].round(1).to_numpy()
+    out["threshold"] = merged["threshold"].to_numpy()
+    return out
+
+
+def reliability_figure(reliability: pd.DataFrame):
+    """Observed positive rate against mean predicted probability, one line per nested model."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":", label="calibrated")
+    for (fs, patients), group in reliability.groupby(["feature_set", "patients"], sort=False):
+        ax.plot(group["mean_predicted"], group["observed"], marker="o", ms=3,
+                lw=2.0 if fs == "fused" and patients == "all" else 1.0, label=_model_label(fs, patients))
+    ax.set_xlabel("mean predicted probability (bin)")
+    ax.set_ylabel("observed share positive")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=6, loc="upper left")
+    return fig
+
+
+def sanity_gate_table(gate: pd.DataFrame) -> pd.DataFrame:
+    """Per early-fusion model: the sanity task, AUC [CI], the bound and whether it passed."""
+    return pd.DataFrame({"task": gate["task"].to_numpy(), "patients": gate["patients"].to_numpy(),
+                         "AUC [CI]": ci_column(gate, "auc", "ci_low", "ci_high", digits=3),
+                         "CI low must exceed": gate["threshold"].to_numpy(),
+                         "passed": ["yes" if p else "no" for p in gate["passed"]]},
+                        index=gate["model"])

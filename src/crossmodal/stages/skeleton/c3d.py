@@ -5,6 +5,13 @@ Writes under ``out``: ``oof.csv``, ``metrics.csv`` (``classify.ci`` patient-boot
 intervals), ``training.csv`` (grid, models, seconds) and ``channels.npz`` (the middle slice
 of every channel for one positive and one negative patient, for the page's figure); the DVC
 metrics JSON at ``metrics`` (when given: ``dvc.yaml`` passes it).
+
+The sanity gate (``c3d.gate``, :mod:`crossmodal.learn.early_fusion`): before C3D may be
+C6's comparator it must find lesion presence from the PET channel alone on the patients who
+have PET, on the same folds (``c3d.gate.epochs`` epochs, the C3D repeats). The cheap
+early-fusion comparator (joint channel histogram + logistic regression) is cross-validated
+on all channels and patients and gated the same way. Also written: ``gate.csv`` (one row
+per model), ``sanity_oof.csv``, ``fallback_oof.csv`` and ``fallback_metrics.csv``.
 """
 
 from __future__ import annotations
@@ -16,13 +23,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossmodal.learn.classify import boot_options
 from crossmodal.io.case import load_cases
 from crossmodal.learn.c3d import c3d_cross_validated
 from crossmodal.learn.c3d_volumes import c3d_volumes
 from crossmodal.learn.c3d_volumes import channel_preview
+from crossmodal.learn.classify import cross_validated_scores
+from crossmodal.learn.classify import feature_set_folds
+from crossmodal.learn.early_fusion import histogram_model
+from crossmodal.learn.early_fusion import joint_histogram
+from crossmodal.learn.early_fusion import sanity_gate
+from crossmodal.learn.features import modality_mask
 from crossmodal.learn.metrics import metrics_with_ci
 from crossmodal.learn.metrics_json import write_dvc_metrics
 from crossmodal.learn.patients import modality_names
+
+FALLBACK = "early_fusion_histogram"  # the cheap early-fusion comparator's model name
 
 
 def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | Path,
@@ -60,9 +76,49 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
                             "train_seconds": round(train_seconds, 1)}])
     np.savez_compressed(out / "channels.npz", names=np.asarray(list(names.values())),
                         **channel_preview(volumes, table))
-    tables = {"oof": oof, "metrics": scores, "training": timing}
+    boot = boot_options(clf)
+    start = time.perf_counter()
+    gate = early_fusion_gate(volumes, table, folds, cfg, names, boot)
+    timing["gate_seconds"] = round(time.perf_counter() - start, 1)
+    fallback = cross_validated_scores(
+        joint_histogram(volumes, bins=int(cfg["gate"]["fallback"]["bins"])), table["y"].to_numpy(),
+        classifier=histogram_model(C=float(cfg["gate"]["fallback"]["C"]), seed=int(cfg["seed"])),
+        folds=folds, case_ids=table.index.to_numpy())
+    fallback_scores = metrics_with_ci(fallback, **boot).reset_index().assign(
+        classifier=FALLBACK, feature_set="joint channel histogram", n=len(table),
+        n_pos=int(table["y"].sum()))
+    tables = {"oof": oof, "metrics": scores, "training": timing, "gate": gate["gate"],
+              "sanity_oof": gate["sanity_oof"], "fallback_oof": fallback,
+              "fallback_metrics": fallback_scores}
     for key, t in tables.items():
         t.to_csv(out / f"{key}.csv", index=False)
-    write_dvc_metrics(tables, metrics)
+    write_dvc_metrics({"metrics": pd.concat([scores, fallback_scores])}, metrics)
     print(scores[["metric", "estimate", "ci_low", "ci_high"]].to_string(index=False))
+    print(gate["gate"].to_string(index=False))
     return tables
+
+
+def early_fusion_gate(volumes: np.ndarray, table: pd.DataFrame, folds: pd.DataFrame,
+                      cfg: dict[str, Any], names: dict[str, str], boot: dict[str, Any]
+                      ) -> dict[str, pd.DataFrame]:
+    """Sanity gate of C3D and of the cheap comparator (see module doc): each trained on the
+    gate modality's channel alone, on its patients, on the shared folds restricted to them."""
+    spec = cfg["gate"]
+    name = names[spec["modality"]]
+    has = modality_mask(table, name).to_numpy()
+    ids, y = table.index.to_numpy()[has], table["y"].to_numpy()[has]
+    channel = volumes[has][:, [list(names).index(spec["modality"])]]
+    sub_folds = feature_set_folds(folds, ids)
+    task = f"lesion presence from {name} alone, patients with {name}"
+    oofs = {"c3d": c3d_cross_validated(channel, y, sub_folds, seed=int(cfg["seed"]),
+                                       device=cfg.get("device"),
+                                       **{**dict(cfg["train"]), "epochs": int(spec["epochs"])}),
+            FALLBACK: cross_validated_scores(
+                joint_histogram(channel, bins=int(spec["fallback"]["bins"])), y,
+                classifier=histogram_model(C=float(spec["fallback"]["C"]), seed=int(cfg["seed"])),
+                folds=sub_folds, case_ids=ids)}
+    rows = [sanity_gate(model, metrics_with_ci(oof, **boot).loc["auc"],
+                        threshold=float(spec["sanity_auc_ci_low"]), task=task, patients=len(ids))
+            for model, oof in oofs.items()]
+    return {"gate": pd.DataFrame(rows),
+            "sanity_oof": pd.concat([o.assign(model=m) for m, o in oofs.items()], ignore_index=True)}

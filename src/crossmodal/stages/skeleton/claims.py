@@ -1,11 +1,26 @@
-"""Stage ``claims_skeleton``: claims C5-C7, claimed versus reproduced.
+"""Stage ``claims_skeleton``: the pre-specified analysis of claims C5-C7.
 
-Reads the classifier outputs (``comparisons.csv``, ``delong.csv``, ``oof.csv``,
-``metrics.csv``) and C3D's ``oof.csv``; ``classify`` (bootstrap, ``ci``, thesis numbers in
-``classify.claims``). Writes under ``out``: ``c3d_comparisons.csv`` (every fused-feature
-classifier minus C3D, paired patient bootstrap and DeLong) and ``claims.csv`` (every row's
-verdict by :func:`crossmodal.stats.verdict.verdict`, each claim's by
-:func:`~crossmodal.stats.verdict.overall_verdict`); the DVC metrics JSON at ``metrics`` (when given: ``dvc.yaml`` passes it).
+The analysis is fixed in ``params.yaml`` (``classify.analysis``) before any result: one
+primary comparison per claim and comparator, between nested-selected models (classify
+stage, ``nested_*.csv``), fused minus comparator on the claim's metric:
+
+* C5, C7 (``single_modality``): per modality, like for like: the fused and the single
+  model trained and tested on the patients who have that modality (``nested_comparisons.csv``,
+  ``like for like``); the fused model of all patients is reported beside it.
+* C6 (``early_fusion``): the fused model of all patients minus the first early-fusion model
+  that passed the sanity gate (``<c3d_dir>/gate.csv``: C3D, else the cheap comparator).
+
+Gates: a modality whose detector's AP50 CI lower bound (``ap.csv`` of the evaluate stage)
+is below ``classify.gate.detector_ap50_ci_low`` is no comparator; nor is an early-fusion
+model that failed its sanity gate. Such a row is ``comparator not measurable`` and keeps
+p = 1 in the family, as Part 1 does. p-values: DeLong for AUC, the paired patient bootstrap
+otherwise; Holm across the family of all primary rows at ``classify.claims.delong_alpha``;
+verdicts from the adjusted p (:func:`crossmodal.stats.verdict.adjusted_verdict`), never typed.
+
+Outputs under ``out``: ``analysis.csv`` (the analysis as a table), ``detector_gate.csv``,
+``c3d_comparisons.csv`` (fused minus each early-fusion model, with its gate),
+``claims.csv`` (primary rows) and ``beside.csv`` (secondary metrics and the all-patient
+figures: CI, unadjusted p, no verdict); the DVC metrics JSON at ``metrics``.
 """
 
 from __future__ import annotations
@@ -16,144 +31,233 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossmodal.learn.classify import boot_options
 from crossmodal.learn.metrics import compare_with_ci
 from crossmodal.learn.metrics import delong_oof
 from crossmodal.learn.metrics_json import json_number
 from crossmodal.learn.metrics_json import write_json
+from crossmodal.learn.patients import modality_names
+from crossmodal.stats.multiplicity import adjust
+from crossmodal.stats.verdict import adjusted_verdict
 from crossmodal.stats.verdict import overall_verdict
-from crossmodal.stats.verdict import verdict
+from crossmodal.stats.verdict import thesis_in_ci
+
+NOT_A_COMPARATOR = "comparator not measurable"
+EARLY_FUSION = ("c3d", "early_fusion_histogram")  # in order of preference (C3D is the thesis's)
 
 
-def c3d_comparisons(classify_oof: pd.DataFrame, classify_metrics: pd.DataFrame,
-                    c3d_oof: pd.DataFrame, *, n_boot: int, seed: int, threshold: float,
-                    ci: float = 0.95) -> pd.DataFrame:
-    """Fused-feature classifiers (best, median by fused AUC, and each one) minus C3D."""
-    fused_auc = (classify_metrics["feature_set"] == "fused") & (classify_metrics["metric"] == "auc")
-    auc = classify_metrics[fused_auc].set_index("classifier")["estimate"]
-    ranked = auc.sort_values(ascending=False, kind="mergesort")
-    roles = {ranked.index[0]: "best", ranked.index[(len(ranked) - 1) // 2]: "median"}
+# ----------------------------------------------------------------------------- gates
+
+
+def detector_gate(ap: pd.DataFrame, names: list[str], threshold: float) -> pd.DataFrame:
+    """Per modality: its detector's AP50 and CI (``ap.csv``) and whether the CI lower bound
+    reaches ``threshold``; a modality without a row fails."""
+    rows = ap.set_index("modality")
+    out = []
+    for m in names:
+        low = float(rows.loc[m, "ap50_ci_low"]) if m in rows.index else np.nan
+        out.append({"modality": m, "ap50": float(rows.loc[m, "ap50"]) if m in rows.index else np.nan,
+                    "ap50_ci_low": low,
+                    "ap50_ci_high": float(rows.loc[m, "ap50_ci_high"]) if m in rows.index else np.nan,
+                    "threshold": threshold, "passed": bool(np.isfinite(low) and low >= threshold)})
+    return pd.DataFrame(out)
+
+
+def early_fusion_comparator(gate: pd.DataFrame) -> str | None:
+    """The first of :data:`EARLY_FUSION` that passed its sanity gate, or None."""
+    passed = set(gate.loc[gate["passed"].astype(bool), "model"])
+    return next((m for m in EARLY_FUSION if m in passed), None)
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def early_fusion_comparisons(fused: pd.DataFrame, others: dict[str, pd.DataFrame],
+                             gate: pd.DataFrame, boot: dict[str, Any]) -> pd.DataFrame:
+    """Nested fused model (all patients) minus each early-fusion model: paired patient
+    bootstrap on every metric (``p_value``), DeLong on AUC; with each model's gate."""
+    passed = gate.set_index("model")["passed"].astype(bool).to_dict()
     rows = []
-    for clf in ranked.index:
-        fused = classify_oof[(classify_oof["classifier"] == clf)
-                             & (classify_oof["feature_set"] == "fused")]
-        c = compare_with_ci(fused, c3d_oof, n_boot=n_boot, seed=seed, threshold=threshold,
-                            alpha=round(1 - ci, 12))
-        d = delong_oof(fused, c3d_oof)
+    for model, oof in others.items():
+        c = compare_with_ci(fused, oof, **boot)
+        d = delong_oof(fused, oof)
         for metric, r in c.iterrows():
-            rows.append({"classifier": clf, "role": roles.get(clf, ""), "metric": metric,
-                         "classifier_value": r["a"], "c3d_value": r["b"],
-                         "difference": r["estimate"],
-                         "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
-                         "delong_p": d["p_value"] if metric == "auc" else np.nan})
+            rows.append({"comparator": model, "gate passed": passed.get(model, False),
+                         "metric": metric, "fused": r["a"], "comparator_value": r["b"],
+                         "difference": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "p_value": d["p_value"] if metric == "auc" else r["p_value"], "n": r["n"]})
     return pd.DataFrame(rows)
 
 
-def _count_row(key: str, quantity: str, ours: str, claim_verdict: str, how: str) -> dict[str, Any]:
-    """A claims row without an interval (a count of pairs)."""
-    return {"claim": key.split(".")[0], "key": key, "quantity": quantity, "thesis": None,
-            "ours": ours, "ci_low": np.nan, "ci_high": np.nan, "patients": np.nan,
-            "verdict": claim_verdict, "how": how}
+def _thesis(cfg: dict[str, Any], claim: str, metric: str):
+    value = cfg["claims"].get(f"thesis_{claim.lower()}_{metric}")
+    return np.nan if value is None else float(value)
 
 
-def _delong_row(delong: pd.DataFrame, alpha: float) -> dict[str, Any]:
-    favour = ((delong["p_value"] < alpha) & (delong["auc_a"] > delong["auc_b"])).sum()
-    against = ((delong["p_value"] < alpha) & (delong["auc_a"] < delong["auc_b"])).sum()
-    total = len(delong)
-    return _count_row("C5.delong", f"DeLong p < {alpha}: fused better / worse, of pairs",
-                      f"{favour} / {against} of {total}",
-                      "supported" if favour > total / 2 else "contradicted" if against > total / 2
-                      else "inconclusive",
-                      "classifier x single modality pairs; more than half significant decides")
+def _row(claim, spec_says, comparator, metric, found, thesis, *, gate: str, patients_rule: str):
+    """One comparison row from a ``nested_comparisons`` / ``c3d_comparisons`` row (or none)."""
+    if found is None:
+        found = {}
+    p = found.get("delong_p") if metric == "auc" and "delong_p" in found else found.get("p_value")
+    return {"claim": claim, "says": spec_says, "comparator": comparator, "metric": metric,
+            "patients": patients_rule, "thesis": thesis,
+            "ours": found.get("estimate", found.get("difference", np.nan)),
+            "ci_low": found.get("ci_low", np.nan), "ci_high": found.get("ci_high", np.nan),
+            "n": found.get("n", np.nan), "p_value": np.nan if p is None else float(p), "gate": gate}
 
 
-def _dominance_row(per: pd.DataFrame) -> dict[str, Any]:
-    wide = per[per["metric"].isin(["auc", "pr_auc"])].pivot_table(
-        index=["classifier", "single"], columns="metric", values="estimate")
-    dominated = int(((wide["auc"] > 0) & (wide["pr_auc"] > 0)).sum())
-    return _count_row("C7.dominance", "pairs where fused has the larger ROC-AUC and PR-AUC",
-                      f"{dominated} of {len(wide)}",
-                      "supported" if dominated > len(wide) / 2 else "inconclusive",
-                      "classifier x single modality pairs (point estimates)")
-
-
-def claims_table(comparisons: pd.DataFrame, delong: pd.DataFrame, c3d_vs: pd.DataFrame,
-                 cfg: dict[str, Any], *, alpha: float = 0.05) -> pd.DataFrame:
-    """The claimed-vs-reproduced table for C5-C7.
-
-    Parameters
-    ----------
-    comparisons : ``comparisons.csv`` of ``classify_skeleton`` (fused minus single, per
-        classifier and ``mean over classifiers``)
-    delong : ``delong.csv`` of ``classify_skeleton``
-    c3d_vs : :func:`c3d_comparisons`
-    cfg : ``classify.claims`` (thesis numbers)
-    alpha : DeLong significance level for the per-classifier count
-    """
+def comparison_rows(nested: pd.DataFrame, vs_early: pd.DataFrame, det_gate: pd.DataFrame,
+                    early: str | None, cfg: dict[str, Any], *, secondary: bool
+                    ) -> list[dict[str, Any]]:
+    """The primary rows (``secondary=False``) or the rows reported beside them."""
+    analysis = cfg["analysis"]
+    passed = det_gate.set_index("modality")["passed"].to_dict()
     rows = []
-    mean = comparisons[comparisons["classifier"] == "mean over classifiers"]
 
-    def add(key, quantity, thesis, est, low, high, n, how):
-        rows.append({"claim": key.split(".")[0], "key": key, "quantity": quantity, "thesis": thesis,
-                     "ours": est, "ci_low": low, "ci_high": high, "patients": n,
-                     "verdict": verdict(est, low, high), "how": how})
+    def pick(table, **match):
+        sub = table
+        for k, v in match.items():
+            sub = sub[sub[k] == v]
+        return sub.iloc[0].to_dict() if len(sub) else None
 
-    for metric, thesis_key in (("accuracy", "thesis_c5_accuracy"), ("auc", "thesis_c5_auc")):
-        for _, r in mean[mean["metric"] == metric].iterrows():
-            add(f"C5.{metric}.{r['single']}", f"{metric}: fused - {r['single']}",
-                cfg.get(thesis_key), r["estimate"], r["ci_low"], r["ci_high"], r["n"],
-                "mean over classifiers, patients with that modality")
-    if len(delong):
-        rows.append(_delong_row(delong, alpha))
-    for role in ("best", "median"):
-        sub = c3d_vs[c3d_vs["role"] == role]
-        for metric in ("auc", "accuracy"):
-            r = sub[sub["metric"] == metric]
-            if len(r):
-                r = r.iloc[0]
-                add(f"C6.{role}.{metric}",
-                    f"{metric}: {role} classifier ({r['classifier']}, fused) - C3D", None,
-                    r["difference"], r["ci_low"], r["ci_high"], r["n"],
-                    "paired patient bootstrap on the shared folds")
-    for _, r in mean[mean["metric"] == "pr_auc"].iterrows():
-        add(f"C7.pr_auc.{r['single']}", f"PR-AUC: fused - {r['single']}", None, r["estimate"],
-            r["ci_low"], r["ci_high"], r["n"], "mean over classifiers (ROC: see the C5 AUC rows)")
-    per = comparisons[comparisons["classifier"] != "mean over classifiers"]
-    if len(per):
-        rows.append(_dominance_row(per))
-    table = pd.DataFrame(rows)
-    overall = {claim: overall_verdict(list(group["verdict"]))
-               for claim, group in table[table["ci_low"].notna()].groupby("claim")}
-    table["claim verdict"] = table["claim"].map(overall).fillna("not measurable")
-    return table
+    for claim, spec in analysis["claims"].items():
+        metrics = list(spec.get("secondary", [])) if secondary else [spec["metric"]]
+        if spec["comparator"] == "single_modality":
+            for m in det_gate["modality"]:
+                gate = "passed" if passed[m] else f"failed: {m} detector AP50 CI low"
+                for metric in metrics:
+                    rows.append(_row(claim, spec["says"], m, metric,
+                                     pick(nested, comparison="like for like", single=m, metric=metric),
+                                     _thesis(cfg, claim, metric), gate=gate,
+                                     patients_rule=f"like for like: patients with {m}"))
+                if secondary:  # the all-patient figure beside the primary one
+                    rows.append(_row(claim, spec["says"], m, spec["metric"],
+                                     pick(nested, comparison="all patients", single=m,
+                                          metric=spec["metric"]),
+                                     _thesis(cfg, claim, spec["metric"]), gate=gate,
+                                     patients_rule=f"fused trained on all patients, scored on {m}'s"))
+        else:
+            model = early or EARLY_FUSION[0]
+            gate = "passed" if early else "failed: no early-fusion model passed the sanity gate"
+            for metric in metrics:
+                found = pick(vs_early, comparator=model, metric=metric) if len(vs_early) else None
+                rows.append(_row(claim, spec["says"], model, metric, found,
+                                 _thesis(cfg, claim, metric), gate=gate, patients_rule="all patients"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def claims_table(rows: list[dict[str, Any]], *, alpha: float, multiplicity: str) -> pd.DataFrame:
+    """Primary rows with Holm-adjusted p, verdict, claim verdict and thesis-in-CI.
+
+    A row whose comparator failed its gate is ``comparator not measurable``, and a row
+    without a finite difference, CI and p ``not measurable``; both enter the family with
+    p = 1, so the family keeps its pre-specified size. ``p_value`` is the p that entered
+    the family (the test's own p of a gated row is in ``p_test``).
+    """
+    claims = pd.DataFrame(rows)
+    if claims.empty:
+        return claims
+    values = claims[["ours", "ci_low", "ci_high", "p_value"]].astype(float)
+    measured = np.isfinite(values).all(axis=1)
+    gated = claims["gate"] == "passed"
+    claims["p_test"] = claims["p_value"]
+    claims["p_value"] = claims["p_value"].astype(float).where(gated & measured, 1.0)
+    claims["p_holm"] = adjust(claims["p_value"].to_numpy(), multiplicity)
+    claims["verdict"] = [
+        adjusted_verdict(r.ours, r.p_holm, r.ci_low, r.ci_high, alpha=alpha) if r.gate == "passed"
+        else NOT_A_COMPARATOR for r in claims.itertuples()]
+    claims["thesis_in_ci"] = _thesis_in_ci(claims)
+    overall = {c: overall_verdict(list(g["verdict"])) for c, g in claims.groupby("claim")}
+    claims["claim verdict"] = claims["claim"].map(overall)
+    return claims
+
+
+def beside_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Secondary rows: thesis value, ours with CI, unadjusted p, thesis in CI; no verdict."""
+    beside = pd.DataFrame(rows)
+    if beside.empty:
+        return beside
+    beside["thesis_in_ci"] = _thesis_in_ci(beside)
+    return beside
+
+
+def _thesis_in_ci(rows: pd.DataFrame) -> pd.Series:
+    """Whether the thesis value lies in our CI; NaN where the comparator failed its gate (an
+    interval against a broken comparator says nothing about the thesis's effect)."""
+    return pd.Series([thesis_in_ci(r.thesis, r.ci_low, r.ci_high) if r.gate == "passed" else np.nan
+                      for r in rows.itertuples()], dtype=object, index=rows.index)
+
+
+def analysis_table(cfg: dict[str, Any], c3d_cfg: dict[str, Any], names: list[str]) -> pd.DataFrame:
+    """The pre-specified analysis, one row per claim, with the family size it implies."""
+    analysis = cfg["analysis"]
+    sizes = {c: len(names) if s["comparator"] == "single_modality" else 1
+             for c, s in analysis["claims"].items()}
+    rows = []
+    for claim, spec in analysis["claims"].items():
+        single = spec["comparator"] == "single_modality"
+        rows.append({
+            "claim": claim, "thesis says": spec["says"], "primary metric": spec["metric"],
+            "comparison": ("fused minus each single modality, like for like (the patients who "
+                           f"have it): {', '.join(names)}") if single else
+                          ("fused (all patients) minus early fusion: C3D if it passes its sanity "
+                           "gate, else the joint-histogram comparator if it does"),
+            "models": f"nested CV: per outer fold the best of {len(cfg['classifiers'])} classifiers "
+                      f"by inner {cfg['nested']['inner_splits']}-fold AUC on the training patients",
+            "test": "DeLong (mean OOF scores)" if spec["metric"] == "auc" else "paired patient bootstrap",
+            "thesis value": _thesis(cfg, claim, spec["metric"]),
+            "secondary (no verdict)": ", ".join(spec.get("secondary", [])) or "-",
+            "gate": (f"detector AP50 CI low >= {cfg['gate']['detector_ap50_ci_low']}" if single else
+                     f"AUC CI low > {c3d_cfg['gate']['sanity_auc_ci_low']} for lesion presence from "
+                     f"the {c3d_cfg['gate']['modality']} channel alone"),
+            "alpha": cfg["claims"]["delong_alpha"], "correction": analysis["multiplicity"],
+            "family size": sum(sizes.values())})
+    return pd.DataFrame(rows)
 
 
 def claims_json(claims: pd.DataFrame) -> dict[str, Any]:
-    """DVC ``metrics`` of the claims table: each claim's verdict and each interval row's
-    estimate, under the stable ``key`` of :func:`claims_table`."""
-    measured = claims[claims["ci_low"].notna()]
-    return {"verdict": {claim: group["claim verdict"].iloc[0]
-                        for claim, group in claims.groupby("claim")},
-            "estimate": {k: json_number(v) for k, v in zip(measured["key"], measured["ours"])}}
+    """DVC metrics: each claim's verdict; each row's estimate, p and Holm p under
+    ``<claim>/<comparator>``."""
+    out = {"verdict": {c: g["claim verdict"].iloc[0] for c, g in claims.groupby("claim")}}
+    for r in claims.itertuples():
+        out[f"{r.claim}/{r.comparator}"] = {"ours": json_number(r.ours), "p": json_number(r.p_value),
+                                            "p_holm": json_number(r.p_holm), "verdict": r.verdict}
+    return out
 
 
-def run(params: dict[str, Any], *, classify_dir: str | Path, c3d_dir: str | Path, out: str | Path,
-        metrics: str | Path | None = None) -> dict[str, Any]:
-    """C3D comparisons, the claims table and its DVC metrics (see module doc)."""
+def run(params: dict[str, Any], *, classify_dir: str | Path, c3d_dir: str | Path, ap: str | Path,
+        out: str | Path, metrics: str | Path | None = None) -> dict[str, Any]:
+    """The analysis, gates, early-fusion comparisons, claims and beside tables (module doc)."""
     cfg = params["classify"]
-    classify_dir, out = Path(classify_dir), Path(out)
+    classify_dir, c3d_dir, out = Path(classify_dir), Path(c3d_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    vs_c3d = c3d_comparisons(pd.read_csv(classify_dir / "oof.csv"),
-                             pd.read_csv(classify_dir / "metrics.csv"),
-                             pd.read_csv(Path(c3d_dir) / "oof.csv"), n_boot=int(cfg["n_boot"]),
-                             seed=int(cfg["boot_seed"]), threshold=float(cfg["threshold"]),
-                             ci=float(cfg["ci"]))
-    claims = claims_table(pd.read_csv(classify_dir / "comparisons.csv"),
-                          pd.read_csv(classify_dir / "delong.csv"), vs_c3d, cfg["claims"],
-                          alpha=float(cfg["claims"].get("delong_alpha", 0.05)))
-    vs_c3d.to_csv(out / "c3d_comparisons.csv", index=False)
-    claims.to_csv(out / "claims.csv", index=False)
-    summary = claims_json(claims)
+    names = list(modality_names(params["cohort"]["skeleton"]).values())
+    boot = boot_options(cfg)
+    det_gate = detector_gate(pd.read_csv(ap), names, float(cfg["gate"]["detector_ap50_ci_low"]))
+    sanity = pd.read_csv(c3d_dir / "gate.csv")
+    early = early_fusion_comparator(sanity)
+    nested_oof = pd.read_csv(classify_dir / "nested_oof.csv")
+    fused = nested_oof[(nested_oof["feature_set"] == "fused") & (nested_oof["patients"] == "all")]
+    vs_early = early_fusion_comparisons(
+        fused, {"c3d": pd.read_csv(c3d_dir / "oof.csv"),
+                "early_fusion_histogram": pd.read_csv(c3d_dir / "fallback_oof.csv")}, sanity, boot)
+    nested = pd.read_csv(classify_dir / "nested_comparisons.csv")
+    alpha = float(cfg["claims"]["delong_alpha"])
+    tables = {
+        "analysis": analysis_table(cfg, params["c3d"], names),
+        "detector_gate": det_gate,
+        "c3d_comparisons": vs_early,
+        "claims": claims_table(comparison_rows(nested, vs_early, det_gate, early, cfg, secondary=False),
+                               alpha=alpha, multiplicity=cfg["analysis"]["multiplicity"]),
+        "beside": beside_table(comparison_rows(nested, vs_early, det_gate, early, cfg, secondary=True)),
+    }
+    for key, t in tables.items():
+        t.to_csv(out / f"{key}.csv", index=False)
+    summary = claims_json(tables["claims"])
     if metrics is not None:
         write_json(summary, metrics)
     print("; ".join(f"{k}: {v}" for k, v in summary["verdict"].items()))
-    return {"c3d_comparisons": vs_c3d, "claims": claims, "summary": summary}
+    return {**tables, "summary": summary}

@@ -9,6 +9,17 @@ run on the patients both sets scored. Intervals: ``classify.ci`` patient bootstr
 ``comparisons.csv``, ``delong.csv``, ``roc.csv``, ``pr.csv``, ``skipped.csv`` under ``out``,
 the DVC metrics JSON at ``metrics`` and the ROC/PR plot files under ``plots`` (when given:
 ``dvc.yaml`` passes both).
+
+The models the claims use are chosen by nested CV (:func:`nested_models`): per outer fold the
+classifier with the best inner AUC on the training patients, on the first
+``classify.nested.n_repeats`` repeats of the shared folds (``classify.nested``). They are
+fitted on the fused features of everyone, and, like for like, on each modality's patients
+both on that modality's features and on the fused features, so fused and single are trained
+and tested on the same patients. Their out-of-fold scores, choices, metrics, comparisons
+(like for like and, beside it, the fused model of all patients scored on that modality's
+patients) and calibration (Brier score with CI, reliability bins, confusion counts at
+``classify.threshold``) are written as ``nested_*.csv``, ``calibration.csv``,
+``reliability.csv`` and ``confusion.csv``.
 """
 
 from __future__ import annotations
@@ -20,35 +31,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossmodal.learn.classify import boot_options
 from crossmodal.learn.classify import cross_validated_scores
+from crossmodal.learn.classify import feature_set_folds
 from crossmodal.learn.classify import iter_folds
 from crossmodal.learn.classify import make_classifiers
+from crossmodal.learn.classify import nested_cross_validated_scores
 from crossmodal.learn.features import feature_columns
 from crossmodal.learn.features import modality_mask
+from crossmodal.learn.metrics import brier_with_ci
 from crossmodal.learn.metrics import compare_with_ci
+from crossmodal.learn.metrics import confusion_counts
 from crossmodal.learn.metrics import delong_oof
 from crossmodal.learn.metrics import mean_difference_with_ci
 from crossmodal.learn.metrics import metrics_with_ci
 from crossmodal.learn.metrics import oof_mean
+from crossmodal.learn.metrics import reliability_curve
 from crossmodal.learn.metrics import roc_pr_curves
 from crossmodal.learn.metrics_json import write_dvc_metrics
 from crossmodal.learn.patients import modality_names
+from crossmodal.parallel import compute_setting
+
 
 
 SKIPPED_COLUMNS = ["classifier", "feature_set", "patients", "reason"]
-OUTPUTS = ("oof", "metrics", "comparisons", "delong", "roc", "pr", "skipped")
-
-
-def feature_set_folds(folds: pd.DataFrame, case_ids) -> pd.DataFrame:
-    """The shared fold table restricted to a subset of patients, re-indexed to its rows.
-
-    A patient keeps the test fold it has in the full table, so two feature sets are
-    trained and tested on the same partition of their shared patients.
-    """
-    position = {c: i for i, c in enumerate(case_ids)}
-    sub = folds[folds["case_id"].isin(position)].copy()
-    sub["index"] = sub["case_id"].map(position).astype(int)
-    return sub.reset_index(drop=True)
+OUTPUTS = ("oof", "metrics", "comparisons", "delong", "roc", "pr", "skipped", "nested_oof",
+           "nested_choices", "nested_metrics", "nested_comparisons", "calibration", "reliability",
+           "confusion")
 
 
 def feature_sets(table: pd.DataFrame, names: list[str]) -> dict[str, pd.DataFrame]:
@@ -120,13 +129,6 @@ def classify(table: pd.DataFrame, folds: pd.DataFrame, cfg: dict[str, Any], name
     return oofs, chosen, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
 
-def boot_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Bootstrap keywords of :mod:`crossmodal.learn.classify` from ``classify``."""
-    return {"n_boot": int(cfg["n_boot"]), "seed": int(cfg["boot_seed"]),
-            "threshold": float(cfg["threshold"]),
-            "alpha": round(1 - float(cfg["ci"]), 12)}  # 1 - 0.95 is not 0.05 in binary
-
-
 def metric_tables(oofs: dict[tuple[str, str], pd.DataFrame],
                   boot: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """Metrics with CIs, ROC and PR curves of every (classifier, feature set)."""
@@ -164,6 +166,114 @@ def comparison_tables(oofs: dict[tuple[str, str], pd.DataFrame], chosen: list[st
     return {"comparisons": comparisons, "delong": pd.DataFrame(delong_rows)}
 
 
+# ---------------------------------------------------------------------------- nested models
+
+
+def nested_sets(table: pd.DataFrame, names: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """``(feature set, patients) -> features`` of the nested models: ``("fused", "all")``,
+    and per modality ``(m, m)`` and ``("fused", m)`` on the patients who have ``m``."""
+    sets = {("fused", "all"): table[feature_columns(table, "fused")]}
+    for m in names:
+        rows = modality_mask(table, m)
+        sets[m, m] = table.loc[rows, feature_columns(table, m)]
+        sets["fused", m] = table.loc[rows, feature_columns(table, "fused")]
+    return sets
+
+
+def _nested_one(job: tuple) -> tuple:
+    """One nested model (module level, for :func:`crossmodal.parallel.map_jobs`)."""
+    X, y, folds, names, seed, inner_splits = job
+    zoo = make_classifiers(seed)
+    sub_folds = feature_set_folds(folds, X.index)
+    reason = unfit_reason(y.loc[X.index].to_numpy(), sub_folds)
+    if reason is not None:
+        return None, None, reason
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            oof, choices = nested_cross_validated_scores(
+                X, y.loc[X.index], classifiers={k: zoo[k] for k in names}, folds=sub_folds,
+                inner_splits=inner_splits, seed=seed, case_ids=X.index.to_numpy())
+        except ValueError as err:  # e.g. the chosen model cannot fit the outer training set
+            return None, None, f"{type(err).__name__}: {err}"
+    if not np.isfinite(oof["prob"]).all():
+        return None, None, "non-finite probabilities (features without variance?)"
+    return oof, choices, None
+
+
+def nested_models(table: pd.DataFrame, folds: pd.DataFrame, cfg: dict[str, Any],
+                  names: list[str], *, jobs: int | str = 1
+                  ) -> tuple[dict[tuple[str, str], pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Nested-CV OOF scores per ``(feature set, patients)`` of :func:`nested_sets`, the
+    per-fold choices, and what was skipped."""
+    from crossmodal.parallel import map_jobs
+
+    y = table["y"].astype(int)
+    sets = nested_sets(table, names)
+    _, chosen = chosen_classifiers(cfg)
+    job = (chosen, int(cfg["cv"]["seed"]), int(cfg["nested"]["inner_splits"]))
+    folds = folds[folds["repeat"] < int(cfg["nested"]["n_repeats"])]
+    results = map_jobs(_nested_one, [(X, y, folds, *job) for X in sets.values()], jobs=jobs)
+    oofs, choices, skipped = {}, [], []
+    for (fs, patients), (oof, chosen, reason) in zip(sets, results):
+        if oof is None:
+            skipped.append({"classifier": "nested", "feature_set": f"{fs} ({patients})",
+                            "patients": len(sets[fs, patients]), "reason": reason})
+            continue
+        oofs[fs, patients] = oof
+        choices.append(chosen.assign(feature_set=fs, patients=patients))
+    choices = pd.concat(choices, ignore_index=True) if choices else pd.DataFrame()
+    return oofs, choices, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def nested_comparisons(oofs: dict[tuple[str, str], pd.DataFrame], names: list[str],
+                       boot: dict[str, Any]) -> pd.DataFrame:
+    """Fused minus each single modality, nested models, on that modality's patients:
+    ``like for like`` (fused trained on those patients too) and ``all patients`` (fused
+    trained on everyone). Paired bootstrap (``p_value``) on every metric, DeLong on AUC."""
+    rows = []
+    for m in names:
+        if (m, m) not in oofs:
+            continue
+        for comparison, fused in (("like for like", ("fused", m)), ("all patients", ("fused", "all"))):
+            if fused not in oofs:
+                continue
+            c = compare_with_ci(oofs[fused], oofs[m, m], **boot).reset_index()
+            d = delong_oof(oofs[fused], oofs[m, m])
+            rows.append(c.assign(single=m, comparison=comparison,
+                                 delong_p=np.where(c["metric"] == "auc", d["p_value"], np.nan)))
+    columns = ["metric", "estimate", "ci_low", "ci_high", "n_boot_valid", "a", "b", "n", "p_value",
+               "single", "comparison", "delong_p"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+
+
+def calibration_tables(oofs: dict[tuple[str, str], pd.DataFrame], boot: dict[str, Any],
+                       *, n_bins: int = 5) -> dict[str, pd.DataFrame]:
+    """Brier score with CI, reliability bins and confusion counts of every nested model."""
+    calibration, reliability, confusion = [], [], []
+    for (fs, patients), oof in oofs.items():
+        key = {"feature_set": fs, "patients": patients}
+        b = brier_with_ci(oof, n_boot=boot["n_boot"], seed=boot["seed"], alpha=boot["alpha"])
+        calibration.append({**key, "metric": "brier", **b})
+        reliability.append(reliability_curve(oof, n_bins=n_bins).assign(**key))
+        confusion.append({**key, "threshold": boot["threshold"],
+                          **confusion_counts(oof, threshold=boot["threshold"])})
+    return {"calibration": pd.DataFrame(calibration),
+            "reliability": pd.concat(reliability, ignore_index=True) if reliability else pd.DataFrame(),
+            "confusion": pd.DataFrame(confusion)}
+
+
+def nested_metric_table(oofs: dict[tuple[str, str], pd.DataFrame], boot: dict[str, Any]
+                        ) -> pd.DataFrame:
+    """Metrics with CIs of every nested model."""
+    rows = [metrics_with_ci(oof, **boot).reset_index().assign(
+                feature_set=fs, patients=patients, n=oof["case_id"].nunique(),
+                n_pos=int(oof.drop_duplicates("case_id")["y"].sum()))
+            for (fs, patients), oof in oofs.items()]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
 def run(params: dict[str, Any], *, features_dir: str | Path, out: str | Path,
         metrics: str | Path | None = None, plots: str | Path | None = None
         ) -> dict[str, pd.DataFrame]:
@@ -173,12 +283,21 @@ def run(params: dict[str, Any], *, features_dir: str | Path, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     names = list(modality_names(params["cohort"]["skeleton"]).values())
     table = pd.read_csv(features_dir / "features.csv", index_col="case_id")
-    oofs, chosen, skipped = classify(table, pd.read_csv(features_dir / "folds.csv"), cfg, names)
+    folds = pd.read_csv(features_dir / "folds.csv")
+    oofs, chosen, skipped = classify(table, folds, cfg, names)
+    nested, choices, nested_skipped = nested_models(table, folds, cfg, names,
+                                                    jobs=compute_setting(params, "jobs"))
     boot = boot_options(cfg)
     oof = pd.concat([o.assign(classifier=c, feature_set=f) for (c, f), o in oofs.items()],
                     ignore_index=True)
     tables = {"oof": oof, **metric_tables(oofs, boot),
-              **comparison_tables(oofs, chosen, names, boot), "skipped": skipped}
+              **comparison_tables(oofs, chosen, names, boot),
+              "skipped": pd.concat([skipped, nested_skipped], ignore_index=True),
+              "nested_oof": pd.concat([o.assign(feature_set=f, patients=p)
+                                       for (f, p), o in nested.items()], ignore_index=True),
+              "nested_choices": choices, "nested_metrics": nested_metric_table(nested, boot),
+              "nested_comparisons": nested_comparisons(nested, names, boot),
+              **calibration_tables(nested, boot)}
     tables = {key: tables[key] for key in OUTPUTS}
     for key, t in tables.items():
         t.to_csv(out / f"{key}.csv", index=False)

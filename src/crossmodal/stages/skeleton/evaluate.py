@@ -3,8 +3,11 @@
 AP50, AP50-95 and lesion sensitivity on every slice of every scored series, pooled over a
 modality's detectors, with ``part2_detect.ci`` patient-bootstrap intervals
 (``part2_detect.n_boot`` resamples); lesion sensitivity (a detection centred in one of a
-metastasis's boxes) and FP per slice at the feature threshold ``features.conf``. Writes
-``ap.csv`` (per modality) and ``ap_folds.csv`` (per detector, no CI) under ``out``.
+metastasis's boxes: a centre-hit rule, looser than AP's IoU 0.5) and FP per slice at the
+feature threshold ``features.conf``. The learning curve scores fold d0's patients with the
+detectors trained on shares of its training patients and with d0 itself (share 1). Writes
+``ap.csv`` (per modality), ``ap_folds.csv`` (per detector, no CI) and ``learning_curve.csv``
+(per modality and share) under ``out``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,30 @@ def predictions_of(detections: pd.DataFrame, modality: str,
     return frame
 
 
+def learning_curve(datasets_dir: Path, runs_dir: Path, detections: pd.DataFrame,
+                   boot: dict[str, Any]) -> pd.DataFrame:
+    """Detection metrics of fold d0's scored patients per modality and share of d0's
+    training patients (share 1: d0 itself)."""
+    training = pd.read_csv(runs_dir / "training.csv")
+    curve_file = runs_dir / "learning_curve_detections.csv"
+    if not curve_file.exists():
+        return pd.DataFrame()
+    curve = pd.read_csv(curve_file)
+    rows = []
+    for run_row in training[training["detector"] == "d0"].itertuples():
+        if run_row.fraction == 1.0:
+            preds = predictions_of(detections, run_row.modality, "d0")
+        else:
+            preds = predictions_of(curve[curve["fraction"] == run_row.fraction],
+                                   run_row.modality, "d0")
+        gt = dataset_ground_truth([datasets_dir / run_row.modality / "d0"], "test")
+        rows.append({"modality": run_row.modality, "fraction": run_row.fraction,
+                     "train_patients": run_row.train_patients,
+                     "train_tiles": run_row.train_slices,
+                     **detection_metrics(gt, preds, **boot)})
+    return pd.DataFrame(rows).sort_values(["modality", "fraction"], ignore_index=True)
+
+
 def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path,
         out: str | Path) -> dict[str, pd.DataFrame]:
     """Per-detector and pooled per-modality detection metrics (see module doc)."""
@@ -69,7 +96,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
     pooled = [{"modality": name, **detection_metrics(dataset_ground_truth(found, "test"),
                                                      predictions_of(detections, name), **boot)}
               for name, found in dirs.items()]
-    tables = {"ap": pd.DataFrame(pooled), "ap_folds": pd.DataFrame(per_detector)}
+    tables = {"ap": pd.DataFrame(pooled), "ap_folds": pd.DataFrame(per_detector),
+              "learning_curve": learning_curve(datasets_dir, Path(runs_dir), detections, boot)}
     for key, table in tables.items():
         table.to_csv(out / f"{key}.csv", index=False)
     return tables

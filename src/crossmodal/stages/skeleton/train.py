@@ -1,15 +1,22 @@
 """Stage ``train_skeleton``: train every (modality, detector) of ``datasets_skeleton`` and
 detect on every slice of its scored series.
 
-Runs train side by side (``compute.detector_runs``, ``'auto'``: one per core, one thread
-each), as Part 1's runs do; each is seeded on its own (``detectors.csv``), so on the CPU
-its weights depend only on its thread count. Writes under ``out``::
+Detectors train on ``part2_detect.tile_size`` tiles and detect on whole slices
+(``part2_detect.slice_size``) at the same magnification. Fold d0's learning-curve runs
+(``learning_curve.csv``: nested shares of its training patients) train beside them and
+detect on the same scored slices. Runs train side by side (``compute.detector_runs``,
+``'auto'``: one per core, one thread each), as Part 1's runs do; each is seeded on its own
+(``detectors.csv``), so on the CPU its weights depend only on its thread count. Writes
+under ``out``::
 
-    <MOD>/d<k>/        weights.pt, detector.json (ultralytics' run files beside them)
+    <MOD>/d<k>/        weights.pt, detector.json (ultralytics' run files beside them);
+                       learning_curve_<pct>/ the same for each share
     detections.csv     every detection scoring >= predict.ap_conf on every scored slice
                        (letterbox pixels): modality, detector, case_id, z, image_id, x0, y0,
                        x1, y1, score, class_id
-    training.csv       per detector: patients, slices, boxes, selected epoch, seconds
+    learning_curve_detections.csv   the same for the learning-curve runs, plus ``fraction``
+    training.csv       per run: fraction of the training patients (1 for the detectors),
+                       patients, tiles, boxes, selected epoch, seconds
 """
 
 from __future__ import annotations
@@ -59,14 +66,17 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
     from crossmodal.detect.train import train_detector
 
     name, detector, train, pred = plan["modality"], plan["detector"], cfg["train"], cfg["predict"]
+    data = plan.get("data", "data.yaml")
     dataset, det_dir = datasets_dir / name / detector, out / name / detector
+    if data != "data.yaml":  # a learning-curve run: its own folder inside the detector's
+        det_dir = det_dir / Path(data).stem
     test_rows = read_split(dataset, "test")
     start = time.perf_counter()
     seconds = 0.0
     if plan["trainable"]:
-        with output_to(det_dir.parent / f"{detector}.log"):
-            model = train_detector(cfg["detector"], dataset / "data.yaml", det_dir,
-                                   epochs=int(train["epochs"]), imgsz=int(cfg["imgsz"]),
+        with output_to(det_dir.parent / f"{det_dir.name}.log"):
+            model = train_detector(cfg["detector"], dataset / data, det_dir,
+                                   epochs=int(train["epochs"]), imgsz=int(cfg["tile_size"]),
                                    batch=int(train["batch"]), seed=int(plan["seed"]),
                                    device=cfg.get("device"), workers=int(train.get("workers", 0)),
                                    scale=cfg.get("scale"), **trainer_options(train, det_dir))
@@ -76,11 +86,12 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
             detections = predict(model, [r["image_path"] for r in test_rows],
                                  conf=float(pred["ap_conf"]), batch=int(pred["batch"]),
                                  max_det=int(pred["max_det"]), iou=float(pred["iou"]),
-                                 device=cfg.get("device"))
+                                 device=cfg.get("device"), imgsz=list(cfg["slice_size"]))
     else:
         detections = [np.zeros((0, 6)) for _ in test_rows]
     selected = model.record.get("selected") if plan["trainable"] else "not trained: no lesion"
-    row = {**{k: plan[k] for k in TRAINING_COLUMNS}, "epochs": int(train["epochs"]),
+    row = {"fraction": float(plan.get("fraction", 1.0)),
+           **{k: plan.get(k, 0) for k in TRAINING_COLUMNS}, "epochs": int(train["epochs"]),
            "selected": selected, "train_seconds": round(seconds, 1),
            "predict_seconds": round(time.perf_counter() - start, 1)}
     found = [(name, detector, r["case_id"], r["z"], r["image_id"], x0, y0, x1, y1, score, int(cls))
@@ -96,6 +107,11 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path,
     datasets_dir, out = Path(datasets_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plans = pd.read_csv(datasets_dir / "detectors.csv").to_dict("records")
+    curve_file = datasets_dir / "learning_curve.csv"
+    curve = pd.read_csv(curve_file).to_dict("records") if curve_file.exists() else []
+    for plan in curve:  # the scored side of a share is its detector's
+        plan.update(val_patients=0, scored_patients=0, scored_slices=0)
+    plans += curve  # the smaller runs last: they fill the cores as the detectors finish
     at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(plans))
     start = time.perf_counter()
     one = functools.partial(train_and_predict_detector, datasets_dir=datasets_dir, out=out, cfg=cfg)
@@ -103,8 +119,13 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path,
                        desc=f"part 2 detectors ({at_once} at once)", unit="detector")
     training = pd.DataFrame([r["training"] for r in results]).assign(
         runs_at_once=at_once, stage_seconds=round(time.perf_counter() - start, 1))
-    detections = pd.DataFrame([d for r in results for d in r["detections"]],
-                              columns=DETECTION_COLUMNS)
+    found = pd.DataFrame([(*d, r["training"]["fraction"]) for r in results
+                          for d in r["detections"]], columns=[*DETECTION_COLUMNS, "fraction"])
+    main = found["fraction"] == 1.0
+    detections = found[main].drop(columns="fraction").reset_index(drop=True)
+    curve_detections = found[~main].reset_index(drop=True)
     training.to_csv(out / "training.csv", index=False)
     detections.to_csv(out / "detections.csv", index=False)
-    return {"training": training, "detections": detections}
+    curve_detections.to_csv(out / "learning_curve_detections.csv", index=False)
+    return {"training": training, "detections": detections,
+            "learning_curve_detections": curve_detections}
