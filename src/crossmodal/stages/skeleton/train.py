@@ -108,9 +108,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     plans = pd.read_csv(datasets_dir / "detectors.csv").to_dict("records")
     curve_file = datasets_dir / "learning_curve.csv"
+    # a share's scored side is its detector's: its row leaves those counts at 0
     curve = pd.read_csv(curve_file).to_dict("records") if curve_file.exists() else []
-    for plan in curve:  # the scored side of a share is its detector's
-        plan.update(val_patients=0, scored_patients=0, scored_slices=0)
     plans += curve  # the smaller runs last: they fill the cores as the detectors finish
     at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(plans))
     start = time.perf_counter()
