@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
+import time
+from pathlib import Path
 
 import pytest
 
+from crossmodal.parallel import DEVICE_VARIABLE
 from crossmodal.parallel import THREADS_VARIABLE
+from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 from crossmodal.parallel import resolve_jobs
+
+DASK = Workers(2, "dask")  # a LocalCluster of two worker processes
 
 
 def square_or_fail(x: int) -> int:
@@ -19,6 +28,22 @@ def square_or_fail(x: int) -> int:
 
 def worker_threads(_: int) -> str | None:
     return os.environ.get(THREADS_VARIABLE)
+
+
+def worker_device(_: int) -> str | None:
+    time.sleep(0.3)  # long enough that every worker takes items
+    return os.environ.get(DEVICE_VARIABLE)
+
+
+def write_square_killing_the_worker_once(x: int, folder: Path) -> int:
+    """Write ``x*x`` to ``folder/<x>.txt``; the first time item 2 runs, its worker process
+    dies before writing (as a machine lost mid-task would)."""
+    marker = folder / "killed-once"
+    if x == 2 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    (folder / f"{x}.txt").write_text(str(x * x))
+    return x * x
 
 
 def test_results_come_back_in_input_order_on_several_processes():
@@ -36,6 +61,47 @@ def test_an_item_error_reaches_the_caller():
 def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "4")  # this process may use 4 threads
     assert map_jobs(worker_threads, range(2), jobs=2) == ["2", "2"]
+
+
+def test_dask_workers_give_the_same_results_in_input_order_and_raise_item_errors():
+    items = [5, 1, 4, 0, 2]
+    assert map_jobs(square_or_fail, items, jobs=DASK) == map_jobs(square_or_fail, items, jobs=2)
+    with pytest.raises(ValueError, match="item 3 is broken"):
+        map_jobs(square_or_fail, [1, 2, 3, 4], jobs=DASK)
+
+
+def test_each_dask_worker_gets_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "4")
+    assert map_jobs(worker_threads, range(2), jobs=DASK) == ["2", "2"]
+
+
+def test_a_task_whose_dask_worker_dies_is_rerun_and_the_outputs_are_complete(tmp_path):
+    killed, reference = tmp_path / "dask", tmp_path / "processes"
+    killed.mkdir(), reference.mkdir()
+    items = list(range(6))
+    results = map_jobs(functools.partial(write_square_killing_the_worker_once, folder=killed), items, jobs=DASK)
+    assert (killed / "killed-once").exists()  # a worker did die mid-run
+    (reference / "killed-once").touch()
+    expected = map_jobs(functools.partial(write_square_killing_the_worker_once, folder=reference), items, jobs=2)
+    assert results == expected == [x * x for x in items]
+    assert sorted(p.name for p in killed.glob("*.txt")) == sorted(p.name for p in reference.glob("*.txt"))
+    assert all((killed / p.name).read_text() == p.read_text() for p in reference.glob("*.txt"))
+
+
+def test_compute_section_selects_the_backend():
+    assert patient_workers({}) == Workers("auto", "processes", None)
+    chosen = patient_workers({"compute": {"jobs": 3, "backend": "dask", "scheduler": "tcp://head:8786"}})
+    assert chosen == Workers(3, "dask", "tcp://head:8786")
+    with pytest.raises(ValueError, match="compute.backend"):
+        map_jobs(square_or_fail, [1], jobs=Workers(1, "threads"))
+
+
+def test_each_worker_holds_one_device_for_every_item_it_runs():
+    assert map_jobs(worker_device, range(2), jobs=1, worker_devices=["mps"]) == ["mps", "mps"]
+    assert os.environ.get(DEVICE_VARIABLE) is None  # restored after an in-process map
+    devices = map_jobs(worker_device, range(6), jobs=2, worker_devices=[0, 1])
+    assert sorted(set(devices)) == ["cuda:0", "cuda:1"]  # a GPU index is named as torch names it
+    assert map_jobs(worker_device, range(2), jobs=2) == [None, None]
 
 
 def test_job_counts(monkeypatch):

@@ -157,6 +157,31 @@ def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
             assert set(predicted["image_id"]) <= known
 
 
+def test_runs_train_on_their_worker_s_device(detect_setup, tmp_path, monkeypatch):
+    import crossmodal.detect.train
+    import crossmodal.stages.pelvis.train as stage
+    from crossmodal.parallel import DEVICE_VARIABLE
+
+    cfg = {**copy.deepcopy(detect_setup[0]), "devices": [1]}
+    cfg["detectors"] = [{"name": "yolov8", "inputs": ["adaptive_region", "pet_only"]}]
+    monkeypatch.setattr(stage, "train_and_predict_run",
+                        lambda run, **_: {**run, "device": os.environ.get(DEVICE_VARIABLE)})
+    (tmp_path / "runs").mkdir()
+    runs = stage.train_and_predict(detect_setup[1], tmp_path / "runs", cfg, runs_at_once=1)
+    assert list(runs["device"]) == ["cuda:1", "cuda:1"]
+
+    class Trained(Exception):
+        pass
+
+    def train_detector(*_, device, **__):
+        raise Trained(device)
+
+    monkeypatch.setattr(crossmodal.detect.train, "train_detector", train_detector)
+    monkeypatch.setenv(DEVICE_VARIABLE, "cuda:3")
+    with pytest.raises(Trained, match="cuda:3"):  # the worker's device wins over detect.train.device
+        stage._train_and_predict(runs.iloc[0].to_dict(), detect_setup[1], tmp_path / "runs", cfg)
+
+
 def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_stage, tmp_path):
     cfg, serial_out, _ = detect_setup
     _, align_dir, _, _ = part1_stage

@@ -1,20 +1,26 @@
 """End to end: the quick profile through `crossmodal data`, `dvc repro` and the book build,
-in a temporary copy of the repository."""
+in a temporary copy of the repository; a second copy runs its per-patient work on Dask
+workers and must give identical data, metrics and tables; a stage killed part-way reruns
+to identical outputs."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import REPO
-from test_privacy import assert_no_identifier
-from test_privacy import header_identifiers
+from phi_scan import assert_no_identifier
+from phi_scan import header_identifiers
 
 pytestmark = pytest.mark.slow
 
@@ -24,29 +30,99 @@ def run(cmd: list[str], cwd: Path, env: dict) -> None:
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
-@pytest.fixture(scope="module")
-def quick_repro(tmp_path_factory) -> Path:
+def environment(work: Path) -> dict:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(work / ".yolo")}
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+def quick_run(work: Path, backend: str = "processes") -> Path:
+    """A copy of the repository at ``work`` on the quick profile with ``compute.backend``,
+    through `crossmodal data` and `dvc repro`."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
-    work = tmp_path_factory.mktemp("repro") / "repo"
     for rel in listed:
         if (REPO / rel).is_file():
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, work / rel)
     params = work / "params.yaml"
-    params.write_text(params.read_text().replace("\nprofile: default", "\nprofile: quick", 1))
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(work / ".yolo")}
-    env.pop("MPLBACKEND", None)
+    text, profiles = re.subn(r"\nprofile: default\b", "\nprofile: quick", params.read_text(), count=1)
+    text, backends = re.subn(r"\n  backend: processes\b", f"\n  backend: {backend}", text, count=1)
+    assert profiles == backends == 1, "params.yaml no longer has the `profile:` and `compute.backend:` lines"
+    params.write_text(text)
+    env = environment(work)
     run(["git", "init", "-q"], work, env)
     run(["git", "add", "-A"], work, env)
     run(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "copy"], work, env)
     run(["crossmodal", "data"], work, env)
     run(["dvc", "repro"], work, env)
-    run(["jb", "build", "book", "--config", "_config.yml", "--toc", str(work / "book" / "_toc.yml"),
-         "--path-output", "book", "--warningiserror", "--nitpick", "--keep-going"], work, env)
     return work
+
+
+@pytest.fixture(scope="module")
+def quick_repro(tmp_path_factory) -> Path:
+    work = quick_run(tmp_path_factory.mktemp("repro") / "repo")
+    run(["jb", "build", "book", "--config", "_config.yml", "--toc", str(work / "book" / "_toc.yml"),
+         "--path-output", "book", "--warningiserror", "--nitpick", "--keep-going"], work, environment(work))
+    return work
+
+
+@pytest.fixture(scope="module")
+def quick_repro_on_dask(tmp_path_factory) -> Path:
+    return quick_run(tmp_path_factory.mktemp("repro_dask") / "repo", backend="dask")
+
+
+# A run's wall times, and files that hold them or a run's own timestamps, differ between
+# runs by nature; everything else must be byte-identical.
+TIME_KEY = re.compile(r"seconds|(^|_)time($|_)|duration|timestamp", re.IGNORECASE)
+NOT_COMPARED = {".ipynb", ".log", ".pt", ".lock"}
+
+
+def _without_times(value):
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if not TIME_KEY.search(str(k))}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def comparable_content(path: Path, root: Path) -> bytes:
+    """The file's bytes, with the repository's own path and, in tables and records, the
+    wall-time columns and keys taken out."""
+    data = path.read_bytes()
+    if path.suffix not in (".csv", ".json", ".yaml", ".txt"):
+        return data
+    text = data.decode().replace(str(root), "<repo>")
+    if path.suffix == ".json":
+        return json.dumps(_without_times(json.loads(text)), sort_keys=True).encode()
+    if path.suffix == ".csv" and text.strip():
+        from io import StringIO
+
+        table = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+        return table.drop(columns=[c for c in table.columns if TIME_KEY.search(c)]).to_csv(index=False).encode()
+    return text.encode()
+
+
+def compared_files(root: Path, folders: list[str]) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): comparable_content(path, root)
+            for folder in folders for path in sorted((root / folder).rglob("*"))
+            if path.is_file() and path.suffix not in NOT_COMPARED}
+
+
+def kill_part_way(cmd: list[str], cwd: Path, env: dict, watched: Path, timeout: float = 600) -> None:
+    """Start ``cmd`` and kill its whole process group as soon as it has written a file
+    under ``watched``."""
+    started = time.time()
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not any(p.is_file() and p.stat().st_mtime > started for p in watched.rglob("*")):
+        assert process.poll() is None, f"{' '.join(cmd)} ended before it could be killed"
+        assert time.time() - started < timeout, f"{' '.join(cmd)} wrote nothing under {watched}"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_a_run_changes_no_tracked_file_but_the_data_and_lock_records(quick_repro):
@@ -98,10 +174,12 @@ def test_book_has_one_page_per_part1_step_with_figures(quick_repro):
 
 
 def test_no_identifier_in_anything_the_pipeline_wrote(quick_repro):
-    ids = header_identifiers(quick_repro / "data" / "pelvis-phantom")
+    ids = header_identifiers(quick_repro / "data")  # every input tree, locked test cohorts included
     assert ids
-    assert assert_no_identifier(quick_repro / "results", ids) > 10
-    assert assert_no_identifier(quick_repro / "book" / "_build" / "html", ids) > 5
+    scanned = assert_no_identifier(quick_repro / "results", ids)
+    assert all(scanned[kind] for kind in ("name", "csv", "json", "yaml", "nifti", "png", "zip")), scanned
+    scanned = assert_no_identifier(quick_repro / "book", ids)  # executed notebooks and the built book
+    assert all(scanned[kind] for kind in ("name", "ipynb", "html", "png", "embedded image")), scanned
 
 
 def test_part1_claims_and_dvc_metrics(quick_repro):
@@ -194,5 +272,31 @@ def test_part2_claims_and_dvc_outputs(quick_repro):
 def test_part2_outputs_hold_no_identifier_of_the_skeletal_cohort(quick_repro):
     ids = header_identifiers(quick_repro / "data" / "skeleton-phantom")
     assert ids
-    assert assert_no_identifier(quick_repro / "results" / "skeleton", ids) > 50
-    assert assert_no_identifier(quick_repro / "book" / "_build" / "html" / "executed", ids) > 0
+    assert assert_no_identifier(quick_repro / "results" / "skeleton", ids).total() > 50
+    assert assert_no_identifier(quick_repro / "book" / "_build" / "html" / "executed", ids)["html"] > 0
+
+
+def test_a_second_run_on_dask_workers_gives_identical_data_metrics_and_tables(quick_repro, quick_repro_on_dask):
+    first = compared_files(quick_repro, ["data", "results"])
+    second = compared_files(quick_repro_on_dask, ["data", "results"])
+    assert len(first) > 500 and any(name.endswith(".dcm") for name in first)
+    assert sorted(first) == sorted(second), set(first) ^ set(second)
+    differing = sorted(name for name in first if first[name] != second[name])
+    assert not differing, f"{len(differing)} files differ between the two runs: {differing[:20]}"
+
+
+def test_a_stage_killed_part_way_reruns_to_identical_outputs(quick_repro):
+    # Last in this module: it re-runs a stage of the shared run (to identical outputs).
+    outputs = quick_repro / "results" / "pelvis" / "align_fuse"
+    before = compared_files(quick_repro, ["results/pelvis/align_fuse"])
+    env = environment(quick_repro)
+    kill_part_way(["dvc", "repro", "--force", "--single-item", "align_fuse_pelvis"], quick_repro, env, outputs)
+    assert compared_files(quick_repro, ["results/pelvis/align_fuse"]) != before  # it was cut short
+    killed = time.time()
+    # --no-run-cache: the stage must run again, not be restored from DVC's run cache
+    run(["dvc", "repro", "--no-run-cache"], quick_repro, env)
+    assert (outputs / "lesions.csv").stat().st_mtime > killed
+    assert compared_files(quick_repro, ["results/pelvis/align_fuse"]) == before
+    status = subprocess.run(["dvc", "status", "--json"], cwd=quick_repro, env=env, capture_output=True,
+                            text=True, check=True).stdout
+    assert json.loads(status) == {}, status

@@ -17,22 +17,21 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 from crossmodal.io.case import Case
-from crossmodal.io.case import same_grid
+from crossmodal.io.dicom import LABEL_OBJECT_MODALITIES
 from crossmodal.io.dicom import DicomSeries
 from crossmodal.io.dicom import read_series
 from crossmodal.io.dicom import scan_dicom_tree
-from crossmodal.io.errors import EmptyLabelError
 from crossmodal.io.errors import IngestError
-from crossmodal.io.errors import LabelGridMismatchError
-from crossmodal.io.errors import MissingLabelError
 from crossmodal.io.errors import UnpairedSeriesError
+from crossmodal.io.labels import index_label_objects
+from crossmodal.io.labels import read_label  # noqa: F401 (its former home; crossmodal.io.autopet imports it here)
+from crossmodal.io.labels import read_series_label
 from crossmodal.io.pseudonym import pseudonym
 from crossmodal.io.pseudonym import redact
+from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
 
 
@@ -54,25 +53,6 @@ class CohortReport:
         return pd.DataFrame(self.problems, columns=["case", "where", "rule", "detail", "action"])
 
 
-def read_label(path: Path, reference: sitk.Image, *, require_nonempty: bool) -> sitk.Image:
-    """Read a label volume and check it lies on its image's grid and is not empty."""
-    try:
-        label = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise IngestError(path, f"label unreadable: {err}") from err
-    if not same_grid(label, reference, tolerance_mm=1e-2):
-        raise LabelGridMismatchError(path, f"label size {label.GetSize()} spacing "
-                                     f"{np.round(label.GetSpacing(), 3).tolist()} origin "
-                                     f"{np.round(label.GetOrigin(), 2).tolist()} vs image size "
-                                     f"{reference.GetSize()} spacing {np.round(reference.GetSpacing(), 3).tolist()} "
-                                     f"origin {np.round(reference.GetOrigin(), 2).tolist()}")
-    label = sitk.Cast(label, sitk.sitkUInt8)
-    label.CopyInformation(reference)  # remove sub-tolerance float noise of other writers
-    if require_nonempty and not sitk.GetArrayViewFromImage(label).any():
-        raise EmptyLabelError(path, "no lesion voxel in the label volume")
-    return label
-
-
 def _choose(series: list[DicomSeries], labelled: set[str]) -> tuple[DicomSeries, list[DicomSeries]]:
     # Prefer the series that has a label, then the one with most slices; UID breaks ties.
     ranked = sorted(series, key=lambda s: (s.series_uid not in labelled, -len(s.files), s.series_uid))
@@ -87,6 +67,7 @@ def ingest_dicom_cohort(
     required_modalities: list[str] | None = None,
     label_modalities: list[str] = ("CT",),
     labels_dir: str = "labels",
+    label_names: dict[int, str] | None = None,
     truth_dir: str = "truth",
     salt: str,
     group_by: str = "study",
@@ -94,20 +75,23 @@ def ingest_dicom_cohort(
     max_slice_gap_ratio: float = 1.5,
     spacing_tolerance_mm: float = 0.05,
     progress: bool = False,
-    jobs: int | str = 1,
+    jobs: int | str | Workers = 1,
 ) -> CohortReport:
     """Read a DICOM tree into pseudonymised case folders under ``out_dir/cases``.
 
     Parameters
     ----------
     root : folder of the cohort (any layout); labels under ``root/labels_dir`` named
-        ``<SeriesInstanceUID>.nii.gz``, optional truth sidecars under ``root/truth_dir``.
+        ``<SeriesInstanceUID>.nii.gz``, or DICOM SEG / RTSTRUCT files anywhere in the tree
+        (:mod:`crossmodal.io.labels`); optional truth sidecars under ``root/truth_dir``.
     modalities : DICOM Modality values to use (e.g. ``["CT", "PT"]``).
     required_modalities : a case lacking one of these is skipped (default: all).
     label_modalities : modalities whose series must come with a label volume.
+    label_names : label value -> name; SEG segment and RTSTRUCT ROI names map through it.
     group_by : "study" (one case per StudyInstanceUID) or "patient".
     salt : key of the pseudonym hash.
-    jobs : processes reading cases (``'auto'``: every core); the output does not depend on it.
+    jobs : processes reading cases (``'auto'``: every core), or :class:`~crossmodal.parallel.Workers`;
+        the output does not depend on it.
     """
     root, out_dir = Path(root), Path(out_dir)
     required = list(modalities if required_modalities is None else required_modalities)
@@ -130,7 +114,8 @@ def ingest_dicom_cohort(
              for (patient_id, study_uid), members in groups.items()]
     ingest_one = functools.partial(
         _ingest_and_save_case, out_dir=out_dir, root=root, modalities=modalities, required=required,
-        label_modalities=list(label_modalities), labels_dir=labels_dir, truth_dir=truth_dir, labelled=labelled,
+        label_modalities=list(label_modalities), labels_dir=labels_dir, label_names=label_names,
+        truth_dir=truth_dir, labelled=labelled,
         require_nonempty_label=require_nonempty_label, max_slice_gap_ratio=max_slice_gap_ratio,
         spacing_tolerance_mm=spacing_tolerance_mm)
     for row, problems in map_jobs(ingest_one, sorted(items, key=lambda item: item[:2]), jobs=jobs,
@@ -145,12 +130,16 @@ def ingest_dicom_cohort(
 
 
 def _pseudonym_replacements(series: list[DicomSeries], salt: str) -> dict[str, str]:
-    """Every identifying string of every series -> its patient's pseudonym."""
-    replacements: dict[str, str] = {}
+    """Every identifying string of every series -> its patient's pseudonym (``[name]`` when
+    several patients share it, e.g. a family name, so no problem names the wrong patient);
+    the site's and its staff's names, which many patients share, -> ``[site]``."""
+    owners: dict[str, set[str]] = {}
     for s in series:
-        patient = pseudonym(salt, s.patient_id)
         for secret in s.identifiers:
-            replacements[secret] = patient
+            owners.setdefault(secret, set()).add(pseudonym(salt, s.patient_id))
+    replacements = {name: "[site]" for s in series for name in s.site_names}
+    replacements.update({secret: patients.pop() if len(patients) == 1 else "[name]"
+                         for secret, patients in owners.items()})
     return replacements
 
 
@@ -174,7 +163,7 @@ def _group_series(series, modalities, group_by, record) -> dict[tuple[str, str],
     """Series of the wanted modalities per case key ``(patient id, study uid or "")``."""
     groups: dict[tuple[str, str], list[DicomSeries]] = {}
     for s in series:
-        if s.modality not in modalities:
+        if s.modality not in modalities and s.modality not in LABEL_OBJECT_MODALITIES:  # labels join their case
             record("", f"modality {s.modality!r} not in {modalities}", where=str(s.files[0].parent),
                    action="ignored series")
             continue
@@ -214,17 +203,22 @@ def _ingest_and_save_case(item, *, out_dir: Path, **rules) -> tuple[dict | None,
 
 
 def _ingest_case(case_id, patient, members, *, root, modalities, required, label_modalities,
-                 labels_dir, truth_dir, labelled, require_nonempty_label, max_slice_gap_ratio,
+                 labels_dir, label_names, truth_dir, labelled, require_nonempty_label, max_slice_gap_ratio,
                  spacing_tolerance_mm, record) -> Case | None:
     by_modality: dict[str, list[DicomSeries]] = {}
     for s in members:
         by_modality.setdefault(s.modality, []).append(s)
+    label_files = [f for m in LABEL_OBJECT_MODALITIES for s in by_modality.pop(m, []) for f in s.files]
+    label_objects, label_problems = index_label_objects(
+        label_files, [s.series_uid for group in by_modality.values() for s in group])
+    for err in label_problems:
+        record(case_id, err, action="ignored label")
     images, labels, truth = {}, {}, None
     for modality in modalities:
         candidates = by_modality.get(modality, [])
         if not candidates:
             continue
-        chosen, others = _choose(candidates, labelled)
+        chosen, others = _choose(candidates, labelled | set(label_objects))
         for other in others:
             record(case_id, f"another {modality} series of this case was used", where=str(other.files[0].parent),
                    action="ignored series")
@@ -232,11 +226,9 @@ def _ingest_case(case_id, patient, members, *, root, modalities, required, label
             image = read_series(chosen, max_gap_ratio=max_slice_gap_ratio,
                                 spacing_tolerance_mm=spacing_tolerance_mm)
             if modality in label_modalities:
-                label_path = root / labels_dir / f"{chosen.series_uid}.nii.gz"
-                if not label_path.exists():
-                    raise MissingLabelError(chosen.files[0].parent, f"expected {labels_dir}/<SeriesInstanceUID>"
-                                            f".nii.gz for this {modality} series")
-                labels[modality] = read_label(label_path, image, require_nonempty=require_nonempty_label)
+                labels[modality] = read_series_label(
+                    chosen, image, labels_dir=root / labels_dir, label_objects=label_objects,
+                    label_names=label_names, require_nonempty=require_nonempty_label)
         except IngestError as err:
             record(case_id, err, action=f"{modality} series skipped")
             continue

@@ -11,6 +11,7 @@ The headers read here carry patient identifiers; they stay inside :mod:`crossmod
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -29,6 +30,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 
 from crossmodal.io import suv as suv_rules
+from crossmodal.io.errors import ImplausibleValueError
 from crossmodal.io.errors import IngestError
 from crossmodal.io.errors import MissingSliceError
 from crossmodal.io.errors import MixedOrientationError
@@ -40,10 +42,19 @@ _HEADER_TAGS = [
     "Modality", "FrameOfReferenceUID", "SeriesDescription", "SOPInstanceUID", "InstanceNumber",
     "ImagePositionPatient", "ImageOrientationPatient", "SOPClassUID",
 ]
+# Further identifying fields, read only so that the cohort report can redact them: the
+# patient's other IDs and study numbers, and the site's and staff's names.
+_STUDY_ID_TAGS = ["OtherPatientIDs", "AccessionNumber", "StudyID"]
+_SITE_TAGS = ["InstitutionName", "InstitutionAddress", "ReferringPhysicianName", "PerformingPhysicianName",
+              "OperatorsName"]
 # Every tag above is at or before FrameOfReferenceUID (0020,0052): the scan stops parsing
 # there, before the acquisition and PET sequences, which cost most of a header's parse.
 _LAST_HEADER_TAG = 0x00200052
-_HEADER_TAG_NUMBERS = [Tag(keyword) for keyword in _HEADER_TAGS]
+_HEADER_TAG_NUMBERS = [Tag(keyword) for keyword in _HEADER_TAGS + _STUDY_ID_TAGS + _SITE_TAGS]
+# Label objects, not images: the scanner keeps them as series of their own for
+# :mod:`crossmodal.io.labels`, so a hospital export's SEG or RTSTRUCT beside the images is
+# neither read as an image series nor reported as an unreadable slice.
+LABEL_OBJECT_MODALITIES = ("SEG", "RTSTRUCT")
 # Transfer syntaxes whose pixel data are the raw little-endian samples.
 _RAW_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
@@ -68,20 +79,36 @@ class DicomSeries:
     modality: str
     description: str
     files: list[Path] = field(default_factory=list)
+    study_ids: set[str] = field(default_factory=set)  # other patient IDs, accession numbers, study IDs
+    site_names: set[str] = field(default_factory=set)  # institution, its address, physicians, operators
 
     @property
     def identifiers(self) -> set[str]:
-        """Strings that must never leave the ingestion layer."""
-        ids = {self.patient_id, self.patient_name, self.birth_date}
+        """The patient's strings that must never leave the ingestion layer."""
+        ids = {self.patient_id, self.patient_name, self.birth_date} | self.study_ids
         ids |= {part for part in self.patient_name.split("^") if len(part) > 3}
         return {i for i in ids if i}
+
+
+def _header_strings(ds: Dataset, keywords: list[str], *, words: bool = True) -> set[str]:
+    """The values of ``keywords`` in ``ds`` (each of a multi-valued one), whole and, with
+    ``words``, word by word, leaving out those of 3 characters or fewer, which would redact
+    ordinary text. Numbers are kept whole: a piece of one ("2021") is not an identifier."""
+    strings = set()
+    for keyword in keywords:
+        value = ds[keyword].value if keyword in ds else None
+        for text in map(str, value if isinstance(value, (MultiValue, list)) else [value or ""]):
+            strings |= {text, *(re.split(r"[\W_]+", text) if words else [])}
+    return {s for s in strings if len(s) > 3}
 
 
 def scan_dicom_tree(root: str | Path) -> tuple[list[DicomSeries], list[IngestError]]:
     """Group every DICOM image file under ``root`` by SeriesInstanceUID.
 
     Returns the series (sorted by UID for determinism) and the problems met: files
-    that are not DICOM, or DICOM without the identifying tags an image needs.
+    that are not DICOM, or DICOM without the identifying tags an image needs. SEG and
+    RTSTRUCT files come back as series of modality ``SEG`` / ``RTSTRUCT``
+    (:data:`LABEL_OBJECT_MODALITIES`), not image series.
     """
     series: dict[str, DicomSeries] = {}
     problems: list[IngestError] = []
@@ -93,7 +120,7 @@ def scan_dicom_tree(root: str | Path) -> tuple[list[DicomSeries], list[IngestErr
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as err:
             problems.append(NotDicomError(path, f"{type(err).__name__}: {err}"))
             continue
-        if "ImagePositionPatient" not in ds:
+        if "ImagePositionPatient" not in ds and str(getattr(ds, "Modality", "")) not in LABEL_OBJECT_MODALITIES:
             problems.append(NotDicomError(path, "no ImagePositionPatient (not an image slice)"))
             continue
         # Some anonymisers blank the UIDs; the folder then stands for series and study.
@@ -108,6 +135,8 @@ def scan_dicom_tree(root: str | Path) -> tuple[list[DicomSeries], list[IngestErr
                 description=str(getattr(ds, "SeriesDescription", "")),
             )
         entry.files.append(path)
+        entry.study_ids |= _header_strings(ds, _STUDY_ID_TAGS, words=False)
+        entry.site_names |= _header_strings(ds, _SITE_TAGS)
     return [series[k] for k in sorted(series)], problems
 
 
@@ -221,11 +250,39 @@ def _decimals(ds: Dataset, tag: int, path: Path) -> list[float] | None:
         raise SeriesGeometryError(path, f"{pydicom.datadict.keyword_for_tag(tag)} is not a number ({err})") from err
 
 
+#: Row and column direction cosines of ImageOrientationPatient: each of unit length and the two
+#: perpendicular within this (scanners write 6 or more decimals; 1 % off is a broken header).
+ORIENTATION_TOLERANCE = 1e-2
+#: Pixel and slice spacing, mm: micro-CT voxels (~10 um) to 100 mm (twenty coarse PET voxels);
+#: a spacing written in metres or micrometres falls outside.
+SPACING_MM = (0.01, 100.0)
+
+
 def _orientation(ds: Dataset, path: Path) -> np.ndarray:
-    iop = getattr(ds, "ImageOrientationPatient", None)
+    iop = _decimals(ds, 0x00200037, path)
     if iop is None or len(iop) != 6:
         raise SeriesGeometryError(path, "ImageOrientationPatient missing or malformed")
-    return np.asarray([float(v) for v in iop])
+    iop = np.asarray(iop)
+    row, col = iop[:3], iop[3:]
+    worst = max(abs(np.linalg.norm(row) - 1.0), abs(np.linalg.norm(col) - 1.0), abs(float(row @ col)))
+    if not worst <= ORIENTATION_TOLERANCE:  # NaN fails too
+        raise ImplausibleValueError(path, f"ImageOrientationPatient {iop.tolist()} is not two perpendicular unit "
+                                          f"vectors (tolerance {ORIENTATION_TOLERANCE:g})")
+    return iop
+
+
+def _check_spacing(name: str, values: list[float], path: Path) -> None:
+    low, high = SPACING_MM
+    if not all(low <= v <= high for v in values):  # NaN fails too
+        raise ImplausibleValueError(path, f"{name} {values} mm is outside the plausible {low:g}..{high:g} mm")
+
+
+def _pixel_spacing(ds: Dataset, path: Path) -> list[float]:
+    spacing = _decimals(ds, 0x00280030, path)
+    if spacing is None or len(spacing) != 2:
+        raise SeriesGeometryError(path, "PixelSpacing missing or malformed")
+    _check_spacing("PixelSpacing", spacing, path)
+    return spacing
 
 
 def sort_and_check_geometry(
@@ -246,7 +303,7 @@ def sort_and_check_geometry(
     keys = [item.key if isinstance(item, _Slice) else _same_values_key(item[1], _GEOMETRY_TAGS) for item in slices]
     first_path, first = slices[0][:2]
     iop0 = _orientation(first, first_path)
-    first_spacing = [float(v) for v in first.PixelSpacing]
+    first_spacing = _pixel_spacing(first, first_path)
     for (path, ds, *_), key in zip(slices[1:], keys[1:]):
         if key == keys[0]:
             continue
@@ -255,7 +312,7 @@ def sort_and_check_geometry(
                                               f"{list(first.ImageOrientationPatient)} of {first_path.name}")
         if (ds.Rows, ds.Columns) != (first.Rows, first.Columns):
             raise SeriesGeometryError(path, f"size {ds.Rows}x{ds.Columns} differs from {first.Rows}x{first.Columns}")
-        if not np.allclose([float(v) for v in ds.PixelSpacing], first_spacing, atol=1e-4):
+        if not np.allclose(_pixel_spacing(ds, path), first_spacing, atol=1e-4):
             raise SeriesGeometryError(path, "PixelSpacing differs within the series")
     row, col = iop0[:3], iop0[3:]
     normal = np.cross(row, col)
@@ -264,6 +321,8 @@ def sort_and_check_geometry(
         ipp = _decimals(ds, 0x00200032, path)
         if ipp is None or len(ipp) != 3:
             raise SeriesGeometryError(path, "ImagePositionPatient missing or malformed")
+        if not np.all(np.isfinite(ipp)):
+            raise ImplausibleValueError(path, f"ImagePositionPatient {ipp} is not finite")
         positions.append(float(np.dot(ipp, normal)))
     order = np.argsort(positions, kind="stable")
     slices = [slices[i] for i in order]
@@ -274,6 +333,7 @@ def sort_and_check_geometry(
         raise SeriesGeometryError(slices[k + 1][0], f"duplicate slice position {pos[k + 1]:.2f} mm "
                                                     f"(also {slices[k][0].name})")
     median = float(np.median(gaps))
+    _check_spacing("slice spacing", [round(median, 6)], slices[0][0])
     worst = int(np.argmax(np.abs(gaps - median)))
     if gaps[worst] > max_gap_ratio * median:
         raise MissingSliceError(slices[worst + 1][0], f"gap of {gaps[worst]:.2f} mm before this slice "
@@ -303,25 +363,41 @@ def read_series(
     slices, geometry = sort_and_check_geometry(
         _read_slices(files), max_gap_ratio=max_gap_ratio, spacing_tolerance_mm=spacing_tolerance_mm)
     modality = str(getattr(slices[0][1], "Modality", ""))
-    stored = np.stack([item.pixels for item in slices])
-    # Per-slice rescale (slopes may differ between slices, as PET's do).
-    scale = np.asarray([(_decimals(ds, 0x00281053, path) or [1.0])[0] or 1.0 for path, ds, *_ in slices])
-    offset = np.asarray([(_decimals(ds, 0x00281052, path) or [0.0])[0] for path, ds, *_ in slices])
-    values = stored * scale[:, None, None] + offset[:, None, None]
+    values = _rescaled(slices)
     if modality == "PT":
-        times = [t for t in (suv_rules.acquisition_datetime(item.ds) for item in slices) if t is not None]
+        times = [t for t in (suv_rules.acquisition_datetime(item.ds, str(item.path)) for item in slices)
+                 if t is not None]
         earliest = min(times) if times else None
         factors: dict[tuple, float] = {}  # one computation per distinct set of SUV tag values
         for k, (path, ds, _, key) in enumerate(slices):
             if key not in factors:
                 factors[key] = suv_rules.suv_factor(ds, str(path), earliest_acquisition=earliest)
             values[k] *= factors[key]
-    planes = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # float32 overflow gives inf, refused just below
+        planes = values.astype(np.float32)
+    finite = np.isfinite(planes).all(axis=(1, 2))
+    if not finite.all():
+        raise ImplausibleValueError(slices[int(np.argmin(finite))].path, "pixel values not finite (NaN or inf) "
+                                    "after rescale" + (" and SUV" if modality == "PT" else ""))
     image = sitk.GetImageFromArray(planes)
     image.SetOrigin(geometry["origin"])
     image.SetSpacing(geometry["spacing"])
     image.SetDirection(geometry["direction"])
     return image
+
+
+def _rescaled(slices: list[_Slice]) -> np.ndarray:
+    """Stored values x RescaleSlope + RescaleIntercept, slice by slice (slopes may differ between
+    slices, as PET's do). A slope must be a finite positive number, an intercept finite."""
+    scale, offset = np.ones(len(slices)), np.zeros(len(slices))
+    for k, (path, ds, *_) in enumerate(slices):
+        scale[k] = (_decimals(ds, 0x00281053, path) or [1.0])[0]
+        offset[k] = (_decimals(ds, 0x00281052, path) or [0.0])[0]
+        if not (0 < scale[k] < np.inf and np.isfinite(offset[k])):
+            raise ImplausibleValueError(path, f"RescaleSlope {scale[k]:g} or RescaleIntercept {offset[k]:g}: the "
+                                              "slope must be finite and positive, the intercept finite")
+    stored = np.stack([item.pixels for item in slices])
+    return stored * scale[:, None, None] + offset[:, None, None]
 
 
 def slice_instance_uids(series: DicomSeries | list[Path], **rules) -> list[str]:

@@ -19,6 +19,9 @@ class IngestError(Exception):
         self.detail = detail
         super().__init__(f"{self.path}: {self.rule}: {detail}")
 
+    def __reduce__(self):  # rebuilt from (path, detail) when it crosses to another process
+        return type(self), (self.path, self.detail)
+
 
 class NotDicomError(IngestError):
     rule = "not a readable DICOM file"
@@ -44,6 +47,13 @@ class UnsupportedUnitsError(IngestError):
     rule = "unsupported PET units or corrections"
 
 
+class ImplausibleValueError(IngestError):
+    """A header or pixel value no scan can have (bounds in :mod:`crossmodal.io.suv` and
+    :mod:`crossmodal.io.dicom`): the detail names the tag, its value and the bound broken."""
+
+    rule = "physically implausible header or pixel value"
+
+
 class LabelGridMismatchError(IngestError):
     rule = "label grid differs from its image grid"
 
@@ -54,6 +64,30 @@ class MissingLabelError(IngestError):
 
 class EmptyLabelError(IngestError):
     rule = "label volume is empty"
+
+
+class AmbiguousLabelError(IngestError):
+    rule = "more than one label for a series"
+
+
+class LabelReferenceError(IngestError):
+    rule = "label references another series"
+
+
+class NoLabelContentError(IngestError):
+    rule = "SEG without frames or RTSTRUCT without contours"
+
+
+class UnknownSegmentError(IngestError):
+    rule = "segment or ROI name not in label_names"
+
+
+class LabelOffGridError(LabelGridMismatchError):
+    rule = "label frames or contours off the image's slices"
+
+
+class OverlappingLabelsError(IngestError):
+    rule = "segments or ROIs of different label values overlap"
 
 
 class UnpairedSeriesError(IngestError):

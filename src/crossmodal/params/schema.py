@@ -61,6 +61,9 @@ class Section(BaseModel):
 class Compute(Section):
     jobs: Jobs = "auto"
     detector_runs: Jobs = "auto"
+    backend: Literal["processes", "dask"] = "processes"
+    scheduler: Name | None = None  # dask: a running scheduler's address; null: a LocalCluster
+    devices: Annotated[list[Name | Count], Field(min_length=1)] | None = None
 
 
 class CohortSource(Section):

@@ -25,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
 from crossmodal.phantom.dicom import fake_identity
+from crossmodal.phantom.dicom import fake_study_numbers
 from crossmodal.phantom.dicom import save_label
 from crossmodal.phantom.dicom import uid
 from crossmodal.phantom.dicom import write_series
 from crossmodal.phantom.pelvis import simulate_patient
 
-GENERATOR_VERSION = "pelvis-2"
+GENERATOR_VERSION = "pelvis-3"  # 3: fake site, physician and study identifiers in the headers
 
 
 def params_fingerprint(params: dict[str, Any]) -> str:
@@ -52,7 +54,7 @@ def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
     """Simulate one patient and write its CT and PET series, label and truth under ``root``."""
     patient_sim = simulate_patient(index, p, seed=seed)
     rng = np.random.default_rng([seed, index, 7])
-    identity = fake_identity(rng, index, prefix="PX")
+    identity = fake_identity(rng, prefix="PX")
     weight = patient_sim.demographics["weight_kg"]
     study_day = dt.datetime(2021, 1, 4, 8, 0) + dt.timedelta(days=int(rng.integers(0, 700)),
                                                               minutes=int(rng.integers(0, 480)))
@@ -65,7 +67,7 @@ def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
         "FrameOfReferenceUID": uid(seed, index, "frame"),
         "StudyDate": study_day.strftime("%Y%m%d"),
         "StudyTime": study_day.strftime("%H%M%S"),
-        "AccessionNumber": f"ACC{rng.integers(10**6, 10**7)}",
+        **fake_study_numbers(rng),
     }
     patient = {**identity, "PatientWeight": weight, "PatientSex": "F"}
     folder = root / identity["PatientID"]
@@ -87,7 +89,7 @@ def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
 
 
 def write_cohort(p: dict[str, Any], root: str | Path, write_patient: Callable[..., Any], *, version: str,
-                 desc: str, progress: bool = False, jobs: int | str = 1) -> Path:
+                 desc: str, progress: bool = False, jobs: int | str | Workers = 1) -> Path:
     """Rebuild ``root`` from scratch with ``write_patient(index, p, root, seed=...)`` for every
     patient (on ``jobs`` processes; each patient is seeded by its index, so the tree does not
     depend on ``jobs``), then record the generator version and parameter fingerprint."""
@@ -104,7 +106,7 @@ def write_cohort(p: dict[str, Any], root: str | Path, write_patient: Callable[..
 
 
 def generate_pelvis_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False,
-                           jobs: int | str = 1) -> Path:
+                           jobs: int | str | Workers = 1) -> Path:
     """Write the whole pelvic phantom cohort described by ``phantom.pelvis`` params.
 
     The tree is byte-identical for identical parameters.

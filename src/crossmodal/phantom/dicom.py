@@ -1,9 +1,10 @@
 """Write simulated volumes as real DICOM series (CT, PET with every SUV tag, MR).
 
 The phantom plays the hospital: it writes what a scanner export would contain, including
-fake patient names, IDs and birth dates, so that the ingestion layer can be tested for
-privacy. Every UID and date is derived from the seed, so the same parameters give
-byte-identical files (and the same ``data.dvc`` hash).
+fake patient names, IDs, birth dates, accession numbers, institution and physician names,
+so that the ingestion layer and every output can be tested for privacy. Every UID, date and
+identifier is derived from the seed, so the same parameters give byte-identical files (and
+the same ``data.dvc`` hash).
 """
 
 from __future__ import annotations
@@ -25,9 +26,25 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 F18_HALF_LIFE_S = 6586.2
+# Further patient and site fields of fake_identity, which write_series sets when given.
+_OPTIONAL_IDENTITY_KEYS = ("OtherPatientIDs", "InstitutionName", "InstitutionAddress", "ReferringPhysicianName",
+                           "PerformingPhysicianName", "OperatorsName")
 
-_FIRST_NAMES = ["Alice", "Beatriz", "Chen", "Dana", "Elif", "Fatima", "Grete", "Hana", "Ines", "Joy"]
-_LAST_NAMES = ["Moreau", "Okafor", "Lindqvist", "Tanaka", "Novak", "Silva", "Haddad", "Kowalski"]
+# Rare but real-looking names and invented places: a scan that finds one in an output has
+# found a leak, not a common word. The two lists keep their lengths: fake_identity's draws
+# from the caller's generator (and so every draw after them, images included) stay the same.
+_FIRST_NAMES = ["Aurelie", "Beatriz", "Chiamaka", "Dagny", "Eleonore", "Fatoumata", "Gudrun", "Hanako",
+                "Ingeborg", "Jolanta"]
+_LAST_NAMES = ["Vandersloot", "Okonkwo", "Lindqvist", "Takahashi", "Novakova", "Szczepanski", "Haddadin",
+               "Kowalczyk"]
+_MIDDLE_NAMES = ["Solveig", "Marisol", "Oluwaseun", "Perpetua", "Radegund", "Saoirse", "Theodora", "Wilhelmina"]
+_PHYSICIANS = ["Achterberg^Wendelin", "Brunsvold^Ottoline", "Castellanos^Evaristo", "Dziedzic^Radoslaw",
+               "Esterhuizen^Marnix", "Fairweather^Leocadia", "Gwynedd-Pryce^Iorwerth", "Hallengren^Sigvard"]
+_SITES = [  # (institution, address)
+    ("Quarvendale General Hospital", "14 Brackenbury Lane, Quarvendale QV3 7HX"),
+    ("Marrowick University Clinic", "2 Tollemache Square, Marrowick MW1 4RZ"),
+    ("Ostervale Cancer Centre", "87 Wyndham-Fosse Road, Ostervale OV9 2LT"),
+]
 
 
 def uid(*parts: Any) -> str:
@@ -35,15 +52,37 @@ def uid(*parts: Any) -> str:
     return generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
-def fake_identity(rng: np.random.Generator, index: int, *, prefix: str) -> dict[str, str]:
-    """Fake but realistic-looking identifiers, so privacy leaks are detectable by string."""
-    name = f"{_LAST_NAMES[rng.integers(len(_LAST_NAMES))]}^{_FIRST_NAMES[rng.integers(len(_FIRST_NAMES))]}"
+def fake_identity(rng: np.random.Generator, *, prefix: str) -> dict[str, Any]:
+    """Fake but realistic identifiers of a patient and of the site that scanned them, so that
+    privacy leaks are detectable by string: names (several parts), IDs, birth date,
+    institution and its address, referring and performing physicians, operator.
+
+    Draws four numbers from ``rng``, as before these fields existed; the rest come from a
+    generator spawned from it, which leaves ``rng`` where it was.
+    """
+    family, given = _LAST_NAMES[rng.integers(len(_LAST_NAMES))], _FIRST_NAMES[rng.integers(len(_FIRST_NAMES))]
     birth = dt.date(1950, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 40)))
+    patient_id = f"{prefix}{rng.integers(10**7, 10**8)}"
+    more = rng.spawn(1)[0]
+    institution, address = _SITES[more.integers(len(_SITES))]
+    referring, performing, *operators = (_PHYSICIANS[i] for i in more.permutation(len(_PHYSICIANS))[:4])
     return {
-        "PatientName": f"{name}{index:03d}",
-        "PatientID": f"{prefix}{rng.integers(10**7, 10**8)}",
+        "PatientName": f"{family}^{given}^{_MIDDLE_NAMES[more.integers(len(_MIDDLE_NAMES))]}",
+        "PatientID": patient_id,
+        "OtherPatientIDs": f"{prefix}A{more.integers(10**7, 10**8)}",
         "PatientBirthDate": birth.strftime("%Y%m%d"),
+        "InstitutionName": institution,
+        "InstitutionAddress": address,
+        "ReferringPhysicianName": f"{referring}^^Dr",
+        "PerformingPhysicianName": f"{performing}^^Dr",
+        "OperatorsName": operators,  # two technologists: a multi-valued name
     }
+
+
+def fake_study_numbers(rng: np.random.Generator) -> dict[str, str]:
+    """AccessionNumber and StudyID of one study, from one draw of ``rng``."""
+    number = int(rng.integers(10**6, 10**7))
+    return {"AccessionNumber": f"ACC{number}", "StudyID": f"STU{number % 10**5:05d}"}
 
 
 def _base_dataset(sop_class: str, sop_uid: str) -> FileDataset:
@@ -84,8 +123,10 @@ def write_series(
     ----------
     image : CT in HU, PET in SUVbw, or MR in arbitrary units (float).
     modality : "CT", "PT" or "MR".
-    patient : PatientName, PatientID, PatientBirthDate (+ optional PatientSex, PatientWeight).
-    study : StudyInstanceUID, FrameOfReferenceUID, StudyDate, StudyTime, seed.
+    patient : PatientName, PatientID, PatientBirthDate, the other fields of
+        :func:`fake_identity` if given (+ optional PatientSex, PatientWeight).
+    study : StudyInstanceUID, FrameOfReferenceUID, StudyDate, StudyTime, seed (+ optional
+        AccessionNumber, StudyID).
     pet : for PT: weight_kg, injected_dose_bq, injection_datetime, series_datetime;
         SUV is converted back to Bq/ml with decay to the series time, stored with a
         per-slice rescale slope, as scanners do.
@@ -128,12 +169,15 @@ def _set_patient_study_series(ds: Dataset, patient: dict[str, str], study: dict[
                               modality: str) -> None:
     for key in ("PatientName", "PatientID", "PatientBirthDate"):
         setattr(ds, key, patient[key])
+    for key in _OPTIONAL_IDENTITY_KEYS:
+        if key in patient:
+            setattr(ds, key, patient[key])
     ds.PatientSex = patient.get("PatientSex", "F")
     if "PatientWeight" in patient:
         ds.PatientWeight = f"{patient['PatientWeight']:.1f}"
     ds.StudyInstanceUID = study["StudyInstanceUID"]
     ds.StudyDate, ds.StudyTime = study["StudyDate"], study["StudyTime"]
-    ds.StudyID = "1"
+    ds.StudyID = study.get("StudyID", "1")
     ds.AccessionNumber = study.get("AccessionNumber", "")
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number

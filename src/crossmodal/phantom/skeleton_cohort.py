@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from crossmodal.parallel import Workers
 from crossmodal.phantom.cohort import is_up_to_date
 from crossmodal.phantom.cohort import write_cohort
 from crossmodal.phantom.dicom import fake_identity
+from crossmodal.phantom.dicom import fake_study_numbers
 from crossmodal.phantom.dicom import save_label
 from crossmodal.phantom.dicom import uid
 from crossmodal.phantom.dicom import write_series
@@ -43,7 +45,8 @@ from crossmodal.phantom.skeleton import simulate_skeletal_patient
 __all__ = ["GENERATOR_VERSION", "generate_skeleton_cohort", "is_skeleton_up_to_date",
            "write_skeletal_patient"]
 
-GENERATOR_VERSION = "skeleton-2"  # 2: modality-specific evidence, mimic regions in the truth
+GENERATOR_VERSION = "skeleton-3"  # 2: modality-specific evidence, mimic regions in the truth;
+# 3: fake site, physician and study identifiers in the headers
 
 # DICOM Modality -> (series folder, series number, description)
 _SERIES = {
@@ -62,7 +65,7 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
     """Simulate one patient and write its series, labels and truth under ``root``."""
     sim = simulate_skeletal_patient(index, p, seed=seed)
     rng = np.random.default_rng([seed, index, 7])
-    identity = fake_identity(rng, index, prefix="BX")
+    identity = fake_identity(rng, prefix="BX")
     weight = sim.demographics["weight_kg"]
     patient = {**identity, "PatientWeight": weight, "PatientSex": sim.demographics.get("sex", "F")}
     ct_day = dt.datetime(2021, 1, 4, 8, 0) + dt.timedelta(days=int(rng.integers(0, 700)),
@@ -80,7 +83,7 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
             "FrameOfReferenceUID": uid(seed, index, "frame", modality),
             "StudyDate": day.strftime("%Y%m%d"),
             "StudyTime": day.strftime("%H%M%S"),
-            "AccessionNumber": f"ACC{rng.integers(10**6, 10**7)}",
+            **fake_study_numbers(rng),
         }
         series_uid = uid(seed, index, "series", modality)
         pet = None
@@ -104,7 +107,7 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
 
 
 def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False,
-                             jobs: int | str = 1) -> Path:
+                             jobs: int | str | Workers = 1) -> Path:
     """Write the whole skeletal phantom cohort described by ``phantom.skeleton`` params.
 
     The tree is rebuilt from scratch (a stale tree from other parameters is removed) and
@@ -116,7 +119,8 @@ def generate_skeleton_cohort(p: dict[str, Any], root: str | Path, *, progress: b
         ``params.yaml``, profile applied).
     root : output folder.
     progress : show a progress bar.
-    jobs : processes writing patients (``'auto'``: every core); the tree does not depend on it.
+    jobs : processes writing patients (``'auto'``: every core), or :class:`~crossmodal.parallel.Workers`;
+        the tree does not depend on it.
 
     Returns
     -------

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 import crossmodal.phantom
-from crossmodal.parallel import compute_setting
+from crossmodal.parallel import patient_workers
 
 DATA_DVC = "data.dvc"
 
@@ -88,7 +88,7 @@ def write_phantom(params: dict[str, Any], cohort: str, out: str | Path, *, locke
     cohort) as DICOM under ``out``."""
     generate, _ = phantom_generators()[cohort]
     return generate(phantom_params(params, cohort, locked_test=locked_test), Path(out), progress=True,
-                    jobs=compute_setting(params, "jobs"))
+                    jobs=patient_workers(params))
 
 
 def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:

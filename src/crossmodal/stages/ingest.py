@@ -14,7 +14,7 @@ import pandas as pd
 
 from crossmodal.io.cohort import CohortReport
 from crossmodal.io.cohort import ingest_dicom_cohort
-from crossmodal.parallel import compute_setting
+from crossmodal.parallel import patient_workers
 
 
 def run(params: dict[str, Any], *, cohort: str, out: str | Path,
@@ -39,11 +39,12 @@ def ingest_tree(params: dict[str, Any], cohort: str, root: str | Path, out: str 
         root, out, modalities=source["modalities"],
         required_modalities=source["required_modalities"],
         label_modalities=source["label_modalities"], labels_dir=source["labels_dir"],
+        label_names=source["label_names"],
         truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by=source["group_by"],
         require_nonempty_label=source["require_nonempty_label"],
         max_slice_gap_ratio=rules["max_slice_gap_ratio"],
         spacing_tolerance_mm=rules["spacing_tolerance_mm"], progress=True,
-        jobs=compute_setting(params, "jobs"),
+        jobs=patient_workers(params),
     )
     for problem in report.problems:
         print(f"skipped: {problem['where']}: {problem['rule']}: {problem['detail']}")

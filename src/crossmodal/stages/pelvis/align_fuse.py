@@ -46,8 +46,9 @@ from crossmodal.imaging.preprocess import edges
 from crossmodal.imaging.preprocess import letterbox
 from crossmodal.io.case import Case
 from crossmodal.io.case import load_cases
-from crossmodal.parallel import compute_setting
+from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 from crossmodal.stages.pelvis import used_inputs
 from crossmodal.stats.bootstrap import bootstrap_mean_ci
 
@@ -64,7 +65,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test
     With ``test_ingest_dir``, also the locked test cohort into ``test_out``: every slice
     of every case, so the detectors are tested on whole volumes."""
     cfg = params["align_fuse"]
-    jobs = compute_setting(params, "jobs")
+    jobs = patient_workers(params)
     tested = used_inputs(params["detect"])  # the inputs some detector trains on (detect.detectors)
     tables = run_align_fuse(load_cases(ingest_dir), out, cfg, progress=True, jobs=jobs,
                             montage_cases=int(params["cohort_report"]["montage_patients"]), export=tested)
@@ -84,7 +85,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test
 
 
 def run_align_fuse(cases: list[Case], out_dir: str | Path, cfg: dict[str, Any], *, progress: bool = False,
-                   jobs: int | str = 1, montage_cases: int = 0, every_slice: bool = False,
+                   jobs: int | str | Workers = 1, montage_cases: int = 0, every_slice: bool = False,
                    export: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Align and fuse ``cases`` (params section ``align_fuse``) on ``jobs`` processes (the
     outputs do not depend on ``jobs``: registration is single-threaded and seeded, and slice

@@ -44,8 +44,8 @@ from crossmodal.learn.oracle import candidate_features
 from crossmodal.learn.oracle import candidate_voxels
 from crossmodal.learn.oracle import in_plane_extent
 from crossmodal.learn.oracle import oracle_table
-from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 
 REGION_COLUMNS = ["region_y0", "region_y1", "region_x0", "region_x1"]
 SIZE_COLUMNS = ["case_id", "patient", "candidate", "kind", "target", "extent_mm", "extent_ct_px",
@@ -73,7 +73,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, align_dir: str | Path
     measure = functools.partial(case_candidates, align_dir=Path(align_dir), cfg=cfg, label_names=label_names,
                                 image_size=int(params["align_fuse"]["image_size"]),
                                 regions=read_regions(align_dir))
-    per_case = map_jobs(measure, cases, jobs=compute_setting(params, "jobs"), progress=True,
+    per_case = map_jobs(measure, cases, jobs=patient_workers(params), progress=True,
                         desc="data card", unit="case")
     candidates = pd.DataFrame([row for rows in per_case for row in rows])
     primary = label_names[min(label_names)]

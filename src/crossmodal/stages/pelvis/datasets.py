@@ -22,8 +22,9 @@ from crossmodal.detect.dataset import SliceRecord
 from crossmodal.detect.dataset import patient_split
 from crossmodal.detect.export import export_coco
 from crossmodal.detect.export import export_yolo
-from crossmodal.parallel import compute_setting
+from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 from crossmodal.stages.pelvis import load_fused
 from crossmodal.stages.pelvis import used_inputs
 
@@ -40,13 +41,13 @@ def run(params: dict[str, Any], *, align_dir: str | Path, out: str | Path,
            "seeds": params["detect"]["seeds"], "split": params["detect"]["split"],
            "train_slice_stride": params["detect"]["train_slice_stride"]}
     split = export_datasets(align_dir, out, cfg, class_names=[names[k] for k in sorted(names)],
-                            jobs=compute_setting(params, "jobs"), test_align_dir=test_align_dir)
+                            jobs=patient_workers(params), test_align_dir=test_align_dir)
     print(split["split"].value_counts().to_dict())
     return split
 
 
 def export_datasets(align_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                    class_names: list[str], jobs: int | str = 1,
+                    class_names: list[str], jobs: int | str | Workers = 1,
                     test_align_dir: str | Path | None = None) -> pd.DataFrame:
     """Write ``<out>/<input>/`` (YOLO layout, data.yaml, coco_<split>.json) for every input,
     on ``jobs`` processes (one input each); return the patient split. ``test_align_dir``:

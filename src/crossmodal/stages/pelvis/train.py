@@ -20,6 +20,7 @@ from crossmodal.detect.export import read_split
 from crossmodal.detect.env import configure_ultralytics
 from crossmodal.detect.env import output_to
 from crossmodal.detect.matching import predictions
+from crossmodal.parallel import DEVICE_VARIABLE
 from crossmodal.parallel import THREADS_VARIABLE
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import cpu_threads
@@ -35,7 +36,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path) ->
     configure_ultralytics()
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
            "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
-           "predict": params["detect"]["predict"], "reference": reference_rule(params)}
+           "predict": params["detect"]["predict"], "reference": reference_rule(params),
+           "devices": params.get("compute", {}).get("devices")}
     return train_and_predict(datasets_dir, out, cfg, progress=True,
                              runs_at_once=compute_setting(params, "detector_runs"))
 
@@ -57,7 +59,8 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     runs = share_cores(runs, at_once=at_once, cores=cpu_threads(), reference=(cfg.get("reference") or {}).get("name"))
     start = time.perf_counter()
     rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
-                    jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run")
+                    jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run",
+                    worker_devices=cfg.get("devices"))
     table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
     table.to_csv(out / "runs.csv", index=False)
     return table
@@ -145,7 +148,8 @@ def _train_and_predict(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: 
     with output_to(folder.parent / f"{folder.name}.log"):
         detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
                                   epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
-                                  batch=int(train["batch"]), seed=run["seed"], device=train.get("device"),
+                                  batch=int(train["batch"]), seed=run["seed"],
+                                  device=os.environ.get(DEVICE_VARIABLE) or train.get("device"),
                                   **options)
         tidy_run_folder(folder)
         start = time.perf_counter()

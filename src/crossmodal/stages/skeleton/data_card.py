@@ -47,8 +47,8 @@ from crossmodal.io.geometry import rasterise_ellipsoids
 from crossmodal.learn.metrics_json import json_number
 from crossmodal.learn.metrics_json import write_json
 from crossmodal.learn.oracle import oracle_table
-from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 
 COMBINED = "combined"
 ALL = "all modalities"
@@ -68,7 +68,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     cases = load_cases(ingest_dir)
     measure = functools.partial(case_regions, cfg=cfg)
-    per_case = map_jobs(measure, cases, jobs=compute_setting(params, "jobs"), progress=True,
+    per_case = map_jobs(measure, cases, jobs=patient_workers(params), progress=True,
                         desc="data card", unit="case")
     regions = pd.DataFrame([row for rows in per_case for row in rows], columns=REGION_COLUMNS)
     lesions = regions[regions["kind"] == "metastasis"]

@@ -43,8 +43,8 @@ from crossmodal.io.case import Case
 from crossmodal.io.case import load_cases
 from crossmodal.learn.patients import modality_names
 from crossmodal.learn.patients import series_table
-from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 
 LESION_SIZE_COLUMNS = ("case_id", "modality", "lesion", "max_diameter_mm", "max_diameter_px")
 LEARNING_CURVE_COLUMNS = ("modality", "detector", "code", "seed", "fraction", "data",
@@ -204,7 +204,7 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path,
     class_names = [str(label_names[k]) for k in sorted(label_names, key=int)]  # label 1 -> class 0
     export = functools.partial(export_detector_dataset, ingest_dir=ingest_dir, out=out, cfg=cfg,
                                class_names=class_names)
-    results = map_jobs(export, jobs, jobs=compute_setting(params, "jobs"), progress=True,
+    results = map_jobs(export, jobs, jobs=patient_workers(params), progress=True,
                        desc="part 2 detector datasets", unit="dataset")
     roles = [{"case_id": c, "modality": job["modality"], "detector": job["detector"],
               "role": "scored" if s == "test" else s}

@@ -22,6 +22,7 @@ under ``out``::
 from __future__ import annotations
 
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from crossmodal.detect.export import read_split
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
+from crossmodal.parallel import DEVICE_VARIABLE
 
 DETECTION_COLUMNS = ["modality", "detector", "case_id", "z", "image_id", "x0", "y0", "x1", "y1",
                      "score", "class_id"]
@@ -66,6 +68,7 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
     from crossmodal.detect.train import train_detector
 
     name, detector, train, pred = plan["modality"], plan["detector"], cfg["train"], cfg["predict"]
+    device = os.environ.get(DEVICE_VARIABLE) or cfg.get("device")  # the worker's own GPU, if given
     data = plan.get("data", "data.yaml")
     dataset, det_dir = datasets_dir / name / detector, out / name / detector
     if data != "data.yaml":  # a learning-curve run: its own folder inside the detector's
@@ -78,7 +81,7 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
             model = train_detector(cfg["detector"], dataset / data, det_dir,
                                    epochs=int(train["epochs"]), imgsz=int(cfg["tile_size"]),
                                    batch=int(train["batch"]), seed=int(plan["seed"]),
-                                   device=cfg.get("device"), workers=int(train.get("workers", 0)),
+                                   device=device, workers=int(train.get("workers", 0)),
                                    scale=cfg.get("scale"), **trainer_options(train, det_dir))
             tidy_run_folder(det_dir)
             seconds = time.perf_counter() - start
@@ -86,7 +89,7 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
             detections = predict(model, [r["image_path"] for r in test_rows],
                                  conf=float(pred["ap_conf"]), batch=int(pred["batch"]),
                                  max_det=int(pred["max_det"]), iou=float(pred["iou"]),
-                                 device=cfg.get("device"), imgsz=list(cfg["slice_size"]))
+                                 device=device, imgsz=list(cfg["slice_size"]))
     else:
         detections = [np.zeros((0, 6)) for _ in test_rows]
     selected = model.record.get("selected") if plan["trainable"] else "not trained: no lesion"
@@ -115,7 +118,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path,
     start = time.perf_counter()
     one = functools.partial(train_and_predict_detector, datasets_dir=datasets_dir, out=out, cfg=cfg)
     results = map_jobs(one, plans, jobs=at_once, progress=True,
-                       desc=f"part 2 detectors ({at_once} at once)", unit="detector")
+                       desc=f"part 2 detectors ({at_once} at once)", unit="detector",
+                       worker_devices=params.get("compute", {}).get("devices"))
     training = pd.DataFrame([r["training"] for r in results]).assign(
         runs_at_once=at_once, stage_seconds=round(time.perf_counter() - start, 1))
     found = pd.DataFrame([(*d, r["training"]["fraction"]) for r in results
