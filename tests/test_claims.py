@@ -4,6 +4,7 @@ validation, adjusted verdicts, "thesis value in CI?", on hand-made evaluation ta
 import copy
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -206,6 +207,18 @@ def test_detector_plan_comes_from_params(params):
     assert plan.loc["det_a", "inputs"] == ", ".join(params["detect"]["inputs"])
 
 
+def params_file_with(tmp_path, dotted: tuple, value) -> Path:
+    """The repository's params.yaml with the key at ``dotted`` set to ``value``, written to tmp_path."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    node = raw
+    for part in dotted[:-1]:
+        node = node[part]
+    node[dotted[-1]] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @pytest.mark.parametrize("dotted, value, key, message", [
     (("claims", "C1", "references"), ["ct_only", "nope"], "detect.analysis.claims.C1.references",
      "'nope' not in align_fuse.inputs"),
@@ -215,13 +228,7 @@ def test_detector_plan_comes_from_params(params):
     (("multiplicity",), "bonferonni", "detect.analysis.multiplicity", "'holm' or 'none'"),
 ])
 def test_the_analysis_names_only_known_inputs_classes_and_claims(tmp_path, dotted, value, key, message):
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    node = raw["detect"]["analysis"]
-    for part in dotted[:-1]:
-        node = node[part]
-    node[dotted[-1]] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    path = params_file_with(tmp_path, ("detect", "analysis", *dotted), value)
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert re.search(rf"^{re.escape(str(path))}: {re.escape(key)}: .*{message}", str(caught.value),
@@ -385,13 +392,7 @@ def test_the_skeleton_analysis_is_printed_with_its_family(skeleton_cfg):
     (("c3d", "gate", "sanity_auc_ci_low"), 2.0, "c3d.gate.sanity_auc_ci_low"),
 ])
 def test_the_part2_analysis_and_gate_keys_are_validated(tmp_path, dotted, value, key):
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    node = raw
-    for part in dotted[:-1]:
-        node = node[part]
-    node[dotted[-1]] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    path = params_file_with(tmp_path, dotted, value)
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert key in str(caught.value), str(caught.value)

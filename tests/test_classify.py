@@ -209,11 +209,18 @@ def test_metrics_with_ci():
         metrics_with_ci(broken, n_boot=10)
 
 
+def _informative_and_noise_scores(*, shift: float, n_splits: int, n_repeats: int, classifier: str,
+                                  noise_columns: slice):
+    """Out-of-fold scores of one classifier on informative features and on noise columns only."""
+    X, y = _dataset(n=60, shift=shift)
+    folds = fold_assignments(y, n_splits=n_splits, n_repeats=n_repeats, seed=0)
+    return (cross_validated_scores(X, y, classifier=classifier, folds=folds),
+            cross_validated_scores(X[:, noise_columns], y, classifier=classifier, folds=folds))
+
+
 def test_paired_comparison_and_delong_on_oof():
-    X, y = _dataset(n=60, shift=1.0)
-    folds = fold_assignments(y, n_splits=5, n_repeats=2, seed=0)
-    good = cross_validated_scores(X, y, classifier="logistic_regression", folds=folds)
-    noise = cross_validated_scores(X[:, 10:20], y, classifier="logistic_regression", folds=folds)
+    good, noise = _informative_and_noise_scores(shift=1.0, n_splits=5, n_repeats=2, classifier="logistic_regression",
+                                                noise_columns=slice(10, 20))
     same = compare_with_ci(good, good, n_boot=100, seed=0)
     assert (same[["estimate", "ci_low", "ci_high"]].to_numpy() == 0).all()
     diff = compare_with_ci(good, noise, n_boot=300, seed=0)
@@ -379,10 +386,8 @@ def test_brier_reliability_and_confusion_on_a_known_case():
 
 
 def test_paired_comparison_reports_a_bootstrap_p_value():
-    X, y = _dataset(n=60, shift=2.0)
-    folds = fold_assignments(y, n_splits=3, n_repeats=1, seed=0)
-    good = cross_validated_scores(X, y, classifier="lda", folds=folds)
-    noise = cross_validated_scores(X[:, 10:14], y, classifier="lda", folds=folds)
+    good, noise = _informative_and_noise_scores(shift=2.0, n_splits=3, n_repeats=1, classifier="lda",
+                                                noise_columns=slice(10, 14))
     c = compare_with_ci(good, noise, n_boot=300, seed=0)
     assert c.loc["auc", "p_value"] < 0.05 and c.loc["auc", "estimate"] > 0
     same = compare_with_ci(good, good, n_boot=300, seed=0)

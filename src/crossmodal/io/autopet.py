@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from crossmodal.io.case import Case
 from crossmodal.io.case import same_grid
-from crossmodal.io.cohort import read_label
+from crossmodal.io.labels import read_label
 from crossmodal.io.errors import IngestError
 from crossmodal.io.errors import LabelGridMismatchError
 from crossmodal.io.pseudonym import pseudonym

@@ -27,7 +27,6 @@ from crossmodal.io.dicom import scan_dicom_tree
 from crossmodal.io.errors import IngestError
 from crossmodal.io.errors import UnpairedSeriesError
 from crossmodal.io.labels import index_label_objects
-from crossmodal.io.labels import read_label  # noqa: F401 (its former home; crossmodal.io.autopet imports it here)
 from crossmodal.io.labels import read_series_label
 from crossmodal.io.pseudonym import pseudonym
 from crossmodal.io.pseudonym import redact
