@@ -9,15 +9,15 @@ from typing import Any
 import pandas as pd
 
 from crossmodal.report.common import ci_column
-from crossmodal.report.common import p_cell as _p_cell
-from crossmodal.report.common import thesis_cell as _thesis_cell
-from crossmodal.report.common import yes_no as _yes_no
+from crossmodal.report.common import p_cell
+from crossmodal.report.common import thesis_cell
+from crossmodal.report.common import yes_no
 
 
 def analysis_view(analysis: pd.DataFrame) -> pd.DataFrame:
     """The pre-specified analysis (``analysis.csv``) as shown before the results."""
     view = analysis.copy()
-    view["thesis value"] = [_thesis_cell(v) for v in view["thesis value"]]
+    view["thesis value"] = [thesis_cell(v) for v in view["thesis value"]]
     return view.set_index("claim")
 
 
@@ -42,12 +42,12 @@ def claims_view(claims: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
         "claim": claims["claim"], "detector": claims["detector"], "thesis says": claims["says"],
         "comparison": [f"{c} ({m})" if isinstance(m, str) and m else c
                        for c, m in zip(claims["comparison"], claims["metric"])],
-        "thesis value": [_thesis_cell(v) for v in claims["thesis"]],
+        "thesis value": [thesis_cell(v) for v in claims["thesis"]],
         "ours [95 % CI]": ci_column(claims, "ours", "ci_low", "ci_high", digits=digits, signed=True),
-        "p": [_p_cell(p) for p in claims["p_value"]],
-        "Holm p": [_p_cell(p) for p in claims["p_holm"]],
+        "p": [p_cell(p) for p in claims["p_value"]],
+        "Holm p": [p_cell(p) for p in claims["p_holm"]],
         "verdict": claims["verdict"],
-        "thesis value in CI?": [_yes_no(v) for v in claims["thesis_in_ci"]],
+        "thesis value in CI?": [yes_no(v) for v in claims["thesis_in_ci"]],
     })
     if "gate" in claims:  # why a row is not measurable: a run that found no lesion
         view["sanity gate"] = claims["gate"].fillna("")
@@ -60,7 +60,7 @@ def beside_view(beside: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     """Secondary metrics and controls: difference with CI and unadjusted p, no verdict."""
     view = beside[["claim", "detector", "kind", "comparison", "metric"]].copy()
     view["ours [95 % CI]"] = ci_column(beside, "ours", "ci_low", "ci_high", digits=digits, signed=True)
-    view["p (unadjusted)"] = [_p_cell(p) for p in beside["p_value"]]
+    view["p (unadjusted)"] = [p_cell(p) for p in beside["p_value"]]
     return view
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 from crossmodal.learn.classify import make_classifiers
 from crossmodal.learn.patients import modality_names
 from crossmodal.report.common import ci_column
-from crossmodal.report.common import p_cell as _p_cell
-from crossmodal.report.common import thesis_cell as _thesis_cell
-from crossmodal.report.common import yes_no as _yes_no
+from crossmodal.report.common import p_cell
+from crossmodal.report.common import thesis_cell
+from crossmodal.report.common import yes_no
 
 __all__ = ["analysis_view", "beside_view", "c3d_difference_table", "choices_table", "claims_view",
            "early_fusion_sentence", "gate_view", "verdict_summary"]
@@ -86,7 +86,7 @@ def c3d_difference_table(vs_early: pd.DataFrame, metrics=("auc", "accuracy")) ->
 def analysis_view(analysis: pd.DataFrame) -> pd.DataFrame:
     """The pre-specified analysis (``analysis.csv``) as shown before the results."""
     view = analysis.copy()
-    view["thesis value"] = [_thesis_cell(v) for v in view["thesis value"]]
+    view["thesis value"] = [thesis_cell(v) for v in view["thesis value"]]
     return view.set_index("claim")
 
 
@@ -118,13 +118,13 @@ def claims_view(claims: pd.DataFrame, *, ci: float = 0.95, digits: int = 3) -> p
     return pd.DataFrame({
         "claim": claims["claim"], "comparator": claims["comparator"],
         "metric (fused - comparator)": claims["metric"], "patients": claims["patients"],
-        "thesis value": [_thesis_cell(v) for v in claims["thesis"]],
+        "thesis value": [thesis_cell(v) for v in claims["thesis"]],
         f"ours [{100 * ci:g} % CI]": ci_column(claims, "ours", "ci_low", "ci_high", digits=digits,
                                              signed=True),
-        "p": [_p_cell(p) for p in claims["p_value"]],
-        "Holm p": [_p_cell(p) for p in claims["p_holm"]],
+        "p": [p_cell(p) for p in claims["p_value"]],
+        "Holm p": [p_cell(p) for p in claims["p_holm"]],
         "verdict": claims["verdict"], "claim verdict": claims["claim verdict"],
-        "thesis value in CI?": [_yes_no(v) for v in claims["thesis_in_ci"]],
+        "thesis value in CI?": [yes_no(v) for v in claims["thesis_in_ci"]],
         "gate": claims["gate"]}).set_index(["claim", "comparator"])
 
 
@@ -132,11 +132,11 @@ def beside_view(beside: pd.DataFrame, *, ci: float = 0.95, digits: int = 3) -> p
     """Secondary metrics and all-patient figures: CI, unadjusted p, thesis in CI; no verdict."""
     return pd.DataFrame({
         "claim": beside["claim"], "comparator": beside["comparator"], "metric": beside["metric"],
-        "patients": beside["patients"], "thesis value": [_thesis_cell(v) for v in beside["thesis"]],
+        "patients": beside["patients"], "thesis value": [thesis_cell(v) for v in beside["thesis"]],
         f"ours [{100 * ci:g} % CI]": ci_column(beside, "ours", "ci_low", "ci_high", digits=digits,
                                              signed=True),
-        "p (unadjusted)": [_p_cell(p) for p in beside["p_value"]],
-        "thesis value in CI?": [_yes_no(v) for v in beside["thesis_in_ci"]],
+        "p (unadjusted)": [p_cell(p) for p in beside["p_value"]],
+        "thesis value in CI?": [yes_no(v) for v in beside["thesis_in_ci"]],
         "gate": beside["gate"]})
 
 
