@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Offline settings the project applies itself (see DEVELOPERS.md / README).
+# Offline settings the project applies itself (README, "The two commands").
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export YOLO_OFFLINE := 1
@@ -30,7 +30,11 @@ repro: data
 	$(BIN)/dvc repro
 	$(MAKE) book
 
+# The landing page (results at a glance) and "Reproduce this book" are executed here, at
+# build time, from what the stages wrote; every other page comes executed from its stage.
 book: $(STAMP)
+	$(BIN)/crossmodal notebook notebooks/book/00_results.py book/executed/book/00_results.ipynb
+	$(BIN)/crossmodal notebook notebooks/book/reproduce.py book/executed/book/reproduce.ipynb
 	$(BIN)/jb build book --config _config.yml --toc $(CURDIR)/book/_toc.yml --path-output book --warningiserror --nitpick --keep-going
 
 test: $(STAMP)

@@ -256,10 +256,16 @@ def listed_params(stage: dict) -> set[str]:
     return {p for p in stage.get("params", []) if isinstance(p, str)}
 
 
+#: Read by the ``crossmodal`` command itself for every stage it runs (the CPU kernels of
+#: the stage's processes: crossmodal.reproducible.pin_cpu_kernels).
+EVERY_STAGE = {"reproducibility.cpu_kernels"}
+
+
 def minimal_params(cmd: str) -> list[str]:
-    """The params list of a stage: the profile selector, the selected profile, and every key
-    read, less those whose section is read whole."""
-    read = params_read(cmd) - {"profile"}
+    """The params list of a stage: the profile selector, the selected profile, the keys
+    every stage reads (:data:`EVERY_STAGE`) and every key the stage reads, less those whose
+    section is read whole."""
+    read = (params_read(cmd) | EVERY_STAGE) - {"profile"}
     kept = sorted(k for k in read if not any(k.startswith(other + ".") for other in read))
     return ["profile", "profiles.${profile}", *kept]
 

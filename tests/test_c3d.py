@@ -98,6 +98,16 @@ def test_cross_validated_output_matches_classifier_format():
     assert {"auc", "accuracy"} <= set(table.index)
 
 
+def test_folds_trained_side_by_side_give_the_same_probabilities():
+    x, y = _volumes(n=12)
+    folds = fold_assignments(pd.Series(y, index=[f"p{i:02d}" for i in range(12)]), n_splits=3,
+                             n_repeats=1, seed=0)
+    kwargs = dict(seed=0, width=2, epochs=2, batch_size=4, device="cpu", threads=1)
+    one_by_one = c3d_cross_validated(x, y, folds, jobs=1, **kwargs)
+    side_by_side = c3d_cross_validated(x, y, folds, jobs=2, **kwargs)
+    pd.testing.assert_frame_equal(one_by_one, side_by_side, check_exact=True)
+
+
 # ----------------------------------------------------------------------------- sanity gate
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dvc_deps import EVERY_STAGE
 from dvc_deps import REPO
 from dvc_deps import _related
 from dvc_deps import dvc_stages
@@ -38,7 +39,7 @@ def code_dep_problems(stage: dict) -> list[str]:
 def params_problems(stage: dict) -> list[str]:
     """Params the command reads that no listed param covers, and listed params it never reads."""
     listed = listed_params(stage) - PROFILE_PARAMS
-    read = params_read(stage["cmd"]) - {"profile"}
+    read = (params_read(stage["cmd"]) | EVERY_STAGE) - {"profile"}
     problems = [f"reads {key} but does not list it (or a section holding it)" for key in sorted(read)
                 if not any(key == p or key.startswith(p + ".") for p in listed)]
     problems += [f"lists {p} but never reads it" for p in sorted(listed)

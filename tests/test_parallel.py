@@ -109,5 +109,8 @@ def test_job_counts(monkeypatch):
     assert resolve_jobs("auto", 100) == 8
     assert resolve_jobs(None, 3) == 3  # never more processes than items
     assert resolve_jobs(2, 10) == 2
+    assert resolve_jobs("auto", 100, threads_per_job=3) == 2  # as many as 8 cores hold at 3 threads
+    assert resolve_jobs("auto", 100, threads_per_job=16) == 1
+    assert resolve_jobs(4, 100, threads_per_job=3) == 4  # a number is taken as given
     with pytest.raises(ValueError, match=">= 1"):
         resolve_jobs(-1, 10)

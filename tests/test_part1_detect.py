@@ -196,18 +196,15 @@ def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_s
     assert all(serial[k] == parallel[k] for k in serial)
 
 
-def test_share_cores_gives_the_last_round_the_idle_cores():
-    from crossmodal.stages.pelvis.train import share_cores
+def test_every_learned_run_trains_on_the_params_threads_whatever_the_cores():
+    from crossmodal.stages.pelvis.train import with_threads
 
     runs = [{"detector": "yolov8", "input": f"in{k}", "seed": 0} for k in range(5)]
     runs.append({"detector": "suv_threshold", "input": "in0", "seed": 0})
-    shared = share_cores(runs, at_once=2, cores=2, reference="suv_threshold")
-    assert shared[0]["detector"] == "suv_threshold" and shared[0]["threads"] == 1  # the reference first
-    assert [r["threads"] for r in shared[1:]] == [1, 1, 1, 1, 2]  # 5 runs on 2 cores: the fifth gets both
-    assert [r["input"] for r in shared[1:]] == [f"in{k}" for k in range(5)]
-    assert [r["threads"] for r in share_cores(runs[:4], at_once=2, cores=2)] == [1, 1, 1, 1]
-    assert [r["threads"] for r in share_cores(runs[:5], at_once=4, cores=16)] == [4, 4, 4, 4, 16]
-    assert [r["threads"] for r in share_cores(runs[:3], at_once=1, cores=2)] == [2, 2, 2]
+    planned = with_threads(runs, 2, reference="suv_threshold")
+    assert planned[0]["detector"] == "suv_threshold" and planned[0]["threads"] == 1  # the reference first
+    assert [r["threads"] for r in planned[1:]] == [2] * 5  # the fifth run too: no idle-core bonus
+    assert [r["input"] for r in planned[1:]] == [f"in{k}" for k in range(5)]
     assert "threads" not in runs[0]  # the plan itself is not changed
 
 

@@ -15,13 +15,18 @@ loads the validated params and hands them, with the paths, to the stage.
 
 from __future__ import annotations
 
+import datetime
 import importlib
+import json
+import os
+import time
 from pathlib import Path
 
 import typer
 
 from crossmodal.params import ParamsError
 from crossmodal.params import load_params as _load_params
+from crossmodal.reproducible import pin_cpu_kernels
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -30,12 +35,18 @@ ProfileOption = typer.Option(None, "--profile", help="Override the params.yaml p
 
 
 def load_params(path: Path, profile: str | None) -> dict:
-    """Validated params; an invalid file stops the command with every problem named."""
+    """Validated params; an invalid file stops the command with every problem named.
+
+    Also holds the CPU libraries of this process, and of every process it starts, to the
+    params' ``reproducibility.cpu_kernels`` (:func:`crossmodal.reproducible.pin_cpu_kernels`).
+    """
     try:
-        return _load_params(path, profile)
+        params = _load_params(path, profile)
     except (ParamsError, KeyError) as error:
         typer.echo(str(error).strip("'\""), err=True)
         raise typer.Exit(2) from None
+    pin_cpu_kernels(params)
+    return params
 
 
 def key_values(items: list[str]) -> dict[str, str]:
@@ -76,8 +87,8 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
 def stage(name: str, arguments: list[str] = typer.Argument(None, help="key=value paths"),
           params: Path = ParamsOption, profile: str = ProfileOption) -> None:
     """Run one pipeline stage: ``crossmodal stage pelvis.align_fuse ingest_dir=... out=...``."""
+    settings = load_params(params, profile)  # first: it sets the CPU kernels before NumPy loads
     module, values = stage_module(name), key_values(arguments or [])
-    settings = load_params(params, profile)
     try:
         module.run(settings, **values)
     except RuntimeError as error:
@@ -110,10 +121,35 @@ def notebook(
     """
     from crossmodal.execute import execute_notebook
 
+    settings = load_params(params, profile)
     values = {"params_path": str(params), **key_values(parameter)}
     if profile:
         values["profile"] = profile
+    start = time.perf_counter()
     execute_notebook(source, output, values)
+    record_wall_time(source, output, time.perf_counter() - start, settings.get("profile"))
+
+
+#: Wall time of each executed notebook (one JSON per output; read by the book's Reproduce page).
+#: Outside every DVC output: a time is not a result, and differs run to run.
+TIMINGS_DIR = Path(".timings")
+
+
+def record_wall_time(source: Path, output: Path, seconds: float, profile: str | None,
+                     timings_dir: Path = TIMINGS_DIR) -> Path | None:
+    """Write ``<timings_dir>/<output path, "/" as "__">.json``: source, output, seconds,
+    finished (UTC, ISO 8601) and profile of one notebook run. Nothing for an output outside
+    the working directory (not a page of this book)."""
+    output = Path(os.path.relpath(Path(output).absolute(), Path.cwd()))
+    if output.parts[:1] == ("..",):
+        return None
+    record = {"source": Path(source).as_posix(), "output": output.as_posix(), "seconds": round(seconds, 1),
+              "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "profile": profile}
+    timings_dir.mkdir(parents=True, exist_ok=True)
+    path = timings_dir / (output.as_posix().replace("/", "__") + ".json")
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
 
 
 if __name__ == "__main__":

@@ -8,20 +8,26 @@ from typing import Any
 
 # Papermill's clock readings: they change on every run and say nothing about the results.
 VOLATILE_METADATA = ("start_time", "end_time", "duration")
+# The notebook's own parameters cell and the one papermill injects after it: plumbing, not
+# part of the page, so MyST-NB's ``remove-cell`` tag keeps them out of the book.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+BOOK_REMOVE_TAG = "remove-cell"
 
 
 def execute_notebook(source: str | Path, output: str | Path, parameters: dict[str, Any]) -> None:
     """Run ``source`` (``py:percent``) into ``output`` (``.ipynb``) with ``parameters``
     replacing its ``parameters`` cell; the working directory stays the repository root.
 
-    Progress bars are off in the kernel and papermill's timings are dropped from the saved
-    notebook, so the same inputs give the same page, byte for byte, run after run.
+    Progress bars are off in the kernel, papermill's timings are dropped from the saved
+    notebook and its cell ids are numbered, not drawn at random, so the same inputs give
+    the same page, byte for byte, run after run. The parameter cells are tagged for removal
+    from the book (:func:`tag_parameter_cells`).
     """
     import jupytext
     import nbformat
     import papermill
 
-    nb = jupytext.read(source)
+    nb = with_stable_cell_ids(jupytext.read(source))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     saved = os.environ.get("TQDM_DISABLE")
@@ -35,7 +41,8 @@ def execute_notebook(source: str | Path, output: str | Path, parameters: dict[st
             os.environ.pop("TQDM_DISABLE", None)
         else:
             os.environ["TQDM_DISABLE"] = saved
-    nbformat.write(without_timings(executed), str(output))
+    for_the_book = tag_parameter_cells(with_stable_cell_ids(without_timings(executed)))
+    nbformat.write(for_the_book, str(output))
 
 
 def without_timings(nb):
@@ -45,4 +52,28 @@ def without_timings(nb):
         for key in VOLATILE_METADATA:
             record.pop(key, None)
         holder.pop("execution", None)
+    return nb
+
+
+def with_stable_cell_ids(nb):
+    """``nb`` with its cells' ids numbered in order (in place) where nbformat draws them at
+    random; papermill's injected cell is ``injected-parameters`` and leaves the others'
+    numbers as they were before execution."""
+    index = 0
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+        else:
+            cell.id = f"cell-{index}"
+            index += 1
+    return nb
+
+
+def tag_parameter_cells(nb):
+    """``nb`` with its ``parameters`` and ``injected-parameters`` cells tagged
+    ``remove-cell`` (in place, once), so the book shows neither; other cells are untouched."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if any(tag in tags for tag in PARAMETER_TAGS) and BOOK_REMOVE_TAG not in tags:
+            cell.metadata["tags"] = [*tags, BOOK_REMOVE_TAG]
     return nb

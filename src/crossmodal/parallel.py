@@ -66,10 +66,11 @@ def patient_workers(params: dict) -> Workers:
     return Workers(compute.get("jobs", "auto"), compute.get("backend", "processes"), compute.get("scheduler"))
 
 
-def resolve_jobs(jobs: int | str | None, n_items: int) -> int:
-    """``'auto'``/``None``/``0`` -> every core; always within ``[1, n_items]``."""
+def resolve_jobs(jobs: int | str | None, n_items: int, *, threads_per_job: int = 1) -> int:
+    """``'auto'``/``None``/``0`` -> as many jobs as the cores hold at ``threads_per_job``
+    each; always within ``[1, n_items]``."""
     if jobs in (None, "auto", 0, "0"):
-        jobs = cpu_threads()
+        jobs = max(1, cpu_threads() // max(1, int(threads_per_job)))
     jobs = int(jobs)
     if jobs < 1:
         raise ValueError(f"compute jobs must be >= 1 or 'auto', got {jobs}")

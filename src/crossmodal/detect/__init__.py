@@ -3,13 +3,13 @@
 Modules are imported on demand so that ``import crossmodal.detect`` does not pull in
 torch or ultralytics:
 
-- :mod:`crossmodal.detect.env` — :func:`configure_ultralytics` (offline setup; call it
+- :mod:`crossmodal.detect.env` — :func:`~crossmodal.detect.env.configure_ultralytics` (offline setup; call it
   before anything imports ``ultralytics``).
 - :mod:`crossmodal.detect.dataset` — boxes from masks, 3-D lesion labels, patient split,
   slice sampling.
 - :mod:`crossmodal.detect.export` — YOLO / COCO export and readers.
-- :mod:`crossmodal.detect.train` — ``DETECTORS`` registry, :func:`train_detector`,
-  :func:`predict`.
+- :mod:`crossmodal.detect.train` — ``DETECTORS`` registry, :func:`~crossmodal.detect.train.train_detector`,
+  :func:`~crossmodal.detect.train.predict`.
 
 Metrics live in :mod:`crossmodal.detect.metrics` (inputs and COCO matching in
 :mod:`crossmodal.detect.matching`).

@@ -145,7 +145,7 @@ def export_yolo(
         Dataset root. Gets ``images/{train,val,test}/``, ``labels/{train,val,test}/``,
         ``data.yaml`` and ``index.csv``.
     split_of : mapping
-        ``case_id -> 'train' | 'val' | 'test'`` (see :func:`patient_split`). Records
+        ``case_id -> 'train' | 'val' | 'test'`` (see :func:`~crossmodal.detect.dataset.patient_split`). Records
         of cases not in it are skipped.
     class_names : sequence of str
         Class names, index = class id.

@@ -21,7 +21,7 @@ of its own.
 Bootstrap
 ---------
 Hits and findings are computed once; ``patient_weights`` ((B, P) multiplicities, columns
-in :attr:`GroundTruth.patients` order) then weight the per-patient counts of found lesions,
+in :attr:`~crossmodal.detect.matching.GroundTruth.patients` order) then weight the per-patient counts of found lesions,
 lesions, findings and patients, so B resamples cost B rows of one matrix product. A
 patient drawn twice counts its lesions, its findings and itself twice.
 """

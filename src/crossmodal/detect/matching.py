@@ -53,8 +53,8 @@ __all__ = [
     "weights_matrix",
 ]
 
-# Built exactly as pycocotools' Params.setDetParams, so the floating-point thresholds
-# (e.g. 0.6000000000000001) agree bit for bit.
+#: COCO's IoU thresholds 0.50:0.05:0.95, built exactly as pycocotools' Params.setDetParams,
+#: so the floating-point thresholds (e.g. 0.6000000000000001) agree bit for bit.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 COCO_RECALL_THRESHOLDS = np.linspace(
     0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True

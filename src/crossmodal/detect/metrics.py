@@ -9,7 +9,7 @@ that have ground truth; ``ap50`` uses IoU 0.5 and ``ap50_95`` the mean over
 Bootstrap
 ---------
 Every metric accepts ``patient_weights``: a ``(B, P)`` array of how many times each
-patient (columns in :attr:`GroundTruth.patients` order) is drawn in each of ``B``
+patient (columns in :attr:`~crossmodal.detect.matching.GroundTruth.patients` order) is drawn in each of ``B``
 resamples. Drawing a patient ``k`` times is the same as counting its slices ``k`` times,
 so the metrics are computed for all resamples at once from the one matching (matrix
 products over patients), which makes ``B = 1000`` cost about as much as one
@@ -131,7 +131,7 @@ def average_precision(
     preds : DataFrame
     iou_threshold : float or sequence of float
         A sequence gives the mean over thresholds (COCO AP@[.5:.95] for
-        :data:`COCO_IOU_THRESHOLDS`).
+        :data:`~crossmodal.detect.matching.COCO_IOU_THRESHOLDS`).
     class_ids : sequence of int, optional
         Classes to average; default all classes with ground truth.
     max_dets : int or None

@@ -30,7 +30,7 @@ from crossmodal.io.case import Case
 __all__ = ["crop_tile", "detector_slices", "series_arrays", "series_slices", "tile_origin",
            "training_slices", "training_tiles"]
 
-# A box cut by a tile border stays a box when at least this share of its area is inside.
+#: A box cut by a tile border stays a box when at least this share of its area is inside.
 TILE_BOX_MIN_INSIDE = 0.5
 
 

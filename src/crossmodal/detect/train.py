@@ -96,6 +96,7 @@ class DetectorSpec:
         return self.model.format(scale=scale)
 
 
+#: Every detector :func:`train_detector` knows, by registry key.
 DETECTORS: dict[str, DetectorSpec] = {
     # ultralytics maps yolov5n.yaml to its anchor-free "v5u" head (cfg/models/v5/yolov5.yaml).
     "yolov5u": DetectorSpec("ultralytics", "yolov5{scale}.yaml", "n", tuple("nsmlx"), "YOLOv5u"),
@@ -121,7 +122,7 @@ def detector_options(name: str, *, config_dir: str | os.PathLike | None = None) 
 
     Ultralytics family: the keys of ultralytics' default training config
     (``ultralytics.cfg.DEFAULT_CFG_DICT``; ultralytics is configured offline first, with
-    ``config_dir``). Faster R-CNN: the keys of :data:`FASTERRCNN_DEFAULTS`.
+    ``config_dir``). Faster R-CNN: the keys of :data:`~crossmodal.detect.fasterrcnn.FASTERRCNN_DEFAULTS`.
     """
     spec = _spec(name)
     if spec.family == "ultralytics":
@@ -218,11 +219,11 @@ def train_detector(
         Ultralytics config folder for :func:`~crossmodal.detect.env.configure_ultralytics`.
     isolate_cache : bool
         Train from a symbolic-link mirror in ``out_dir/dataset`` (see
-        :func:`dataset_view`).
+        :func:`~crossmodal.detect.yolo_folder.dataset_view`).
     **kw
         Ultralytics: any ``model.train`` argument (e.g. ``lr0``, ``mosaic``,
-        ``patience``; :data:`ULTRALYTICS_DEFAULTS` apply otherwise). Faster R-CNN: keys of
-        :data:`FASTERRCNN_DEFAULTS`. Others raise :class:`UnknownOptionError`.
+        ``patience``; :data:`~crossmodal.detect.ultralytics_trainer.ULTRALYTICS_DEFAULTS` apply otherwise). Faster R-CNN: keys of
+        :data:`~crossmodal.detect.fasterrcnn.FASTERRCNN_DEFAULTS`. Others raise :class:`UnknownOptionError`.
 
     Returns
     -------

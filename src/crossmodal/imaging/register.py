@@ -220,7 +220,7 @@ def register_rigid(fixed_ct, moving_pet, *, kind="rigid", metric="mattes", bins=
 
     Returns
     -------
-    RegistrationResult (reproducibility details: :func:`_sitk_threads`, :func:`_run`)
+    RegistrationResult (reproducibility details: ``_sitk_threads``, ``_run``)
     """
     _check_options(kind, shrink_factors, smoothing_sigmas, sampling)
     if engine == "elastix":

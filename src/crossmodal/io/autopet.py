@@ -29,7 +29,7 @@ def find_autopet_studies(root: str | Path) -> list[Path]:
 
 
 def read_autopet_study(folder: str | Path, *, salt: str, require_nonempty_label: bool = False) -> Case:
-    """One autoPET study as a :class:`Case` (CT, PT and the CT-grid label).
+    """One autoPET study as a :class:`~crossmodal.io.case.Case` (CT, PT and the CT-grid label).
 
     autoPET includes lesion-free control studies, so an empty mask is allowed by default.
     """

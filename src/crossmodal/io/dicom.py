@@ -51,9 +51,9 @@ _SITE_TAGS = ["InstitutionName", "InstitutionAddress", "ReferringPhysicianName",
 # there, before the acquisition and PET sequences, which cost most of a header's parse.
 _LAST_HEADER_TAG = 0x00200052
 _HEADER_TAG_NUMBERS = [Tag(keyword) for keyword in _HEADER_TAGS + _STUDY_ID_TAGS + _SITE_TAGS]
-# Label objects, not images: the scanner keeps them as series of their own for
-# :mod:`crossmodal.io.labels`, so a hospital export's SEG or RTSTRUCT beside the images is
-# neither read as an image series nor reported as an unreadable slice.
+#: Label objects, not images: the scanner keeps them as series of their own for
+#: :mod:`crossmodal.io.labels`, so a hospital export's SEG or RTSTRUCT beside the images is
+#: neither read as an image series nor reported as an unreadable slice.
 LABEL_OBJECT_MODALITIES = ("SEG", "RTSTRUCT")
 # Transfer syntaxes whose pixel data are the raw little-endian samples.
 _RAW_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}

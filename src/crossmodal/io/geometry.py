@@ -15,6 +15,7 @@ import SimpleITK as sitk
 
 __all__ = ["INTERPOLATORS", "rasterise_ellipsoids", "resample_to_reference", "sitk_interpolator"]
 
+#: SimpleITK interpolators by name.
 INTERPOLATORS = {
     "nearest": sitk.sitkNearestNeighbor,
     "linear": sitk.sitkLinear,

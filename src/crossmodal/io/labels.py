@@ -170,10 +170,10 @@ def read_seg_label(path: str | Path, reference: sitk.Image, *, series_uid: str, 
     """A DICOM SEG (BINARY, FRACTIONAL or LABELMAP) as a uint8 label array on
     ``reference``'s grid (z, y, x), values from ``label_names``.
 
-    Raises :class:`LabelReferenceError` (another series or frame of reference),
-    :class:`NoLabelContentError` (no frames), :class:`UnknownSegmentError`,
-    :class:`LabelOffGridError` (a frame off the series' slices) or
-    :class:`OverlappingLabelsError`.
+    Raises :class:`~crossmodal.io.errors.LabelReferenceError` (another series or frame of reference),
+    :class:`~crossmodal.io.errors.NoLabelContentError` (no frames), :class:`~crossmodal.io.errors.UnknownSegmentError`,
+    :class:`~crossmodal.io.errors.LabelOffGridError` (a frame off the series' slices) or
+    :class:`~crossmodal.io.errors.OverlappingLabelsError`.
     """
     import highdicom  # half a second to import, and only SEG labels need it
 
@@ -225,9 +225,9 @@ def read_rtstruct_label(path: str | Path, reference: sitk.Image, *, series_uid: 
     """An RTSTRUCT's CLOSED_PLANAR contours filled on ``reference``'s grid: a uint8 label
     array (z, y, x), values from ``label_names`` (see the module notes on holes).
 
-    Raises :class:`LabelReferenceError`, :class:`NoLabelContentError` (no contours),
-    :class:`UnknownSegmentError`, :class:`LabelOffGridError` (a contour off the series'
-    slices) or :class:`OverlappingLabelsError`.
+    Raises :class:`~crossmodal.io.errors.LabelReferenceError`, :class:`~crossmodal.io.errors.NoLabelContentError` (no contours),
+    :class:`~crossmodal.io.errors.UnknownSegmentError`, :class:`~crossmodal.io.errors.LabelOffGridError` (a contour off the series'
+    slices) or :class:`~crossmodal.io.errors.OverlappingLabelsError`.
     """
     path = Path(path)
     ds = _read_dataset(path, "RTSTRUCT")
@@ -278,7 +278,7 @@ def normalise_name(name: str) -> str:
 
 def paint(label: np.ndarray, where: tuple, values: np.ndarray, path: Path) -> None:
     """Write the non-zero ``values`` into ``label[where]``; a voxel that already holds
-    another label value raises :class:`OverlappingLabelsError`."""
+    another label value raises :class:`~crossmodal.io.errors.OverlappingLabelsError`."""
     region = label[where]
     clash = (region != 0) & (values != 0) & (region != values)
     if clash.any():
@@ -307,7 +307,7 @@ def _functional(groups: list[Dataset], sequence: str, keyword: str, path: Path, 
 
 def _frame_slot(path: Path, frame: int, groups: list[Dataset], shape: tuple[int, int],
                 reference: sitk.Image) -> tuple[int, slice, slice]:
-    """Where a SEG frame goes in the (z, y, x) label array; :class:`LabelOffGridError` when
+    """Where a SEG frame goes in the (z, y, x) label array; :class:`~crossmodal.io.errors.LabelOffGridError` when
     it does not fall on one of ``reference``'s slices."""
     orientation = np.asarray(_functional(groups, "PlaneOrientationSequence", "ImageOrientationPatient", path, frame),
                              float)

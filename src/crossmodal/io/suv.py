@@ -9,6 +9,7 @@
   the series was post-processed (SeriesTime later than the acquisition).
 * Units ``GML``: the pixels already are SUVbw (factor 1).
 * Units ``CNTS``: Philips private SUV scale factor (7053,1000).
+
 Anything missing raises :class:`~crossmodal.io.errors.MissingSUVTagError`; other units
 raise :class:`~crossmodal.io.errors.UnsupportedUnitsError`; a value no scan can have (not a
 number, a malformed date or time, outside the bounds below) raises

@@ -28,6 +28,7 @@ References
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 import pandas as pd
@@ -287,7 +288,7 @@ def predict_c3d(model, volumes, *, batch_size=8, device=None):
     return torch.cat(out).double().numpy() if out else np.empty(0)
 
 
-def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwargs):
+def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, jobs=1, threads=None, **train_kwargs):
     """Out-of-fold C3D probabilities on precomputed folds.
 
     Parameters
@@ -300,6 +301,11 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
     seed : int
         Base seed; fold (r, f) trains with a seed derived from ``(seed, r, f)``.
     device : str or torch.device, optional
+    jobs : int or 'auto'
+        Folds trained side by side in their own processes; the result does not depend on it.
+    threads : int, optional
+        CPU threads of each fold's training (default: the process's). On the CPU the
+        weights depend on it, so :mod:`crossmodal.reproducible` fixes it from the params.
     **train_kwargs
         Passed to :func:`train_c3d` (``width``, ``epochs``, ``lr``, ``batch_size``, ...).
 
@@ -310,11 +316,23 @@ def c3d_cross_validated(volumes, y, folds, *, seed=0, device=None, **train_kwarg
         :func:`crossmodal.learn.classify.cross_validated_scores`, so
         :func:`crossmodal.learn.metrics.metrics_with_ci` applies unchanged.
     """
-    y_arr = np.asarray(y).astype(int)
-    parts = []
-    for repeat, fold, train, test in iter_folds(folds):
-        fold_seed = int(np.random.SeedSequence([seed, repeat, fold]).generate_state(1)[0])
-        model = train_c3d(volumes, y_arr, train, seed=fold_seed, device=device, **train_kwargs)
-        prob = predict_c3d(model, np.asarray(volumes)[test])
-        parts.append(pd.DataFrame({"repeat": repeat, "fold": fold, "index": test, "prob": prob}))
+    from crossmodal.parallel import map_jobs
+
+    y_arr, volumes = np.asarray(y).astype(int), np.asarray(volumes)
+    tasks = [(repeat, fold, train, test, int(np.random.SeedSequence([seed, repeat, fold]).generate_state(1)[0]))
+             for repeat, fold, train, test in iter_folds(folds)]
+    one = functools.partial(_fold_probabilities, volumes=volumes, y=y_arr, device=device, threads=threads,
+                            train_kwargs=train_kwargs)
+    parts = map_jobs(one, tasks, jobs=jobs)
     return finish_oof(pd.concat(parts, ignore_index=True), folds, y_arr)
+
+
+def _fold_probabilities(task, *, volumes, y, device, threads, train_kwargs) -> pd.DataFrame:
+    """One fold's test probabilities (module level, for :func:`crossmodal.parallel.map_jobs`)."""
+    from crossmodal.reproducible import threads_for_training
+
+    repeat, fold, train, test, fold_seed = task
+    with threads_for_training(threads) if threads else contextlib.nullcontext():
+        model = train_c3d(volumes, y, train, seed=fold_seed, device=device, **train_kwargs)
+        prob = predict_c3d(model, volumes[test])
+    return pd.DataFrame({"repeat": repeat, "fold": fold, "index": test, "prob": prob})

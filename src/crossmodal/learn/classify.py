@@ -50,6 +50,7 @@ __all__ = [
     "select_classifier",
 ]
 
+#: Columns of an out-of-fold score table, one row per case, repeat and fold.
 OOF_COLUMNS = ("repeat", "fold", "index", "case_id", "y", "prob")
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "roc_pr_curves",
 ]
 
+#: The classifier metrics, in table order.
 METRICS = ("accuracy", "auc", "sensitivity", "specificity", "f1", "pr_auc")
 
 

@@ -106,8 +106,8 @@ def _fat_fraction(c: CandidateVoxels) -> float:
     return float(((shell >= c.fat_hu[0]) & (shell <= c.fat_hu[1])).mean())
 
 
-# Every feature the oracle may use: name -> function of one candidate. Which ones form the
-# PET-only and CT-only sets is a parameter (``data_card.features``).
+#: Every feature the oracle may use: name -> function of one candidate. Which ones form the
+#: PET-only and CT-only sets is a parameter (``data_card.features``).
 FEATURES: dict[str, Callable[[CandidateVoxels], float]] = {
     "suv_max": lambda c: float(c.suv[c.mask].max()),
     "suv_mean": lambda c: float(c.suv[c.mask].mean()),

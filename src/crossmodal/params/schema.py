@@ -66,6 +66,11 @@ class Compute(Section):
     devices: Annotated[list[Name | Count], Field(min_length=1)] | None = None
 
 
+class Reproducibility(Section):
+    cpu_kernels: Literal["avx2"] | None = "avx2"  # crossmodal.reproducible; null: the CPU's fastest
+    training_threads: PosInt = 1
+
+
 class CohortSource(Section):
     source: Literal["phantom", "dicom"]
     root: Name
@@ -217,8 +222,7 @@ class SkeletonPhantom(Section):
     metastasis_types: Probabilities
     metastasis_sites: Probabilities
     metastasis_appearance: dict[Name, MetastasisLook]
-    # modality-specific evidence (phantom.skeleton_phenomena); 0 = off
-    pet_occult_fraction: Fraction  # of the sclerotic metastases
+    pet_occult_fraction: Fraction  # of the sclerotic metastases (phantom.skeleton_phenomena; 0 = off)
     pet_occult_suv_factor: PosRange
     mri_only_fraction: Fraction  # of all metastases (with ct_occult_fraction: sum <= 1, rules)
     mri_only_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
@@ -310,8 +314,7 @@ class AlignFuse(Section):
     slices: SliceChoice
     quality_slices_per_case: PosInt
     inputs: Annotated[dict[Name, FusionInput], Field(min_length=1)]
-    # method -> its options; names are checked against the method's signature in rules
-    method_options: dict[Name, dict[Name, Option]]
+    method_options: dict[Name, dict[Name, Option]]  # names checked against each method's signature (rules)
     figure_case: Count
 
 
@@ -319,8 +322,7 @@ class AlignFuse(Section):
 
 
 class CandidateFeatures(Section):
-    # names of crossmodal.learn.oracle.FEATURES (checked by the data card stage)
-    PET: Annotated[list[Name], Field(min_length=1)]
+    PET: Annotated[list[Name], Field(min_length=1)]  # names of crossmodal.learn.oracle.FEATURES
     CT: Annotated[list[Name], Field(min_length=1)]
 
 
@@ -379,8 +381,7 @@ class ReferenceRule(Section):
 
 
 class Split(Section):
-    # [train, val] beside a locked test cohort, [train, val, test] without one (rules)
-    fractions: Annotated[list[Fraction], Field(min_length=2, max_length=3)]
+    fractions: Annotated[list[Fraction], Field(min_length=2, max_length=3)]  # [train, val (, test)]: rules
     seed: Seed
 
 
@@ -584,6 +585,7 @@ class Params(Section):
 
     profile: Name
     compute: Compute = Compute()
+    reproducibility: Reproducibility = Reproducibility()
     cohort: Annotated[dict[Name, CohortSource], Field(min_length=1)]
     phantom: Phantoms
     ingest: Ingest

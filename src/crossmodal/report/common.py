@@ -2,8 +2,9 @@
 thesis value, a yes/no.
 
 The pages' own tables and figures live beside this module, one module per page or group
-of pages (:mod:`.cohort`, :mod:`.align_fuse`, :mod:`.detection`). Report functions only
-read what the stages wrote and draw it; they compute no statistic.
+of pages (:mod:`~crossmodal.report.cohort`, :mod:`~crossmodal.report.align_fuse`,
+:mod:`~crossmodal.report.detection`). Report functions only read what the stages wrote
+and draw it; they compute no statistic.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Tables and figures of the Part 1 detection pages (``04_datasets``, ``05_train``,
-``06_evaluate``; the claims page's are in :mod:`.claims`). They read the stages' CSVs and
+``06_evaluate``; the claims page's are in :mod:`~crossmodal.report.claims`). They read the stages' CSVs and
 images; CIs come computed from the evaluate stage."""
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ __all__ = [
     "weighted_average",
 ]
 
+#: Every fusion method by name, filled by :func:`register_fusion`.
 FUSION_METHODS: dict[str, Callable] = {}
 
 

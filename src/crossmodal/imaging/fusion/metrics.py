@@ -126,7 +126,7 @@ def _edge_preservation(g_in, a_in, g_f, a_f, gamma_g, kappa_g, sigma_g,
 
 def qabf(a, b, f, *, gamma_g=0.9994, kappa_g=-15.0, sigma_g=0.5, gamma_a=0.9879,
          kappa_a=-22.0, sigma_a=0.8, exponent=1.0):
-    """Xydeas-Petrovic edge-preservation metric :math:`Q^{AB/F}` in ``[0, 1]``.
+    """Xydeas-Petrovic edge-preservation metric ``Q^AB/F`` in ``[0, 1]``.
 
     Sobel gradient strength ``g`` and orientation ``alpha = arctan(s_y / s_x)`` of the
     sources ``a``, ``b`` and the fused image ``f``; per-pixel preservation ``Q^{AF}`` and

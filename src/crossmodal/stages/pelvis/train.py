@@ -21,11 +21,12 @@ from crossmodal.detect.env import configure_ultralytics
 from crossmodal.detect.env import output_to
 from crossmodal.detect.matching import predictions
 from crossmodal.parallel import DEVICE_VARIABLE
-from crossmodal.parallel import THREADS_VARIABLE
 from crossmodal.parallel import compute_setting
-from crossmodal.parallel import cpu_threads
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
+from crossmodal.reproducible import cpu_kernels_in_use
+from crossmodal.reproducible import threads_for_training
+from crossmodal.reproducible import training_threads
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import run_dir
 
@@ -37,7 +38,7 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path) ->
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
            "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
            "predict": params["detect"]["predict"], "reference": reference_rule(params),
-           "devices": params.get("compute", {}).get("devices")}
+           "devices": params.get("compute", {}).get("devices"), "threads": training_threads(params.get("reproducibility", {}))}
     return train_and_predict(datasets_dir, out, cfg, progress=True,
                              runs_at_once=compute_setting(params, "detector_runs"))
 
@@ -46,17 +47,19 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
                       progress: bool = False, runs_at_once: int | str = 1) -> pd.DataFrame:
     """Train every planned run from scratch and store its val/test detections.
 
-    ``runs_at_once`` runs train side by side in their own processes, sharing the cores
-    (``'auto'``: one per core, one thread each). Small detectors use a second thread
-    poorly: on 2 cores, two one-thread YOLOv8n runs side by side trained 19 % faster than
-    one after the other on two threads; with a GPU each run still loads and augments its
-    images on the CPU. Each run is seeded on its own; on the CPU its weights depend on its
-    thread count (float sums run in another order), as they do on another machine.
+    Every learned run trains on ``cfg['threads']`` CPU threads (``reproducibility.
+    training_threads``, default 1) whatever the machine: on the CPU a run's weights depend
+    on its thread count (float sums run in another order), so a fixed count lets another
+    machine reproduce them. ``runs_at_once`` runs train side by side in their own
+    processes (``'auto'``: as many as the cores hold at that thread count). Small
+    detectors use a second thread poorly: on 2 cores, two one-thread YOLOv8n runs side by
+    side trained 19 % faster than one after the other on two threads; with a GPU each run
+    still loads and augments its images on the CPU. Each run is seeded on its own.
     """
     datasets_dir, out = Path(datasets_dir), Path(out_dir)
-    runs = planned_runs(cfg)
-    at_once = resolve_jobs(runs_at_once, len(runs))
-    runs = share_cores(runs, at_once=at_once, cores=cpu_threads(), reference=(cfg.get("reference") or {}).get("name"))
+    threads = int(cfg.get("threads", 1))
+    runs = with_threads(planned_runs(cfg), threads, reference=(cfg.get("reference") or {}).get("name"))
+    at_once = resolve_jobs(runs_at_once, len(runs), threads_per_job=threads)
     start = time.perf_counter()
     rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
                     jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run",
@@ -66,27 +69,13 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     return table
 
 
-def share_cores(runs: list[dict[str, Any]], *, at_once: int, cores: int, reference: str | None = None
-                ) -> list[dict[str, Any]]:
-    """Each run with the CPU ``threads`` it trains on, the non-learned reference first.
-
-    Learned runs train ``at_once`` side by side on ``cores // at_once`` threads each; when
-    their number is not a multiple of ``at_once``, the last round has fewer runs than
-    cores, so its runs share the cores among themselves (on 2 cores, the fifth of five
-    runs trains on both instead of leaving one idle). The threads are fixed by the plan,
-    not by timing, so a run's weights do not depend on which run finished first. The
-    rounds are the plan's: runs of unequal length (other detectors, other input sizes)
-    can overlap the last round, which then shares the cores for a while (slower, same
-    weights).
-    """
-    learned = [dict(r) for r in runs if r["detector"] != reference]
-    rest = [dict(r, threads=1) for r in runs if r["detector"] == reference]
-    base = max(1, cores // at_once)
-    last_round = len(learned) % at_once
-    for k, run in enumerate(learned):
-        in_last_round = last_round and k >= len(learned) - last_round
-        run["threads"] = max(1, cores // last_round) if in_last_round else base
-    return rest + learned
+def with_threads(runs: list[dict[str, Any]], threads: int, *, reference: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Each run with the CPU ``threads`` it trains on, the non-learned reference first (on
+    one thread: it trains nothing). The count comes from the params, never from the
+    machine's cores or from which run finished first, so the weights do not either."""
+    learned = [dict(r, threads=threads) for r in runs if r["detector"] != reference]
+    return [dict(r, threads=1) for r in runs if r["detector"] == reference] + learned
 
 
 def reference_rule(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -121,20 +110,8 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
         return predict_reference(run, datasets_dir, out, cfg["reference"])
     if not run.get("threads"):
         return _train_and_predict(run, datasets_dir, out, cfg)
-    import torch
-
-    before, torch_before = os.environ.get(THREADS_VARIABLE), torch.get_num_threads()
-    # This run's share (share_cores): ultralytics reads the variable, the other trainers torch's setting.
-    os.environ[THREADS_VARIABLE] = str(run["threads"])
-    torch.set_num_threads(int(run["threads"]))
-    try:
+    with threads_for_training(int(run["threads"])):
         return _train_and_predict(run, datasets_dir, out, cfg)
-    finally:
-        torch.set_num_threads(torch_before)
-        if before is None:
-            os.environ.pop(THREADS_VARIABLE, None)
-        else:
-            os.environ[THREADS_VARIABLE] = before
 
 
 def _train_and_predict(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +139,7 @@ def _train_and_predict(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: 
     history = detector.record.get("history", [])
     return {**run, "epochs_trained": len(history), "train_seconds": detector.record.get("train_seconds"),
             **time_breakdown(history), "predict_seconds": time.perf_counter() - start,
-            "device": detector.record.get("device")}
+            "device": detector.record.get("device"), "cpu_kernels": cpu_kernels_in_use()}
 
 
 def time_breakdown(history: list[dict]) -> dict[str, float]:

@@ -37,6 +37,9 @@ from crossmodal.learn.features import modality_mask
 from crossmodal.learn.metrics import metrics_with_ci
 from crossmodal.learn.metrics_json import write_dvc_metrics
 from crossmodal.learn.patients import modality_names
+from crossmodal.parallel import compute_setting
+from crossmodal.parallel import resolve_jobs
+from crossmodal.reproducible import training_threads
 
 FALLBACK = "early_fusion_histogram"  # the cheap early-fusion comparator's model name
 
@@ -60,9 +63,10 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     volumes = c3d_volumes([by_id[c] for c in table.index], cfg, names=names)
     prep_seconds = time.perf_counter() - start
     start = time.perf_counter()
+    side_by_side = fold_training(params, folds)
     oof = c3d_cross_validated(volumes, table["y"].to_numpy(), folds.assign(
         case_id=table.index.to_numpy()[folds["index"].to_numpy()]), seed=int(cfg["seed"]),
-        device=cfg.get("device"), **dict(cfg["train"]))
+        device=cfg.get("device"), **side_by_side, **dict(cfg["train"]))
     train_seconds = time.perf_counter() - start
     scores = metrics_with_ci(oof, n_boot=int(clf["n_boot"]), seed=int(clf["boot_seed"]),
                              threshold=float(clf["threshold"]),
@@ -72,13 +76,14 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     timing = pd.DataFrame([{"patients": len(table), "channels": volumes.shape[1],
                             "grid (z, y, x)": "x".join(map(str, volumes.shape[2:])),
                             "models": int(folds.groupby(["repeat", "fold"]).ngroups),
+                            "models_at_once": side_by_side["jobs"], "threads": side_by_side["threads"],
                             "volume_seconds": round(prep_seconds, 1),
                             "train_seconds": round(train_seconds, 1)}])
     np.savez_compressed(out / "channels.npz", names=np.asarray(list(names.values())),
                         **channel_preview(volumes, table))
     boot = boot_options(clf)
     start = time.perf_counter()
-    gate = early_fusion_gate(volumes, table, folds, cfg, names, boot)
+    gate = early_fusion_gate(volumes, table, folds, cfg, names, boot, side_by_side)
     timing["gate_seconds"] = round(time.perf_counter() - start, 1)
     fallback = cross_validated_scores(
         joint_histogram(volumes, bins=int(cfg["gate"]["fallback"]["bins"])), table["y"].to_numpy(),
@@ -98,9 +103,19 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     return tables
 
 
+def fold_training(params: dict[str, Any], folds: pd.DataFrame) -> dict[str, int]:
+    """How C3D's folds train: ``reproducibility.training_threads`` threads each (so the
+    weights do not depend on the machine), as many side by side as the cores hold
+    (``compute.detector_runs``)."""
+    threads = training_threads(params.get("reproducibility", {}))
+    n_models = int(folds.groupby(["repeat", "fold"]).ngroups)
+    return {"threads": threads, "jobs": resolve_jobs(compute_setting(params, "detector_runs"), n_models,
+                                                      threads_per_job=threads)}
+
+
 def early_fusion_gate(volumes: np.ndarray, table: pd.DataFrame, folds: pd.DataFrame,
-                      cfg: dict[str, Any], names: dict[str, str], boot: dict[str, Any]
-                      ) -> dict[str, pd.DataFrame]:
+                      cfg: dict[str, Any], names: dict[str, str], boot: dict[str, Any],
+                      side_by_side: dict[str, int] | None = None) -> dict[str, pd.DataFrame]:
     """Sanity gate of C3D and of the cheap comparator (see module doc): each trained on the
     gate modality's channel alone, on its patients, on the shared folds restricted to them."""
     spec = cfg["gate"]
@@ -111,7 +126,7 @@ def early_fusion_gate(volumes: np.ndarray, table: pd.DataFrame, folds: pd.DataFr
     sub_folds = feature_set_folds(folds, ids)
     task = f"lesion presence from {name} alone, patients with {name}"
     oofs = {"c3d": c3d_cross_validated(channel, y, sub_folds, seed=int(cfg["seed"]),
-                                       device=cfg.get("device"),
+                                       device=cfg.get("device"), **(side_by_side or {}),
                                        **{**dict(cfg["train"]), "epochs": int(spec["epochs"])}),
             FALLBACK: cross_validated_scores(
                 joint_histogram(channel, bins=int(spec["fallback"]["bins"])), y,

@@ -5,8 +5,9 @@ Detectors train on ``part2_detect.tile_size`` tiles and detect on whole slices
 (``part2_detect.slice_size``) at the same magnification. Fold d0's learning-curve runs
 (``learning_curve.csv``: nested shares of its training patients) train beside them and
 detect on the same scored slices. Runs train side by side (``compute.detector_runs``,
-``'auto'``: one per core, one thread each), as Part 1's runs do; each is seeded on its own
-(``detectors.csv``), so on the CPU its weights depend only on its thread count. Writes
+``'auto'``: as many as the cores hold), as Part 1's runs do, each on
+``reproducibility.training_threads`` threads and seeded on its own (``detectors.csv``), so
+its weights do not depend on the machine (:mod:`crossmodal.reproducible`). Writes
 under ``out``::
 
     <MOD>/d<k>/        weights.pt, detector.json (ultralytics' run files beside them);
@@ -37,6 +38,9 @@ from crossmodal.parallel import compute_setting
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import resolve_jobs
 from crossmodal.parallel import DEVICE_VARIABLE
+from crossmodal.reproducible import cpu_kernels_in_use
+from crossmodal.reproducible import threads_for_training
+from crossmodal.reproducible import training_threads
 
 DETECTION_COLUMNS = ["modality", "detector", "case_id", "z", "image_id", "x0", "y0", "x1", "y1",
                      "score", "class_id"]
@@ -60,9 +64,18 @@ def trainer_options(train: dict[str, Any], det_dir: Path) -> dict[str, Any]:
 
 
 def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out: Path,
-                               cfg: dict[str, Any]) -> dict[str, Any]:
+                               cfg: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
     """Train one detector (when its training slices hold a lesion) and detect on its
-    scored slices; a detector with nothing to learn finds nothing."""
+    scored slices; a detector with nothing to learn finds nothing. ``threads``: the CPU
+    threads it uses (``reproducibility.training_threads``; default: this process's share)."""
+    if threads is None:
+        return _train_and_predict_detector(plan, datasets_dir=datasets_dir, out=out, cfg=cfg)
+    with threads_for_training(threads):
+        return _train_and_predict_detector(plan, datasets_dir=datasets_dir, out=out, cfg=cfg)
+
+
+def _train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out: Path,
+                                cfg: dict[str, Any]) -> dict[str, Any]:
     from crossmodal.detect.train import predict
     from crossmodal.detect.train import tidy_run_folder
     from crossmodal.detect.train import train_detector
@@ -96,7 +109,7 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
     row = {"fraction": float(plan.get("fraction", 1.0)),
            **{k: plan.get(k, 0) for k in TRAINING_COLUMNS}, "epochs": int(train["epochs"]),
            "selected": selected, "train_seconds": round(seconds, 1),
-           "predict_seconds": round(time.perf_counter() - start, 1)}
+           "predict_seconds": round(time.perf_counter() - start, 1), "cpu_kernels": cpu_kernels_in_use()}
     found = [(name, detector, r["case_id"], r["z"], r["image_id"], x0, y0, x1, y1, score, int(cls))
              for r, det in zip(test_rows, detections) for x0, y0, x1, y1, score, cls in det]
     return {"training": row, "detections": found}
@@ -114,9 +127,11 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path,
     # a share's scored side is its detector's: its row leaves those counts at 0
     curve = pd.read_csv(curve_file).to_dict("records") if curve_file.exists() else []
     plans += curve  # the smaller runs last: they fill the cores as the detectors finish
-    at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(plans))
+    threads = training_threads(params.get("reproducibility", {}))
+    at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(plans), threads_per_job=threads)
     start = time.perf_counter()
-    one = functools.partial(train_and_predict_detector, datasets_dir=datasets_dir, out=out, cfg=cfg)
+    one = functools.partial(train_and_predict_detector, datasets_dir=datasets_dir, out=out, cfg=cfg,
+                            threads=threads)
     results = map_jobs(one, plans, jobs=at_once, progress=True,
                        desc=f"part 2 detectors ({at_once} at once)", unit="detector",
                        worker_devices=params.get("compute", {}).get("devices"))

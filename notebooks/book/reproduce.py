@@ -1,0 +1,121 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproduce this book
+#
+# This page is written when the book is built (`make book`), from what the run left on
+# disk: `params.yaml`, `pyproject.toml`, `dvc.yaml`, `dvc.lock`, `data.dvc` and the wall
+# time `crossmodal notebook` records for each stage in `.timings/`. The results are from the
+# **simulated cohort** unless the profile below reads your own data.
+#
+# ## The two commands
+#
+# ```bash
+# make repro   # creates .venv, installs, generates the embedded cohort, runs `dvc repro`, builds the book
+# make test    # creates .venv if needed, runs the whole test suite
+# ```
+#
+# Then open `book/_build/html/index.html`. Requirements: Python 3.11 and PyPI; nothing else is
+# downloaded (no model weights, no datasets). A stage whose code, parameters and inputs have
+# not changed is not rerun: `dvc repro` keeps its outputs, and `dvc status` lists what would run.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None
+pyproject = "pyproject.toml"
+dvc_yaml = "dvc.yaml"
+dvc_lock = "dvc.lock"
+data_dvc = "data.dvc"
+timings = ".timings"
+
+# %% tags=["remove-cell"]
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from IPython.display import Markdown
+from IPython.display import display
+
+from crossmodal.params import load_params
+from crossmodal.report.book import data_hash
+from crossmodal.report.book import machine
+from crossmodal.report.book import package_versions
+from crossmodal.report.book import profile_settings
+from crossmodal.report.book import read_timings
+from crossmodal.report.book import run_table
+from crossmodal.report.book import stage_hashes
+from crossmodal.report.book import stage_times
+from crossmodal.report.book import wall_time_sentence
+
+name = load_params(params_path, profile)["profile"]
+
+# %% [markdown]
+# ## The profile
+#
+# `params.yaml` holds every parameter; its `profile` line picks a profile, whose entry under
+# `profiles:` overrides only the keys it names (switch with `dvc exp run -S profile=quick`).
+
+# %% tags=["remove-input"]
+overrides = profile_settings(yaml.safe_load(Path(params_path).read_text()), name)
+if overrides.empty:
+    display(Markdown(f"This run used profile **{name}**, which overrides nothing: every value is "
+                     "the one in `params.yaml`'s sections."))
+else:
+    display(Markdown(f"This run used profile **{name}**, which sets:"))
+    display(overrides.set_index("setting"))
+
+# %% [markdown]
+# ## Packages
+#
+# Every package `pyproject.toml` requires, with the version installed where the book was
+# built. The install pins each one exactly (but `pydantic`, held to its major version).
+
+# %% tags=["remove-input"]
+display(package_versions(pyproject).set_index("package"))
+
+# %% [markdown]
+# ## The machine
+#
+# The machine that built this page; the stages ran on it too when `make repro` ran them.
+# Detectors train on the GPU when torch sees one and on the CPU otherwise.
+
+# %% tags=["remove-input"]
+display(pd.Series(machine(), name="").to_frame())
+
+# %% [markdown]
+# ## The stages of this run
+#
+# One row per `dvc.yaml` stage, in pipeline order: the wall time of its notebook run
+# (recorded by `crossmodal notebook`; *not recorded* where no record exists), when it
+# finished and with which profile, then what `dvc.lock` records for it. *deps* and *outs*
+# give how many entries the lock holds and a short hash of them (the first 10 hex digits
+# of the md5 over the sorted `path md5` lines: data and code in, results out); *params
+# hash* is the same over the parameter values the stage read. Two runs with the same
+# hashes ran the same code with the same parameters on the same data and wrote the same
+# files.
+
+# %% tags=["remove-input"]
+times = stage_times(yaml.safe_load(Path(dvc_yaml).read_text()), read_timings(timings))
+display(Markdown(wall_time_sentence(times)))
+display(run_table(times, stage_hashes(yaml.safe_load(Path(dvc_lock).read_text()))))
+
+# %% [markdown]
+# ## The input data
+#
+# `data.dvc` versions `data/`, the input cohorts. Generation is deterministic, so a fresh
+# clone regenerates the same md5 without a DVC remote; the fingerprints identify each
+# phantom's parameters and generator code.
+
+# %% tags=["remove-input"]
+display(pd.Series(data_hash(yaml.safe_load(Path(data_dvc).read_text())), name="").to_frame())
