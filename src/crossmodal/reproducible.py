@@ -105,8 +105,12 @@ def training_threads(section: Mapping[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def threads_for_training(threads: int) -> Iterator[None]:
-    """torch and the trainers use exactly ``threads`` CPU threads inside the block."""
+def threads_for_training(threads: int | None) -> Iterator[None]:
+    """torch and the trainers use exactly ``threads`` CPU threads inside the block
+    (``None``: the process's own share, unchanged)."""
+    if not threads:
+        yield
+        return
     import torch
 
     from crossmodal.parallel import THREADS_VARIABLE

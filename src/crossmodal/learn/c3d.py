@@ -332,7 +332,7 @@ def _fold_probabilities(task, *, volumes, y, device, threads, train_kwargs) -> p
     from crossmodal.reproducible import threads_for_training
 
     repeat, fold, train, test, fold_seed = task
-    with threads_for_training(threads) if threads else contextlib.nullcontext():
+    with threads_for_training(threads):
         model = train_c3d(volumes, y, train, seed=fold_seed, device=device, **train_kwargs)
         prob = predict_c3d(model, volumes[test])
     return pd.DataFrame({"repeat": repeat, "fold": fold, "index": test, "prob": prob})

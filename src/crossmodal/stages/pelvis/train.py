@@ -108,9 +108,7 @@ def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cf
     process's share); write its val/test detections."""
     if cfg.get("reference") and run["detector"] == cfg["reference"]["name"]:
         return predict_reference(run, datasets_dir, out, cfg["reference"])
-    if not run.get("threads"):
-        return _train_and_predict(run, datasets_dir, out, cfg)
-    with threads_for_training(int(run["threads"])):
+    with threads_for_training(run.get("threads")):
         return _train_and_predict(run, datasets_dir, out, cfg)
 
 

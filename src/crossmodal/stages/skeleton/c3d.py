@@ -63,7 +63,8 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     volumes = c3d_volumes([by_id[c] for c in table.index], cfg, names=names)
     prep_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    side_by_side = fold_training(params, folds)
+    n_models = int(folds.groupby(["repeat", "fold"]).ngroups)
+    side_by_side = fold_training(params, n_models)
     oof = c3d_cross_validated(volumes, table["y"].to_numpy(), folds.assign(
         case_id=table.index.to_numpy()[folds["index"].to_numpy()]), seed=int(cfg["seed"]),
         device=cfg.get("device"), **side_by_side, **dict(cfg["train"]))
@@ -75,8 +76,8 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
                            n_pos=int(table["y"].sum()))
     timing = pd.DataFrame([{"patients": len(table), "channels": volumes.shape[1],
                             "grid (z, y, x)": "x".join(map(str, volumes.shape[2:])),
-                            "models": int(folds.groupby(["repeat", "fold"]).ngroups),
-                            "models_at_once": side_by_side["jobs"], "threads": side_by_side["threads"],
+                            "models": n_models, "models_at_once": side_by_side["jobs"],
+                            "threads": side_by_side["threads"],
                             "volume_seconds": round(prep_seconds, 1),
                             "train_seconds": round(train_seconds, 1)}])
     np.savez_compressed(out / "channels.npz", names=np.asarray(list(names.values())),
@@ -103,14 +104,13 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, features_dir: str | P
     return tables
 
 
-def fold_training(params: dict[str, Any], folds: pd.DataFrame) -> dict[str, int]:
+def fold_training(params: dict[str, Any], n_models: int) -> dict[str, int]:
     """How C3D's folds train: ``reproducibility.training_threads`` threads each (so the
     weights do not depend on the machine), as many side by side as the cores hold
     (``compute.detector_runs``)."""
     threads = training_threads(params.get("reproducibility", {}))
-    n_models = int(folds.groupby(["repeat", "fold"]).ngroups)
-    return {"threads": threads, "jobs": resolve_jobs(compute_setting(params, "detector_runs"), n_models,
-                                                      threads_per_job=threads)}
+    return {"threads": threads,
+            "jobs": resolve_jobs(compute_setting(params, "detector_runs"), n_models, threads_per_job=threads)}
 
 
 def early_fusion_gate(volumes: np.ndarray, table: pd.DataFrame, folds: pd.DataFrame,

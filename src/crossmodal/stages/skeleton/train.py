@@ -68,8 +68,6 @@ def train_and_predict_detector(plan: dict[str, Any], *, datasets_dir: Path, out:
     """Train one detector (when its training slices hold a lesion) and detect on its
     scored slices; a detector with nothing to learn finds nothing. ``threads``: the CPU
     threads it uses (``reproducibility.training_threads``; default: this process's share)."""
-    if threads is None:
-        return _train_and_predict_detector(plan, datasets_dir=datasets_dir, out=out, cfg=cfg)
     with threads_for_training(threads):
         return _train_and_predict_detector(plan, datasets_dir=datasets_dir, out=out, cfg=cfg)
 
