@@ -330,3 +330,16 @@ def test_parameter_table_fails_loudly_without_sources(monkeypatch, sources):
     with pytest.raises(ImportError):
         data_card.parameter_table(phantom)
     assert data_card.parameter_table(None).empty
+
+
+def test_the_reference_table_lists_exactly_the_references_the_parameter_sources_cite():
+    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
+    from crossmodal.phantom.sources import REFERENCES
+    from crossmodal.phantom.sources import WASSERTHAL_2023
+    from crossmodal.stages.pelvis.data_card import reference_table
+
+    table = reference_table({"seed": 1})
+    cited = {c for c in REFERENCES if any(c in source for source in PELVIS_PARAMETER_SOURCES.values())}
+    assert set(table["citation"]) == cited and len(cited) >= 4
+    assert WASSERTHAL_2023 not in cited  # cited by the hybrid cohort's sources only
+    assert reference_table(None).empty

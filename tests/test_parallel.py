@@ -88,6 +88,38 @@ def test_a_task_whose_dask_worker_dies_is_rerun_and_the_outputs_are_complete(tmp
     assert all((killed / p.name).read_text() == p.read_text() for p in reference.glob("*.txt"))
 
 
+def first_step(x: int) -> dict:
+    """A first step that takes long for the last item; fails for item 3."""
+    if x == 3:
+        raise ValueError(f"item {x} is broken in its first step")
+    time.sleep(1.5 if x == 2 else 0.2)
+    return {"item": x, "square": x * x, "first_ended": time.time()}
+
+
+def second_step(record: dict) -> dict:
+    if record["item"] == 4:
+        raise ValueError("item 4 is broken in its second step")
+    return {**record, "plus_one": record["square"] + 1, "second_started": time.time()}
+
+
+@pytest.mark.parametrize("jobs", [1, 2, DASK], ids=["in-process", "processes", "dask"])
+def test_a_second_step_follows_its_own_first_step_in_input_order(jobs):
+    results = map_jobs(first_step, [2, 0, 1], jobs=jobs, then=second_step)
+    assert [(r["item"], r["plus_one"]) for r in results] == [(2, 5), (0, 1), (1, 2)]
+    assert all(r["second_started"] >= r["first_ended"] for r in results)
+    for broken, step in ((3, "first"), (4, "second")):
+        with pytest.raises(ValueError, match=f"item {broken} is broken in its {step} step"):
+            map_jobs(first_step, [0, broken, 1], jobs=jobs, then=second_step)
+
+
+def test_second_steps_overlap_a_slow_first_step_instead_of_waiting_for_it():
+    # Two workers, first steps 0.2 s (items 0, 1) and 1.5 s (item 2): the second steps of
+    # items 0 and 1 run on the worker item 2's first step leaves free, before it ends.
+    slow, fast, other = map_jobs(first_step, [2, 0, 1], jobs=2, then=second_step)
+    assert fast["second_started"] < slow["first_ended"]
+    assert other["second_started"] < slow["first_ended"]
+
+
 def test_compute_section_selects_the_backend():
     assert patient_workers({}) == Workers("auto", "processes", None)
     chosen = patient_workers({"compute": {"jobs": 3, "backend": "dask", "scheduler": "tcp://head:8786"}})

@@ -98,6 +98,9 @@ def test_evaluation_and_claims_on_known_predictions(detect_setup, tmp_path):
     assert "C4" in claims.index
     flat = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert flat["fake/adaptive_region/AP50"] == pytest.approx(1.0)
+    # Scored side by side on two processes: the same tables, byte for byte.
+    evaluate_runs(datasets, runs, tmp_path / "eval2", cfg, workers=2)
+    assert all((tmp_path / "eval2" / f.name).read_bytes() == f.read_bytes() for f in (tmp_path / "eval").glob("*.csv"))
 
 
 def test_the_non_learned_reference_runs_and_is_evaluated_like_a_run(detect_setup, tmp_path):
@@ -155,6 +158,16 @@ def test_detector_runs_train_side_by_side(detect_setup, tmp_path):
             assert list(predicted.columns) == ["image_id", "x0", "y0", "x1", "y1", "score", "class_id"]
             known = {item["image_id"] for item in read_split(datasets / run["input"], split)}
             assert set(predicted["image_id"]) <= known
+    # Prediction ran as its own task in a worker; again here, from the stored weights: the same bytes.
+    import crossmodal.stages.pelvis.train as stage
+
+    trained = runs.iloc[-1].to_dict()
+    folder = run_dir(tmp_path / "runs", trained)
+    written = {split: (folder / f"predictions_{split}.csv").read_bytes() for split in ("val", "test")}
+    again = stage.predict_run({k: v for k, v in trained.items() if k != "predict_seconds"}, datasets,
+                              tmp_path / "runs", cfg)
+    assert again["predict_seconds"] > 0
+    assert all((folder / f"predictions_{split}.csv").read_bytes() == written[split] for split in written)
 
 
 def test_runs_train_on_their_worker_s_device(detect_setup, tmp_path, monkeypatch):
@@ -164,11 +177,13 @@ def test_runs_train_on_their_worker_s_device(detect_setup, tmp_path, monkeypatch
 
     cfg = {**copy.deepcopy(detect_setup[0]), "devices": [1]}
     cfg["detectors"] = [{"name": "yolov8", "inputs": ["adaptive_region", "pet_only"]}]
-    monkeypatch.setattr(stage, "train_and_predict_run",
-                        lambda run, **_: {**run, "device": os.environ.get(DEVICE_VARIABLE)})
+    train_run = stage.train_run
+    monkeypatch.setattr(stage, "train_run", lambda run, **_: {**run, "device": os.environ.get(DEVICE_VARIABLE)})
+    monkeypatch.setattr(stage, "predict_run",
+                        lambda trained, **_: {**trained, "predict_device": os.environ.get(DEVICE_VARIABLE)})
     (tmp_path / "runs").mkdir()
     runs = stage.train_and_predict(detect_setup[1], tmp_path / "runs", cfg, runs_at_once=1)
-    assert list(runs["device"]) == ["cuda:1", "cuda:1"]
+    assert list(runs["device"]) == list(runs["predict_device"]) == ["cuda:1", "cuda:1"]
 
     class Trained(Exception):
         pass
@@ -179,7 +194,7 @@ def test_runs_train_on_their_worker_s_device(detect_setup, tmp_path, monkeypatch
     monkeypatch.setattr(crossmodal.detect.train, "train_detector", train_detector)
     monkeypatch.setenv(DEVICE_VARIABLE, "cuda:3")
     with pytest.raises(Trained, match="cuda:3"):  # the worker's device wins over detect.train.device
-        stage._train_and_predict(runs.iloc[0].to_dict(), detect_setup[1], tmp_path / "runs", cfg)
+        train_run(runs.iloc[0].to_dict(), detect_setup[1], tmp_path / "runs", cfg)
 
 
 def test_export_does_not_depend_on_the_number_of_processes(detect_setup, part1_stage, tmp_path):

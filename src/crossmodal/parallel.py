@@ -17,7 +17,9 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,9 +96,15 @@ def _start_worker(threads: int, devices: Any = None) -> None:
 
 def map_jobs(function: Callable[[Any], Any], items: Iterable[Any], *, jobs: int | str | Workers = 1,
              progress: bool = False, desc: str | None = None, unit: str = "item",
-             worker_devices: list[int | str] | None = None) -> list[Any]:
+             worker_devices: list[int | str] | None = None,
+             then: Callable[[Any], Any] | None = None) -> list[Any]:
     """``[function(item) for item in items]``, on ``jobs`` processes or the given
     :class:`Workers`, in input order.
+
+    With ``then``, each item is ``then(function(item))``, run as a second task queued as
+    soon as its first step ends, behind the first steps still waiting: so a slow first
+    step (training) of the last items overlaps the second steps (prediction) of the
+    first, where two steps in one task would leave workers idle in the last round.
 
     ``function`` must be picklable (a module-level function or a ``functools.partial`` of
     one). Workers are started fresh (``spawn``), each limited to its share of the cores,
@@ -117,23 +125,25 @@ def map_jobs(function: Callable[[Any], Any], items: Iterable[Any], *, jobs: int 
         if workers.backend == "dask" and items:
             if worker_devices:
                 raise ValueError("worker_devices needs compute.backend: processes")
-            return _map_dask(function, items, workers, done)
+            return _map_dask(function, items, workers, done, then)
         if workers.backend not in ("processes", "dask"):
             raise ValueError(f"compute.backend must be 'processes' or 'dask', got {workers.backend!r}")
         jobs = resolve_jobs(workers.jobs, len(items)) if items else 1
-        return _map_processes(function, items, jobs, done, device_names(worker_devices or []))
+        return _map_processes(function, items, jobs, done, device_names(worker_devices or []), then)
     finally:
         if bar is not None:
             bar.close()
 
 
 def _map_processes(function: Callable[[Any], Any], items: list[Any], jobs: int,
-                   done: Callable[[], Any], devices: list[str]) -> list[Any]:
+                   done: Callable[[], Any], devices: list[str],
+                   then: Callable[[Any], Any] | None = None) -> list[Any]:
     if jobs == 1:
         with _device_of_this_process(devices[0] if devices else None):
             results = []
             for item in items:
-                results.append(function(item))
+                result = function(item)
+                results.append(then(result) if then is not None else result)
                 done()
             return results
     context = multiprocessing.get_context("spawn")
@@ -144,12 +154,22 @@ def _map_processes(function: Callable[[Any], Any], items: list[Any], jobs: int,
             slots.put(devices[k % len(devices)])
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(max(1, cpu_threads() // jobs), slots)) as pool:
-        futures = [pool.submit(function, item) for item in items]
-        results = []
+        position = {pool.submit(function, item): k for k, item in enumerate(items)}
+        first_steps = set(position) if then is not None else set()
+        results: list[Any] = [None] * len(items)
+        pending = set(position)
         try:
-            for future in futures:
-                results.append(future.result())
-                done()
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=position.get):
+                    result = future.result()
+                    if future in first_steps:  # queued behind the first steps not yet started
+                        second = pool.submit(then, result)
+                        position[second] = position[future]
+                        pending.add(second)
+                    else:
+                        results[position[future]] = result
+                        done()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # do not start what is queued
             raise
@@ -171,7 +191,7 @@ def _device_of_this_process(device: str | None):
 
 
 def _map_dask(function: Callable[[Any], Any], items: list[Any], workers: Workers,
-              done: Callable[[], Any]) -> list[Any]:
+              done: Callable[[], Any], then: Callable[[Any], Any] | None = None) -> list[Any]:
     import dask
     from distributed import Client
     from distributed import LocalCluster
@@ -191,6 +211,8 @@ def _map_dask(function: Callable[[Any], Any], items: list[Any], workers: Workers
                 env=_thread_environment(max(1, cpu_threads() // jobs))))
             client = stack.enter_context(Client(cluster))
         futures = client.map(function, items, pure=False)
+        if then is not None:  # each second step waits for its own first step only
+            futures = client.map(then, futures, pure=False)
         for future in as_completed(futures):
             if future.status == "error":
                 error = future.exception()

@@ -51,8 +51,8 @@ def derive(params: dict) -> None:
 def check(params: dict) -> Problems:
     """Every cross-field problem of one profile's params."""
     problems: Problems = []
-    for rule in (_ties, _label_ids, _cohorts, _split, _fusion, _detect_inputs, _reference, _part2,
-                 _skeleton_evidence):
+    for rule in (_ties, _label_ids, _cohorts, _hybrid_phantoms, _split, _fusion, _detect_inputs, _reference,
+                 _part2, _skeleton_evidence):
         problems += rule(params)
     return problems
 
@@ -74,6 +74,22 @@ def _label_ids(params: dict) -> Problems:
         if ids != list(range(1, len(ids) + 1)):
             problems.append((f"cohort.{name}.label_names",
                              f"label ids must be consecutive from 1 (1..{len(ids)}), got {ids}"))
+    return problems
+
+
+def _hybrid_phantoms(params: dict) -> Problems:
+    """A phantom ``based_on`` another names a phantom section without a base of its own,
+    its ``real_data`` an entry of ``real_data``."""
+    problems, phantoms = [], params.get("phantom") or {}
+    for name, section in phantoms.items():
+        if not isinstance(section, dict) or "based_on" not in section:
+            continue
+        base = phantoms.get(section["based_on"])
+        if not isinstance(base, dict) or "based_on" in base:
+            problems.append((f"phantom.{name}.based_on", f"{section['based_on']!r} is not a phantom section of its own"))
+        if section.get("real_data") not in (params.get("real_data") or {}):
+            problems.append((f"phantom.{name}.real_data", _missing([section.get("real_data")],
+                                                                   list(params.get("real_data") or {}), "real_data")))
     return problems
 
 

@@ -14,45 +14,28 @@ from __future__ import annotations
 from typing import Annotated
 from typing import Literal
 
-from pydantic import AfterValidator
-from pydantic import BaseModel
-from pydantic import ConfigDict
 from pydantic import Field
 
+from crossmodal.params.phantoms import Phantoms
+from crossmodal.params.phantoms import RealSource
+from crossmodal.params.value_types import Count
+from crossmodal.params.value_types import Device
+from crossmodal.params.value_types import Fraction
+from crossmodal.params.value_types import Jobs
+from crossmodal.params.value_types import Level
+from crossmodal.params.value_types import Name
+from crossmodal.params.value_types import NonNeg
+from crossmodal.params.value_types import Option
+from crossmodal.params.value_types import PosFloat
+from crossmodal.params.value_types import PosInt
+from crossmodal.params.value_types import Range
+from crossmodal.params.value_types import Section
+from crossmodal.params.value_types import Seed
+from crossmodal.params.value_types import Size3
+from crossmodal.params.value_types import Stride32
+from crossmodal.params.value_types import Window
+
 __all__ = ["Params"]
-
-
-def _ordered(pair: list) -> list:
-    if pair[0] > pair[1]:
-        raise ValueError("must be [low, high] with low <= high")
-    return pair
-
-
-PosInt = Annotated[int, Field(gt=0)]
-Count = Annotated[int, Field(ge=0)]
-Seed = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-Level = Annotated[float, Field(gt=0, lt=1)]  # a confidence level or a significance level
-Name = Annotated[str, Field(min_length=1)]
-Size3 = Annotated[list[PosInt], Field(min_length=3, max_length=3)]
-Spacing3 = Annotated[list[PosFloat], Field(min_length=3, max_length=3)]
-Vector3 = Annotated[list[NonNeg], Field(min_length=3, max_length=3)]
-Range = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
-PosRange = Annotated[list[NonNeg], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
-CountRange = Annotated[list[Count], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
-Window = Range  # intensity window [low, high]
-Stride32 = Annotated[int, Field(gt=0, multiple_of=32)]  # a YOLO input side (stride 32)
-Jobs = PosInt | Literal["auto"]
-Device = Name | Count | None  # null: CUDA when present, else CPU
-Scalar = bool | int | float | str | None
-Option = Scalar | list[Scalar] | list[list[Scalar]]  # a keyword argument of a method or trainer
-Probabilities = dict[Name, Fraction]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ------------------------------------------------------------------ compute, cohort, ingest
@@ -99,162 +82,6 @@ class Ingest(Section):
     max_slice_gap_ratio: Annotated[float, Field(gt=1)]
     spacing_tolerance_mm: NonNeg
     nnunet_dataset: NnunetDataset
-
-
-# ------------------------------------------------------------------ phantoms
-
-
-class PelvisPhantom(Section):
-    seed: Seed
-    n_patients: PosInt
-    ct_size: Size3
-    ct_spacing_mm: Spacing3
-    pet_size: Size3
-    pet_spacing_mm: Spacing3
-    pet_oversample: PosInt
-    pet_fwhm_mm: NonNeg
-    pet_counts_per_suv: NonNeg
-    ct_noise_hu: NonNeg
-    body_half_width_mm: PosRange
-    body_half_depth_mm: PosRange
-    fat_mm: PosRange
-    body_offset_mm: Annotated[list[float], Field(min_length=2, max_length=2)]
-    bladder_radius_mm: PosRange
-    bladder_suv: PosRange
-    bladder_fill_change: PosRange
-    bowel_loops: CountRange
-    bowel_suv: PosRange
-    bowel_lumen_fraction: Annotated[float, Field(ge=0, lt=1)]
-    bowel_content_mix: Annotated[Probabilities, Field(min_length=1)]  # weights, keys of bowel_content_hu
-    bowel_content_hu: Annotated[dict[Name, Range], Field(min_length=1)]
-    bowel_focus_probability: Fraction
-    bowel_focus_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
-                                     AfterValidator(_ordered)]
-    bowel_focus_suv: PosRange
-    bowel_shift_mm: PosRange
-    tumour_radius_mm: PosRange
-    tumour_suvmax: PosRange
-    tumour_ct_delta_hu: Range
-    necrosis_probability: Fraction
-    tumour_abuts_bladder_probability: Fraction
-    tumour_bladder_indent: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2),
-                                     AfterValidator(_ordered)]
-    nodes: CountRange
-    node_radius_mm: PosRange
-    node_suvmax: PosRange
-    node_fat_probability: Fraction
-    node_fat_margin_mm: PosRange
-    node_faint_probability: Fraction
-    node_faint_suvmax: PosRange
-    ureter_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
-                                AfterValidator(_ordered)]
-    ureter_lumen_fraction: Annotated[float, Field(gt=0, lt=1)]
-    ureter_fat_mm: PosRange
-    ureter_lumen_hu: Range
-    ureter_suv: PosRange
-    ureter_focus_probability: Fraction
-    ureter_foci: CountRange
-    ureter_focus_length_mm: PosRange
-    ureter_focus_suv: PosRange
-    misregistration_shift_mm: Vector3
-    misregistration_rotation_deg: Vector3
-    weight_kg: PosRange
-    injected_dose_mbq_per_kg: PosFloat
-    uptake_time_min: PosRange
-    hu: dict[Name, float]
-    suv: dict[Name, NonNeg]
-
-
-class MetastasisLook(Section):
-    ct_hu: Range
-    ct_hu_core: Range | None = None
-    t1: PosRange
-    suv: PosRange
-
-
-class MimicLook(Section):
-    ct_hu: Range
-    t1_factor: PosRange
-    suv: PosRange
-
-
-class SkeletonPhantom(Section):
-    seed: Seed
-    n_patients: PosInt
-    positive_fraction: Fraction
-    modality_probability: Probabilities
-    ct_size: Size3
-    ct_spacing_mm: Spacing3
-    mr_size: Size3
-    mr_spacing_mm: Spacing3
-    pet_size: Size3
-    pet_spacing_mm: Spacing3
-    oversample: dict[Name, PosInt]
-    modality_shift_mm: Vector3
-    ct_noise_hu: NonNeg
-    mr_scale: PosFloat
-    mr_noise: NonNeg
-    mr_bias_amplitude: NonNeg
-    pet_fwhm_mm: NonNeg
-    pet_counts_per_suv: NonNeg
-    body_half_width_mm: PosRange
-    body_half_depth_mm: PosRange
-    fat_mm: PosRange
-    n_thoracic: Count
-    n_lumbar: Count
-    vertebra_height_mm: PosRange
-    disc_mm: PosRange
-    vertebra_half_width_mm: PosRange
-    vertebra_half_depth_mm: PosRange
-    cortex_mm: PosRange
-    rib_radius_mm: PosRange
-    bladder_radius_mm: PosRange
-    hu: dict[Name, float]
-    marrow_hu: Range
-    t1: dict[Name, NonNeg]
-    marrow_t1: PosRange
-    suv: dict[Name, NonNeg]
-    marrow_suv: PosRange
-    kidney_suv: PosRange
-    bladder_suv: PosRange
-    metastases: CountRange
-    metastasis_radius_mm: PosRange
-    metastasis_types: Probabilities
-    metastasis_sites: Probabilities
-    metastasis_appearance: dict[Name, MetastasisLook]
-    pet_occult_fraction: Fraction  # of the sclerotic metastases (phantom.skeleton_phenomena; 0 = off)
-    pet_occult_suv_factor: PosRange
-    mri_only_fraction: Fraction  # of all metastases (with ct_occult_fraction: sum <= 1, rules)
-    mri_only_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
-                                    AfterValidator(_ordered)]
-    mri_only_suv_factor: Annotated[list[Annotated[float, Field(gt=0, le=1.5)]], Field(min_length=2, max_length=2),
-                                   AfterValidator(_ordered)]
-    ct_occult_fraction: Fraction
-    ct_occult_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
-                                     AfterValidator(_ordered)]
-    mimics: CountRange
-    mimic_radius_mm: PosRange
-    mimic_types: Probabilities
-    mimic_appearance: dict[Name, MimicLook]
-    haemangioma_period_mm: PosFloat
-    fracture_line_mm: PosFloat
-    weight_kg: PosRange
-    injected_dose_mbq_per_kg: PosFloat
-    uptake_time_min: PosRange
-    study_spread_days: Count
-
-
-class TestPhantom(Section):
-    """A locked test cohort drawn from another phantom's ranges with its own seed."""
-
-    seed: Seed
-    n_patients: PosInt
-
-
-class Phantoms(Section):
-    pelvis: PelvisPhantom | None = None
-    pelvis_test: TestPhantom | None = None
-    skeleton: SkeletonPhantom | None = None
 
 
 # ------------------------------------------------------------------ Part 1 imaging
@@ -587,6 +414,7 @@ class Params(Section):
     compute: Compute = Compute()
     reproducibility: Reproducibility = Reproducibility()
     cohort: Annotated[dict[Name, CohortSource], Field(min_length=1)]
+    real_data: dict[Name, RealSource] = {}
     phantom: Phantoms
     ingest: Ingest
     align_fuse: AlignFuse

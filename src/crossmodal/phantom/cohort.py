@@ -32,6 +32,7 @@ from crossmodal.phantom.dicom import fake_study_numbers
 from crossmodal.phantom.dicom import save_label
 from crossmodal.phantom.dicom import uid
 from crossmodal.phantom.dicom import write_series
+from crossmodal.phantom.pelvis import SimulatedPatient
 from crossmodal.phantom.pelvis import simulate_patient
 
 GENERATOR_VERSION = "pelvis-3"  # 3: fake site, physician and study identifiers in the headers
@@ -52,7 +53,16 @@ def is_up_to_date(root: str | Path, params: dict[str, Any], *, version: str = GE
 
 def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int) -> dict[str, Any]:
     """Simulate one patient and write its CT and PET series, label and truth under ``root``."""
-    patient_sim = simulate_patient(index, p, seed=seed)
+    return write_petct_patient(simulate_patient(index, p, seed=seed), p, root, seed=seed, sex="F",
+                               descriptions=("CT pelvis (simulated)", "PET FDG AC (simulated)"))
+
+
+def write_petct_patient(patient_sim: SimulatedPatient, p: dict[str, Any], root: Path, *, seed: int, sex: str,
+                        descriptions: tuple[str, str], truth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a simulated PET/CT patient (CT and PET series with fake identity and study
+    times, label, truth sidecar with ``truth`` added) under ``root``; ``descriptions``:
+    the CT and PET SeriesDescription."""
+    index = patient_sim.index
     rng = np.random.default_rng([seed, index, 7])
     identity = fake_identity(rng, prefix="PX")
     weight = patient_sim.demographics["weight_kg"]
@@ -69,22 +79,22 @@ def write_pelvis_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
         "StudyTime": study_day.strftime("%H%M%S"),
         **fake_study_numbers(rng),
     }
-    patient = {**identity, "PatientWeight": weight, "PatientSex": "F"}
+    patient = {**identity, "PatientWeight": weight, "PatientSex": sex}
     folder = root / identity["PatientID"]
     ct_uid = uid(seed, index, "ct")
     write_series(patient_sim.ct_hu, folder / "CT", modality="CT", patient=patient,
                  study={**study, "acquisition_datetime": ct_time}, series_uid=ct_uid,
-                 series_number=2, series_description="CT pelvis (simulated)")
+                 series_number=2, series_description=descriptions[0])
     dose = p["injected_dose_mbq_per_kg"] * weight * 1e6
     write_series(patient_sim.pet_suv, folder / "PET", modality="PT", patient=patient,
                  study={**study, "acquisition_datetime": pet_time}, series_uid=uid(seed, index, "pet"),
-                 series_number=3, series_description="PET FDG AC (simulated)",
+                 series_number=3, series_description=descriptions[1],
                  pet={"weight_kg": weight, "injected_dose_bq": dose,
                       "injection_datetime": injection, "series_datetime": pet_time})
     save_label(patient_sim.label, root / "labels" / f"{ct_uid}.nii.gz")
-    truth = {**patient_sim.truth(), "simulated": True, "phantom_index": index}
+    sidecar = {**patient_sim.truth(), "simulated": True, "phantom_index": index, **(truth or {})}
     (root / "truth").mkdir(exist_ok=True)
-    (root / "truth" / f"{ct_uid}.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
+    (root / "truth" / f"{ct_uid}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True))
     return {"index": index, "ct_series": ct_uid, "n_lesions": len(patient_sim.lesions)}
 
 

@@ -36,6 +36,7 @@ Functions here return arrays and :class:`SimulatedPatient`; writing DICOM is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -66,7 +67,8 @@ LABEL_TUMOUR = 1
 LABEL_NODE = 2
 
 __all__ = ["Ellipsoid", "Lesion", "PelvisAnatomy", "SimulatedPatient", "sample_anatomy", "simulate_patient",
-           "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points"]
+           "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points", "scan_pet",
+           "sample_tumour", "sample_nodes", "move_lesion"]
 
 
 @dataclass
@@ -291,7 +293,7 @@ def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
         r = rng.uniform(10.0, 18.0)
         bowel.append(Ellipsoid(c, (r * rng.uniform(1.0, 2.0), r, r * rng.uniform(0.8, 1.5))))
         bowel_suv.append(_uniform(rng, p["bowel_suv"]))
-    lesions = [_sample_tumour(rng, p, by), *_sample_nodes(rng, p, bx, by)]
+    lesions = [sample_tumour(rng, p, by), *sample_nodes(rng, p, bx, by)]
     suv = dict(p["suv"])
     suv["bladder"] = _uniform(rng, p["bladder_suv"])
     # Patients do not lie centred in the field of view: the whole anatomy moves at the end.
@@ -306,7 +308,7 @@ def sample_anatomy(rng: np.random.Generator, p: dict) -> PelvisAnatomy:
     return _moved(anatomy, offset)
 
 
-def _sample_tumour(rng: np.random.Generator, p: dict, by: float) -> Lesion:
+def sample_tumour(rng: np.random.Generator, p: dict, by: float) -> Lesion:
     """Cervical tumour: at the inferior uterus, lobulated, near-isodense on CT."""
     t_r = _uniform(rng, p["tumour_radius_mm"])
     tc = np.array([rng.uniform(-8, 8), 0.05 * by + rng.uniform(-6, 6), -25.0 + rng.uniform(-6, 6)])
@@ -321,7 +323,7 @@ def _sample_tumour(rng: np.random.Generator, p: dict, by: float) -> Lesion:
                   core, site="cervix")
 
 
-def _sample_nodes(rng: np.random.Generator, p: dict, bx: float, by: float) -> list[Lesion]:
+def sample_nodes(rng: np.random.Generator, p: dict, bx: float, by: float) -> list[Lesion]:
     """Hot metastatic nodes along the pelvic side walls, in muscle until a phenomenon moves them."""
     nodes = []
     for _ in range(int(rng.integers(p["nodes"][0], p["nodes"][1] + 1))):
@@ -360,12 +362,18 @@ def _shows_bowel(anatomy: PelvisAnatomy, points: np.ndarray) -> np.ndarray:
     return np.isin(anatomy.tissue(np.asarray(points, dtype=float)), (BOWEL, BOWEL_LUMEN))
 
 
+def move_lesion(lesion: Lesion, offset) -> Lesion:
+    """Translate ``lesion`` (its lobes and necrotic core) by ``offset`` mm, in place."""
+    lesion.lobes = [e.shifted(offset) for e in lesion.lobes]
+    if lesion.necrotic_core is not None:
+        lesion.necrotic_core = lesion.necrotic_core.shifted(offset)
+    return lesion
+
+
 def _moved(anatomy: PelvisAnatomy, offset: np.ndarray) -> PelvisAnatomy:
     """The whole anatomy translated by ``offset`` mm (lesions are moved in place)."""
     for lesion in anatomy.lesions:
-        lesion.lobes = [e.shifted(offset) for e in lesion.lobes]
-        if lesion.necrotic_core is not None:
-            lesion.necrotic_core = lesion.necrotic_core.shifted(offset)
+        move_lesion(lesion, offset)
     moved = {name: getattr(anatomy, name).shifted(offset) for name in ("body", "bladder", "rectum", "uterus")}
     moved |= {name: [e.shifted(offset) for e in getattr(anatomy, name)]
               for name in ("bones", "bowel", "fat_pads", "ureters", "bowel_foci")}
@@ -435,23 +443,7 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         label[lesion.contains(ct_points)] = LABEL_TUMOUR if lesion.kind == "tumour" else LABEL_NODE
 
     ct_to_pet = sample_misregistration(rng, p)
-
-    # Activity on a fine grid in the PET frame, blurred by the PSF, then binned to the
-    # coarse PET grid: the blur happens before sampling, as in a scanner.
-    pet_size = np.asarray(p["pet_size"])
-    pet_spacing = np.asarray(p["pet_spacing_mm"], dtype=float)
-    oversample = int(p["pet_oversample"])
-    fine = make_grid(pet_size * oversample, pet_spacing / oversample)
-    fine_points = grid_points(fine)
-    suv_fine = anatomy.pet_suv(inverse_rigid_points(ct_to_pet, fine_points))
-    sigma_vox = p["pet_fwhm_mm"] / 2.3548 / (pet_spacing[::-1] / oversample)
-    suv_fine = ndimage.gaussian_filter(suv_fine, sigma=sigma_vox, mode="constant")
-    z, y, x = (pet_size[::-1]).tolist()
-    suv = suv_fine.reshape(z, oversample, y, oversample, x, oversample).mean(axis=(1, 3, 5))
-    if p["pet_counts_per_suv"] > 0:  # Poisson counting noise at a given count level
-        lam = np.clip(suv, 0, None) * p["pet_counts_per_suv"]
-        suv = rng.poisson(lam).astype(np.float32) / p["pet_counts_per_suv"]
-    pet = make_grid(p["pet_size"], p["pet_spacing_mm"])
+    pet = scan_pet(anatomy.pet_suv, ct_to_pet, p, rng)
 
     lesions = _lesion_truth(anatomy, ct_points, voxel_ml=float(np.prod(p["ct_spacing_mm"])) / 1000.0)
     b = anatomy.bladder
@@ -468,7 +460,7 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
     return SimulatedPatient(
         index=index,
         ct_hu=_array_image(hu.astype(np.float32), ct_grid),
-        pet_suv=_array_image(suv.astype(np.float32), pet),
+        pet_suv=pet,
         label=_array_image(label, ct_grid),
         pet_to_ct_truth=transform_to_dict(ct_to_pet),
         lesions=lesions,
@@ -477,6 +469,31 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         mimics=mimics,
         phenomena=phenomena_truth(anatomy, mimics),
     )
+
+
+def scan_pet(suv_at: Callable[[np.ndarray], np.ndarray], ct_to_pet: sitk.Euler3DTransform, p: dict,
+             rng: np.random.Generator, *, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:
+    """The PET (SUV) a scanner of ``p`` records of the activity ``suv_at(points)`` (points in
+    the CT frame, LPS mm), seen through the rigid ``ct_to_pet`` misregistration.
+
+    Activity on a grid ``pet_oversample`` times finer in the PET frame, blurred by the PSF
+    (``pet_fwhm_mm``), then binned to the ``pet_size`` x ``pet_spacing_mm`` grid centred on
+    ``centre_mm`` (the blur happens before sampling, as in a scanner), then Poisson counting
+    noise at ``pet_counts_per_suv`` counts per SUV unit (0: none), drawn from ``rng``.
+    """
+    pet_size = np.asarray(p["pet_size"])
+    pet_spacing = np.asarray(p["pet_spacing_mm"], dtype=float)
+    oversample = int(p["pet_oversample"])
+    fine = make_grid(pet_size * oversample, pet_spacing / oversample, centre_mm)
+    suv_fine = suv_at(inverse_rigid_points(ct_to_pet, grid_points(fine)))
+    sigma_vox = p["pet_fwhm_mm"] / 2.3548 / (pet_spacing[::-1] / oversample)
+    suv_fine = ndimage.gaussian_filter(suv_fine, sigma=sigma_vox, mode="constant")
+    z, y, x = (pet_size[::-1]).tolist()
+    suv = suv_fine.reshape(z, oversample, y, oversample, x, oversample).mean(axis=(1, 3, 5))
+    if p["pet_counts_per_suv"] > 0:  # Poisson counting noise at a given count level
+        lam = np.clip(suv, 0, None) * p["pet_counts_per_suv"]
+        suv = rng.poisson(lam).astype(np.float32) / p["pet_counts_per_suv"]
+    return _array_image(suv.astype(np.float32), make_grid(p["pet_size"], p["pet_spacing_mm"], centre_mm))
 
 
 def _lesion_truth(anatomy: PelvisAnatomy, ct_points: np.ndarray, *, voxel_ml: float) -> list[dict[str, Any]]:

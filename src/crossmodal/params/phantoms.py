@@ -1,0 +1,215 @@
+"""``params.yaml`` models of the simulated cohorts (``phantom``) and of the real scans they
+may start from (``real_data``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+from pydantic import Field
+
+from crossmodal.params.value_types import Count
+from crossmodal.params.value_types import CountRange
+from crossmodal.params.value_types import Fraction
+from crossmodal.params.value_types import Name
+from crossmodal.params.value_types import ordered
+from crossmodal.params.value_types import NonNeg
+from crossmodal.params.value_types import PosFloat
+from crossmodal.params.value_types import PosInt
+from crossmodal.params.value_types import PosRange
+from crossmodal.params.value_types import Probabilities
+from crossmodal.params.value_types import Range
+from crossmodal.params.value_types import Section
+from crossmodal.params.value_types import Seed
+from crossmodal.params.value_types import Size3
+from crossmodal.params.value_types import Spacing3
+from crossmodal.params.value_types import Vector3
+
+
+class RealSource(Section):
+    """A real scan in a package's source distribution (:mod:`crossmodal.io.registry`)."""
+
+    package: Name
+    version: Name
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    root: Name
+    files: Annotated[dict[Name, Name], Field(min_length=1)]  # file name under root: path in the archive
+    licence: Name
+    citation: Name
+
+
+
+# ------------------------------------------------------------------ phantoms
+
+
+class PelvisPhantom(Section):
+    seed: Seed
+    n_patients: PosInt
+    ct_size: Size3
+    ct_spacing_mm: Spacing3
+    pet_size: Size3
+    pet_spacing_mm: Spacing3
+    pet_oversample: PosInt
+    pet_fwhm_mm: NonNeg
+    pet_counts_per_suv: NonNeg
+    ct_noise_hu: NonNeg
+    body_half_width_mm: PosRange
+    body_half_depth_mm: PosRange
+    fat_mm: PosRange
+    body_offset_mm: Annotated[list[float], Field(min_length=2, max_length=2)]
+    bladder_radius_mm: PosRange
+    bladder_suv: PosRange
+    bladder_fill_change: PosRange
+    bowel_loops: CountRange
+    bowel_suv: PosRange
+    bowel_lumen_fraction: Annotated[float, Field(ge=0, lt=1)]
+    bowel_content_mix: Annotated[Probabilities, Field(min_length=1)]  # weights, keys of bowel_content_hu
+    bowel_content_hu: Annotated[dict[Name, Range], Field(min_length=1)]
+    bowel_focus_probability: Fraction
+    bowel_focus_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
+                                     AfterValidator(ordered)]
+    bowel_focus_suv: PosRange
+    bowel_shift_mm: PosRange
+    tumour_radius_mm: PosRange
+    tumour_suvmax: PosRange
+    tumour_ct_delta_hu: Range
+    necrosis_probability: Fraction
+    tumour_abuts_bladder_probability: Fraction
+    tumour_bladder_indent: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2),
+                                     AfterValidator(ordered)]
+    nodes: CountRange
+    node_radius_mm: PosRange
+    node_suvmax: PosRange
+    node_fat_probability: Fraction
+    node_fat_margin_mm: PosRange
+    node_faint_probability: Fraction
+    node_faint_suvmax: PosRange
+    ureter_radius_mm: Annotated[list[PosFloat], Field(min_length=2, max_length=2),
+                                AfterValidator(ordered)]
+    ureter_lumen_fraction: Annotated[float, Field(gt=0, lt=1)]
+    ureter_fat_mm: PosRange
+    ureter_lumen_hu: Range
+    ureter_suv: PosRange
+    ureter_focus_probability: Fraction
+    ureter_foci: CountRange
+    ureter_focus_length_mm: PosRange
+    ureter_focus_suv: PosRange
+    misregistration_shift_mm: Vector3
+    misregistration_rotation_deg: Vector3
+    weight_kg: PosRange
+    injected_dose_mbq_per_kg: PosFloat
+    uptake_time_min: PosRange
+    hu: dict[Name, float]
+    suv: dict[Name, NonNeg]
+
+
+class MetastasisLook(Section):
+    ct_hu: Range
+    ct_hu_core: Range | None = None
+    t1: PosRange
+    suv: PosRange
+
+
+class MimicLook(Section):
+    ct_hu: Range
+    t1_factor: PosRange
+    suv: PosRange
+
+
+class SkeletonPhantom(Section):
+    seed: Seed
+    n_patients: PosInt
+    positive_fraction: Fraction
+    modality_probability: Probabilities
+    ct_size: Size3
+    ct_spacing_mm: Spacing3
+    mr_size: Size3
+    mr_spacing_mm: Spacing3
+    pet_size: Size3
+    pet_spacing_mm: Spacing3
+    oversample: dict[Name, PosInt]
+    modality_shift_mm: Vector3
+    ct_noise_hu: NonNeg
+    mr_scale: PosFloat
+    mr_noise: NonNeg
+    mr_bias_amplitude: NonNeg
+    pet_fwhm_mm: NonNeg
+    pet_counts_per_suv: NonNeg
+    body_half_width_mm: PosRange
+    body_half_depth_mm: PosRange
+    fat_mm: PosRange
+    n_thoracic: Count
+    n_lumbar: Count
+    vertebra_height_mm: PosRange
+    disc_mm: PosRange
+    vertebra_half_width_mm: PosRange
+    vertebra_half_depth_mm: PosRange
+    cortex_mm: PosRange
+    rib_radius_mm: PosRange
+    bladder_radius_mm: PosRange
+    hu: dict[Name, float]
+    marrow_hu: Range
+    t1: dict[Name, NonNeg]
+    marrow_t1: PosRange
+    suv: dict[Name, NonNeg]
+    marrow_suv: PosRange
+    kidney_suv: PosRange
+    bladder_suv: PosRange
+    metastases: CountRange
+    metastasis_radius_mm: PosRange
+    metastasis_types: Probabilities
+    metastasis_sites: Probabilities
+    metastasis_appearance: dict[Name, MetastasisLook]
+    pet_occult_fraction: Fraction  # of the sclerotic metastases (phantom.skeleton_phenomena; 0 = off)
+    pet_occult_suv_factor: PosRange
+    mri_only_fraction: Fraction  # of all metastases (with ct_occult_fraction: sum <= 1, rules)
+    mri_only_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
+                                    AfterValidator(ordered)]
+    mri_only_suv_factor: Annotated[list[Annotated[float, Field(gt=0, le=1.5)]], Field(min_length=2, max_length=2),
+                                   AfterValidator(ordered)]
+    ct_occult_fraction: Fraction
+    ct_occult_ct_hu_delta: Annotated[list[Annotated[float, Field(ge=-100, le=100)]], Field(min_length=2, max_length=2),
+                                     AfterValidator(ordered)]
+    mimics: CountRange
+    mimic_radius_mm: PosRange
+    mimic_types: Probabilities
+    mimic_appearance: dict[Name, MimicLook]
+    haemangioma_period_mm: PosFloat
+    fracture_line_mm: PosFloat
+    weight_kg: PosRange
+    injected_dose_mbq_per_kg: PosFloat
+    uptake_time_min: PosRange
+    study_spread_days: Count
+
+
+class TestPhantom(Section):
+    """A locked test cohort drawn from another phantom's ranges with its own seed."""
+
+    seed: Seed
+    n_patients: PosInt
+
+
+class HybridPelvisPhantom(Section):
+    """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`)."""
+
+    based_on: Name  # the phantom section every other value comes from
+    real_data: Name  # the real_data entry holding the CT and its structures
+    seed: Seed
+    n_patients: PosInt
+    crop_structures: Annotated[list[Name], Field(min_length=1)]
+    crop_margin_mm: NonNeg
+    hu_tissues: Annotated[dict[Name, Range], Field(min_length=1)]
+    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]]
+    organ_suv: dict[Name, PosRange]
+    primary_beside: Annotated[list[Name], Field(min_length=1)]
+    node_beside: Annotated[list[Name], Field(min_length=1)]
+    node_tissues: Annotated[list[Name], Field(min_length=1)]
+    node_gap_mm: PosRange
+    pet_margin_voxels: Count
+
+
+class Phantoms(Section):
+    pelvis: PelvisPhantom | None = None
+    pelvis_test: TestPhantom | None = None
+    pelvis_real_anatomy: HybridPelvisPhantom | None = None
+    skeleton: SkeletonPhantom | None = None

@@ -1,0 +1,297 @@
+"""Hybrid pelvic PET/CT: a real CT's anatomy, simulated FDG-PET, inserted lesions.
+
+Part 1's question on real anatomy ("does what the detectors learnt transfer to real
+anatomy and its real confounders?") needs PET/CT with real organs and known lesions. No
+real PET/CT with lesion labels can be fetched here, so each hybrid patient is:
+
+* **CT: real.** The abdomen-and-pelvis CT of the ``totalsegmentator`` source distribution
+  (``real_data``), reoriented to LPS (a permutation: no voxel is resampled) and cut to
+  the z range of ``crop_structures`` (plus ``crop_margin_mm``). Every voxel outside an
+  inserted lesion is the scanner's own value. The patient is male: no cervix.
+* **Lesions: simulated, inserted.** A primary mass of the phantom's size, shape, SUVmax
+  and CT contrast (:func:`~crossmodal.phantom.pelvis.sample_tumour`) against the
+  posterior wall of the lower third of ``primary_beside`` (the bladder base, where a
+  cervical tumour meets the bladder), and the phantom's count of nodes
+  (:func:`~crossmodal.phantom.pelvis.sample_nodes`) in the soft tissue or fat beside the
+  real ``node_beside`` structures (the iliac vessels, where pelvic nodes lie). Inside a
+  lesion the CT takes the phantom's tissue value plus the lesion's contrast plus noise of
+  ``ct_noise_hu``.
+* **PET: simulated** from the real structures (``tissue_structures``: TotalSegmentator
+  names, shell patterns allowed; unlabelled voxels by ``hu_tissues``) with the phantom's
+  tissue SUVs (``suv``, ``bladder_suv``, ``bowel_suv``) and the organ SUVs the phantom
+  lacks (``organ_suv``: kidneys, liver, spleen, blood pool, prostate), then through the
+  phantom's scanner (:func:`~crossmodal.phantom.pelvis.scan_pet`: PSF, PET grid,
+  counting noise) and its rigid misregistration, centred on the CT.
+
+Each patient is seeded by ``(seed, index)``: the same real anatomy, other lesions, PET
+noise and misregistration. Every value without a source of its own is the phantom's
+(``phantom.pelvis``); the sources of the hybrid's own values are
+:data:`crossmodal.phantom.sources.HYBRID_PELVIS_PARAMETER_SOURCES`. Known limits: one real patient (every hybrid patient shares
+its organs), no bladder fill change or bowel motion between CT and PET, no
+partial-volume CT edge at a lesion, uniform uptake per organ.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from crossmodal.io.geometry import transform_to_dict
+from crossmodal.parallel import Workers
+from crossmodal.phantom.pelvis import LABEL_NODE
+from crossmodal.phantom.pelvis import LABEL_TUMOUR
+from crossmodal.phantom.pelvis import Lesion
+from crossmodal.phantom.pelvis import SimulatedPatient
+from crossmodal.phantom.pelvis import grid_points
+from crossmodal.phantom.pelvis import move_lesion
+from crossmodal.phantom.pelvis import sample_misregistration
+from crossmodal.phantom.pelvis import sample_nodes
+from crossmodal.phantom.pelvis import sample_tumour
+from crossmodal.phantom.pelvis import scan_pet
+
+__all__ = ["GENERATOR_VERSION", "RealPelvis", "generate_hybrid_pelvis_cohort", "load_real_pelvis",
+           "simulate_hybrid_patient", "structure_names", "tissue_classes"]
+
+GENERATOR_VERSION = "hybrid-pelvis-1"
+
+_PLACEMENT_TRIES = 200
+
+
+@dataclass(frozen=True)
+class RealPelvis:
+    """The real CT (HU, LPS, cut to the pelvis) and its structures, with their names."""
+
+    ct: sitk.Image
+    structures: np.ndarray  # (z, y, x) TotalSegmentator ids on the CT grid
+    names: dict[int, str]
+    source: dict[str, Any]  # the ``real_data`` entry (package, version, sha256, ...)
+
+    def mask(self, patterns: list[str]) -> np.ndarray:
+        """Voxels of every structure whose name matches one of ``patterns``."""
+        ids = [i for i, name in self.names.items() if any(fnmatch.fnmatchcase(name, pat) for pat in patterns)]
+        return np.isin(self.structures, ids)
+
+
+def structure_names(path: str | Path) -> dict[int, str]:
+    """``class_map["total"]`` of TotalSegmentator's ``map_to_binary.py``, read as a literal
+    (the file is data here: nothing of it is executed)."""
+    tree = ast.parse(Path(path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "class_map" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values):
+                if key is not None and ast.literal_eval(key) == "total":
+                    return {int(k): str(v) for k, v in ast.literal_eval(value).items()}
+    raise ValueError(f"{path}: no class_map['total'] literal")
+
+
+def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
+    """The real CT and structures of ``p['real_data']`` (files ``ct.nii.gz``,
+    ``structures.nii.gz``, ``structure_names.py`` under its ``root``), reoriented to LPS and
+    cut to the z extent of ``crop_structures`` +- ``crop_margin_mm``."""
+    source = p["real_data"]
+    root = Path(source["root"])
+    for name in ("ct.nii.gz", "structures.nii.gz", "structure_names.py"):
+        if not (root / name).exists():
+            raise FileNotFoundError(f"{root / name}: missing; `crossmodal data` fetches real_data first")
+    ct = sitk.DICOMOrient(sitk.ReadImage(str(root / "ct.nii.gz"), sitk.sitkFloat32), "LPS")
+    structures = sitk.DICOMOrient(sitk.ReadImage(str(root / "structures.nii.gz")), "LPS")
+    if ct.GetSize() != structures.GetSize() or not np.allclose(ct.GetOrigin(), structures.GetOrigin()):
+        raise ValueError(f"{root}: ct.nii.gz and structures.nii.gz are not on one grid")
+    names = structure_names(root / "structure_names.py")
+    whole = RealPelvis(ct, sitk.GetArrayFromImage(structures), names, source)
+    slices = np.flatnonzero(whole.mask(list(p["crop_structures"])).any(axis=(1, 2)))
+    if slices.size == 0:
+        raise ValueError(f"{root}: none of crop_structures {p['crop_structures']} is labelled")
+    margin = int(np.ceil(float(p["crop_margin_mm"]) / ct.GetSpacing()[2]))
+    z0, z1 = max(0, slices[0] - margin), min(ct.GetSize()[2], slices[-1] + margin + 1)
+    cut = ct[:, :, int(z0):int(z1)]
+    return RealPelvis(cut, whole.structures[z0:z1].copy(), names, source)
+
+
+def tissue_classes(real: RealPelvis, p: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Each CT voxel's activity class: ``hu_tissues`` by HU, then ``tissue_structures`` by
+    structure (later entries win). Returns the class index array and the class names."""
+    names = list(p["hu_tissues"]) + [n for n in p["tissue_structures"] if n not in p["hu_tissues"]]
+    hu = sitk.GetArrayFromImage(real.ct)
+    classes = np.zeros(hu.shape, dtype=np.int16)
+    for name, (low, high) in p["hu_tissues"].items():
+        classes[(hu >= low) & (hu < high)] = names.index(name)
+    for name, patterns in p["tissue_structures"].items():
+        classes[real.mask(list(patterns))] = names.index(name)
+    return classes, names
+
+
+def tissue_suv(rng: np.random.Generator, p: dict[str, Any], names: list[str]) -> np.ndarray:
+    """This patient's SUV of each activity class: the phantom's tissue values, a bladder and
+    a bowel value drawn from its ranges, the organ values drawn from ``organ_suv``."""
+    drawn = {"bladder": float(rng.uniform(*p["bladder_suv"])), "bowel": float(rng.uniform(*p["bowel_suv"]))}
+    drawn |= {name: float(rng.uniform(*bounds)) for name, bounds in sorted(p["organ_suv"].items())}
+    values = []
+    for name in names:
+        if name in drawn:
+            values.append(drawn[name])
+        elif name in p["suv"]:
+            values.append(float(p["suv"][name]))
+        else:
+            raise ValueError(f"activity class {name!r} has no SUV (phantom suv, bladder, bowel or organ_suv)")
+    return np.asarray(values, dtype=np.float32)
+
+
+def _lower_posterior_wall(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The point (mm) on the posterior (+y) wall of the lower third of ``mask``."""
+    inside = points[mask]
+    z_low, z_high = inside[:, 2].min(), inside[:, 2].max()
+    lower = inside[inside[:, 2] <= z_low + (z_high - z_low) / 3.0]
+    back = lower[lower[:, 1] >= lower[:, 1].max() - 3.0]
+    return np.array([lower[:, 0].mean(), lower[:, 1].max(), back[:, 2].mean()])
+
+
+def _lookup(points: np.ndarray, image: sitk.Image, array: np.ndarray, outside) -> np.ndarray:
+    """Nearest-voxel value of ``array`` (on ``image``'s LPS-oriented grid) at ``points`` (…, 3)."""
+    index = np.rint((points - np.asarray(image.GetOrigin())) / np.asarray(image.GetSpacing())).astype(int)
+    size = np.asarray(image.GetSize())
+    valid = np.all((index >= 0) & (index < size), axis=-1)
+    out = np.full(points.shape[:-1], outside, dtype=array.dtype)
+    out[valid] = array[index[valid][:, 2], index[valid][:, 1], index[valid][:, 0]]
+    return out
+
+
+def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis, classes: np.ndarray,
+                   names: list[str], points: np.ndarray) -> list[Lesion]:
+    """The primary mass at the bladder base and the nodes beside the real vessels (see the
+    module doc); a node that finds no free soft tissue or fat in its tries is dropped."""
+    tumour = sample_tumour(rng, p, 0.0)
+    wall = _lower_posterior_wall(real.mask(list(p["primary_beside"])), points)
+    radius_y = max(lobe.radii[1] for lobe in tumour.lobes[:1])
+    centre = wall + np.array([rng.uniform(-8, 8), 0.6 * radius_y, rng.uniform(-6, 6)])
+    move_lesion(tumour, centre - np.asarray(tumour.lobes[0].centre))
+    tumour.site = f"{p['primary_beside'][0]} base (posterior wall)"
+    vessels = points[real.mask(list(p["node_beside"]))]
+    free = [names.index(n) for n in p["node_tissues"]]
+    lesions = [tumour]
+    for node in sample_nodes(rng, p, 0.0, 0.0):
+        radius = max(node.lobes[0].radii)
+        for _ in range(_PLACEMENT_TRIES):
+            angle = rng.uniform(0.0, 2.0 * np.pi)
+            gap = radius + float(rng.uniform(*p["node_gap_mm"]))
+            centre = vessels[rng.integers(len(vessels))] + gap * np.array([np.cos(angle), np.sin(angle), 0.0])
+            trial = move_lesion(Lesion(node.kind, list(node.lobes), node.suv_max, node.ct_delta_hu),
+                                centre - np.asarray(node.lobes[0].centre))
+            where = trial.contains(points)
+            clear = not any(other.contains(points)[where].any() for other in lesions)
+            if where.any() and clear and np.isin(classes[where], free).all():
+                trial.site = "beside " + "/".join(p["node_beside"])
+                lesions.append(trial)
+                break
+    return lesions
+
+
+def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
+                            real: RealPelvis | None = None) -> SimulatedPatient:
+    """One hybrid patient (see the module doc) from ``phantom.pelvis_real_anatomy`` params
+    (merged over ``phantom.pelvis``); ``real``: the loaded anatomy, to load it once."""
+    real = real or load_real_pelvis(p)
+    rng = np.random.default_rng([seed, index])
+    ct_points = grid_points(real.ct)
+    classes, names = tissue_classes(real, p)
+    suv_of_class = tissue_suv(rng, p, names)
+    lesions = insert_lesions(rng, p, real, classes, names, ct_points)
+
+    hu = sitk.GetArrayFromImage(real.ct).copy()
+    label = np.zeros(hu.shape, dtype=np.uint8)
+    for lesion in lesions:
+        inside = lesion.contains(ct_points)
+        necrotic = lesion.necrotic_core.contains(ct_points) & inside if lesion.necrotic_core else np.zeros_like(inside)
+        base = p["hu"]["uterus" if lesion.kind == "tumour" else "muscle"] + lesion.ct_delta_hu
+        hu[inside] = np.where(necrotic[inside], p["hu"]["necrosis"], base)
+        hu[inside] += rng.normal(0.0, p["ct_noise_hu"], int(inside.sum())).astype(np.float32)
+        label[inside] = LABEL_TUMOUR if lesion.kind == "tumour" else LABEL_NODE
+    activity = suv_of_class[classes]
+
+    def suv_at(points: np.ndarray) -> np.ndarray:
+        suv = _lookup(points, real.ct, activity, np.float32(p["suv"]["air"]))
+        for lesion in lesions:
+            hot = lesion.contains(points)
+            if lesion.necrotic_core is not None:
+                hot &= ~lesion.necrotic_core.contains(points)
+            suv[hot] = lesion.suv_max
+        return suv
+
+    ct_to_pet = sample_misregistration(rng, p)
+    centre = np.asarray(real.ct.TransformContinuousIndexToPhysicalPoint(
+        [(n - 1) / 2.0 for n in real.ct.GetSize()]))
+    ct_to_pet.SetCenter(tuple(map(float, centre)))
+    extent = np.asarray(real.ct.GetSize()) * np.asarray(real.ct.GetSpacing())
+    pet_spacing = np.asarray(p["pet_spacing_mm"], dtype=float)
+    pet_size = np.ceil(extent / pet_spacing).astype(int) + np.array([2, 2, 0]) * int(p["pet_margin_voxels"])
+    pet = scan_pet(suv_at, ct_to_pet, {**p, "pet_size": pet_size.tolist()}, rng, centre_mm=centre)
+
+    ct_image = sitk.GetImageFromArray(hu.astype(np.float32))
+    ct_image.CopyInformation(real.ct)
+    label_image = sitk.GetImageFromArray(label)
+    label_image.CopyInformation(real.ct)
+    voxel_ml = float(np.prod(real.ct.GetSpacing())) / 1000.0
+    lesion_truth = []
+    for i, lesion in enumerate(lesions, start=1):
+        mask = lesion.contains(ct_points)
+        lesion_truth.append({"id": i, "kind": lesion.kind, "suv_max": lesion.suv_max,
+                             "ct_delta_hu": lesion.ct_delta_hu, "necrotic": lesion.necrotic_core is not None,
+                             "volume_ml": float(mask.sum()) * voxel_ml,
+                             "centroid_mm": ct_points[mask].mean(axis=0).tolist(), "site": lesion.site,
+                             "inserted": True})
+    bladder = ct_points[real.mask(list(p["primary_beside"]))]
+    return SimulatedPatient(
+        index=index, ct_hu=ct_image, pet_suv=pet, label=label_image,
+        pet_to_ct_truth=transform_to_dict(ct_to_pet), lesions=lesion_truth,
+        organs={"bladder": {"z_range_mm": [float(bladder[:, 2].min()), float(bladder[:, 2].max())],
+                            "suv": float(suv_of_class[names.index("bladder")])}},
+        demographics={"weight_kg": round(float(rng.uniform(*p["weight_kg"])), 1), "age": int(rng.integers(30, 76))},
+    )
+
+
+def real_anatomy_record(source: dict[str, Any]) -> dict[str, Any]:
+    """What a hybrid patient's truth says is real and what is simulated."""
+    return {"real_anatomy": {"ct": "real", "pet": "simulated from the real structures",
+                             "lesions": "simulated, inserted", "sex": "male",
+                             "source": f"{source['package']}=={source['version']}", "sha256": source["sha256"],
+                             "licence": source["licence"], "citation": source["citation"]}}
+
+
+def write_hybrid_patient(index: int, p: dict[str, Any], root: Path, *, seed: int) -> dict[str, Any]:
+    """Simulate one hybrid patient and write it as the pelvic phantom's patients are written."""
+    from crossmodal.phantom.cohort import write_petct_patient
+
+    return write_petct_patient(
+        simulate_hybrid_patient(index, p, seed=seed, real=_load_once(p)), p, root, seed=seed, sex="M",
+        descriptions=("CT abdomen-pelvis (real; lesions inserted)", "PET FDG AC (simulated from real anatomy)"),
+        truth=real_anatomy_record(p["real_data"]))
+
+
+_LOADED: dict[str, RealPelvis] = {}
+
+
+def _load_once(p: dict[str, Any]) -> RealPelvis:
+    """The real anatomy of ``p``, loaded once per worker process."""
+    key = json.dumps([p["real_data"], p["crop_structures"], p["crop_margin_mm"]], sort_keys=True)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_real_pelvis(p)
+    return _LOADED[key]
+
+
+def generate_hybrid_pelvis_cohort(p: dict[str, Any], root: str | Path, *, progress: bool = False,
+                                  jobs: int | str | Workers = 1) -> Path:
+    """Write the hybrid cohort of ``phantom.pelvis_real_anatomy`` as DICOM under ``root``
+    (the pelvic phantom's layout); byte-identical for identical parameters and source."""
+    from crossmodal.phantom.cohort import write_cohort
+
+    return write_cohort(p, root, write_hybrid_patient, version=GENERATOR_VERSION,
+                        desc="hybrid patients", progress=progress, jobs=jobs)

