@@ -60,14 +60,34 @@ def export_datasets(align_dir: str | Path, out_dir: str | Path, cfg: dict[str, A
         test_slices = pd.read_csv(Path(test_align_dir) / "slices.csv")
         split = pd.concat([split, locked_test_split(slices, test_slices)], ignore_index=True)
         slices = pd.concat([slices, test_slices], ignore_index=True)
+    write_datasets(slices, split, (align_dir, Path(test_align_dir or align_dir)), out, cfg, class_names=class_names,
+                   jobs=jobs)
+    return split
+
+
+def export_test_datasets(align_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
+                         class_names: list[str], dev_align_dir: str | Path, jobs: int | str | Workers = 1
+                         ) -> pd.DataFrame:
+    """Every case of ``align_dir`` as a test patient (a cohort the detectors are only tested
+    on), in the layout of :func:`export_datasets`; refuses a patient also in the development
+    cohort of ``dev_align_dir``."""
+    slices = pd.read_csv(Path(align_dir) / "slices.csv")
+    split = locked_test_split(pd.read_csv(Path(dev_align_dir) / "slices.csv"), slices)
+    write_datasets(slices, split, (Path(align_dir), Path(align_dir)), Path(out_dir), cfg, class_names=class_names,
+                   jobs=jobs)
+    return split
+
+
+def write_datasets(slices: pd.DataFrame, split: pd.DataFrame, align_dirs: tuple[Path, Path], out: Path,
+                   cfg: dict[str, Any], *, class_names: list[str], jobs: int | str | Workers = 1) -> None:
+    """``split.csv``, ``hot_negatives.csv`` and every used input's dataset (:func:`export_input`)."""
     out.mkdir(parents=True, exist_ok=True)
     split.to_csv(out / "split.csv", index=False)
     slices.loc[slices["hot_negative"].astype(bool), ["case_id", "z"]].to_csv(out / "hot_negatives.csv", index=False)
-    export = functools.partial(export_input, align_dirs=(align_dir, Path(test_align_dir or align_dir)), out=out,
+    export = functools.partial(export_input, align_dirs=align_dirs, out=out,
                                split_of=dict(zip(split["case_id"], split["split"])),
                                stride=int(cfg.get("train_slice_stride", 1)), class_names=class_names)
     map_jobs(export, used_inputs(cfg), jobs=jobs)
-    return split
 
 
 def split_patients(slices: pd.DataFrame, *, fractions, seed: int, names=SPLITS) -> pd.DataFrame:

@@ -56,32 +56,42 @@ def fp_rate_name(rate: float) -> str:
 def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Path, out: str | Path,
         metrics: str | Path) -> dict[str, pd.DataFrame]:
     """Evaluate every planned run (params ``detect``); ``metrics`` is the DVC metrics JSON."""
-    names = params["cohort"]["pelvis"]["label_names"]
-    cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
-           "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
-           "reference": params["detect"].get("reference"),
-           "evaluate": {**params["detect"]["evaluate"], "class_names": [names[k] for k in sorted(names)],
-                        "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"],
-                        "primary_class": params["detect"]["analysis"]["primary_class"]}}
-    tables = evaluate_runs(datasets_dir, runs_dir, out, cfg, metrics_json=metrics, workers=patient_workers(params))
+    tables = evaluate_runs(datasets_dir, runs_dir, out, evaluation_config(params), metrics_json=metrics,
+                           workers=patient_workers(params))
     print(tables["metrics"][["detector", "input", *JSON_METRICS]].to_string(index=False))
     return tables
 
 
+def evaluation_config(params: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`evaluate_runs` needs of the params (``detect``, the pelvic class names)."""
+    names = params["cohort"]["pelvis"]["label_names"]
+    return {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
+            "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
+            "reference": params["detect"].get("reference"),
+            "evaluate": {**params["detect"]["evaluate"], "class_names": [names[k] for k in sorted(names)],
+                         "matched_sensitivity": params["detect"]["analysis"]["matched_sensitivity"],
+                         "primary_class": params["detect"]["analysis"]["primary_class"]}}
+
+
 def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
-                  metrics_json: str | Path | None = None, workers: int | str | Workers = 1) -> dict[str, pd.DataFrame]:
+                  metrics_json: str | Path | None = None, workers: int | str | Workers = 1,
+                  validation_from: tuple[str | Path, str | Path] | None = None) -> dict[str, pd.DataFrame]:
     """Metrics per (detector, input) as seed means with patient-bootstrap CIs, paired
     differences against the proposed input and PR curves; written to ``out_dir``. Runs are
     scored side by side on ``workers`` (processes or Dask, as ``compute`` says); every run
-    sees the same draws, so the tables do not depend on where each was scored."""
+    sees the same draws, so the tables do not depend on where each was scored.
+    ``validation_from``: the (datasets, runs) folders whose validation patients set each
+    run's operating confidence (default: these), for test patients of another cohort."""
     datasets_dir, runs_dir, out = Path(datasets_dir), Path(runs_dir), Path(out_dir)
+    val_datasets, val_runs = map(Path, validation_from or (datasets_dir, runs_dir))
     out.mkdir(parents=True, exist_ok=True)
     ev_cfg = cfg["evaluate"]
     n_test = len(dataset_ground_truth([datasets_dir / used_inputs(cfg)[0]], "test").patients)
     draws = Draws(n_test, int(ev_cfg["n_boot"]), int(ev_cfg["seed"]), float(ev_cfg["ci"]))
     runs = planned_runs(cfg)
     scored = map_jobs(functools.partial(score_run, datasets_dir=datasets_dir, runs_dir=runs_dir, cfg=ev_cfg,
-                                        weights=draws.weights), runs, jobs=workers)
+                                        weights=draws.weights, validation_from=(val_datasets, val_runs)),
+                      runs, jobs=workers)
     run_metric_values, curves, froc_curves = zip(*scored)
     per_seed: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
     for run, metrics in zip(runs, run_metric_values):
@@ -106,13 +116,16 @@ def evaluate_runs(datasets_dir: str | Path, runs_dir: str | Path, out_dir: str |
 
 
 def score_run(run: dict[str, Any], *, datasets_dir: Path, runs_dir: Path, cfg: dict[str, Any],
-              weights: np.ndarray) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+              weights: np.ndarray, validation_from: tuple[Path, Path] | None = None
+              ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
     """One run's metrics on the bootstrap ``weights`` (:func:`run_metrics`), its test PR
-    curve and its lesion-level FROC curve."""
-    folder = run_dir(runs_dir, run)
-    gt_val, gt_test = (dataset_ground_truth([datasets_dir / run["input"]], split) for split in ("val", "test"))
-    preds_val = read_predictions(folder / "predictions_val.csv")
-    preds_test = read_predictions(folder / "predictions_test.csv")
+    curve and its lesion-level FROC curve; validation patients from ``validation_from``
+    (datasets, runs; default: these)."""
+    val_datasets, val_runs = validation_from or (datasets_dir, runs_dir)
+    gt_val = dataset_ground_truth([val_datasets / run["input"]], "val")
+    gt_test = dataset_ground_truth([datasets_dir / run["input"]], "test")
+    preds_val = read_predictions(run_dir(val_runs, run) / "predictions_val.csv")
+    preds_test = read_predictions(run_dir(runs_dir, run) / "predictions_test.csv")
     key = {"detector": run["detector"], "input": run["input"], "seed": run["seed"]}
     metrics = run_metrics(gt_val, gt_test, preds_val, preds_test, weights, cfg=cfg)
     curve = ev.pr_curve(gt_test, preds_test)

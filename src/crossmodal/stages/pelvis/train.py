@@ -35,12 +35,17 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, out: str | Path) ->
     """Train the runs of ``detect.detectors`` (params ``detect``), side by side as
     ``compute.detector_runs`` allows."""
     configure_ultralytics()
-    cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
-           "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
-           "predict": params["detect"]["predict"], "reference": reference_rule(params),
-           "devices": params.get("compute", {}).get("devices"), "threads": training_threads(params.get("reproducibility", {}))}
-    return train_and_predict(datasets_dir, out, cfg, progress=True,
+    return train_and_predict(datasets_dir, out, training_config(params), progress=True,
                              runs_at_once=compute_setting(params, "detector_runs"))
+
+
+def training_config(params: dict[str, Any]) -> dict[str, Any]:
+    """What training and prediction need of the params (``detect``, devices, threads)."""
+    return {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
+            "seeds": params["detect"]["seeds"], "train": params["detect"]["train"],
+            "predict": params["detect"]["predict"], "reference": reference_rule(params),
+            "devices": params.get("compute", {}).get("devices"),
+            "threads": training_threads(params.get("reproducibility", {}))}
 
 
 def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[str, Any], *,
@@ -90,14 +95,15 @@ def reference_rule(params: dict[str, Any]) -> dict[str, Any] | None:
     return {**reference, "ct_window": list(enhance["ct_window"]), "suv_max": float(enhance["suv_max"])}
 
 
-def predict_reference(run: dict[str, Any], datasets_dir: Path, out: Path, rule: dict[str, Any]) -> dict[str, Any]:
-    """The non-learned reference's val/test detections (nothing is trained)."""
+def predict_reference(run: dict[str, Any], datasets_dir: Path, out: Path, rule: dict[str, Any], *,
+                      splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
+    """The non-learned reference's detections on ``splits`` (nothing is trained)."""
     from crossmodal.detect.threshold import predict_suv_threshold
 
     folder = run_dir(out, run)
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    for split in ("val", "test"):
+    for split in splits:
         items = read_split(datasets_dir / run["input"], split)
         detections = predict_suv_threshold([i["image_path"] for i in items], ct_window=rule["ct_window"],
                                            suv_max=rule["suv_max"], suv_threshold=rule["suv_threshold"],
@@ -129,19 +135,22 @@ def train_run(run: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str,
             **time_breakdown(history), "device": detector.record.get("device"), "cpu_kernels": cpu_kernels_in_use()}
 
 
-def predict_run(trained: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Write a trained run's val/test detections (on the run's ``threads``, as in training)
-    and return its record with the prediction time; the reference's are written already."""
+def predict_run(trained: dict[str, Any], datasets_dir: Path, out: Path, cfg: dict[str, Any], *,
+                weights_dir: Path | None = None, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
+    """Write a trained run's detections on ``splits`` of its input under ``out`` (on the run's
+    ``threads``, as in training), with the weights under ``weights_dir`` (default ``out``);
+    return its record with the prediction time. The reference's are written already."""
     if cfg.get("reference") and trained["detector"] == cfg["reference"]["name"]:
         return trained
     from crossmodal.detect.train import load_detector
     from crossmodal.detect.train import predict
 
     folder = run_dir(out, trained)
-    detector = load_detector(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    detector = load_detector(run_dir(weights_dir or out, trained))
     start = time.perf_counter()
     with threads_for_training(trained.get("threads")), output_to(folder.parent / f"{folder.name}.log"):
-        for split in ("val", "test"):
+        for split in splits:
             items = read_split(datasets_dir / trained["input"], split)
             detections = predict(detector, [i["image_path"] for i in items], conf=float(cfg["predict"]["conf"]),
                                  max_det=int(cfg["predict"].get("max_det", 300)),
