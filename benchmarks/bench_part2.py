@@ -69,7 +69,7 @@ def main() -> None:
         step("features", lambda: features.run(params, datasets_dir=root / "datasets", runs_dir=root / "runs",
                                               out=root / "features"))
         step("classify", lambda: classify.run(params, features_dir=root / "features", out=root / "classify",
-                                              metrics=root / "metrics" / "classify.json", plots=root / "plots"),
+                                              metrics=root / "metrics" / "classify.json"),
              models=len(clf["classifiers"]) * 4 * clf["cv"]["n_splits"] * clf["cv"]["n_repeats"])
         step("c3d", lambda: c3d.run(params, ingest_dir=root / "ingest", features_dir=root / "features",
                                     out=root / "c3d", metrics=root / "metrics" / "c3d.json"))

@@ -182,9 +182,10 @@ def test_the_stage_writes_the_analysis_claims_beside_and_dvc_metrics(params, tmp
     assert set(beside["metric"]) == {"AP50_lymph_node", "AP50", TUMOUR}
     assert set(beside.query("kind == 'secondary'")["claim"]) == {"C1", "C2"}  # not beside C3's FP
     assert set(beside.query("kind == 'control'")["comparison"]) == {"adaptive_region - concat_ct_pet_ct"}
-    flat = json.loads((tmp_path / "metrics" / "claims.json").read_text())
-    assert flat["C1/det_a/verdict"] == "supported" and flat["C3/det_b/verdict"] == "not measurable"
-    assert flat["C1/det_a/p_holm"] == pytest.approx(0.005)
+    headline = json.loads((tmp_path / "metrics" / "claims.json").read_text())  # what `dvc metrics show` prints
+    # one verdict per claim over its detectors: det_a supported C1-C3, det_b inconclusive / not measurable
+    assert headline == {"C1": "inconclusive", "C2": "inconclusive", "C3": "supported", "C4": "inconclusive"}
+    assert table.set_index(["claim", "detector"]).loc[("C1", "det_a"), "verdict"] == "supported"
     # the page's table reads the CSV back
     view = claims_view(pd.read_csv(tmp_path / "claims" / "claims.csv"))
     assert list(view.columns) == ["claim", "detector", "thesis says", "comparison", "thesis value",
@@ -396,3 +397,15 @@ def test_the_part2_analysis_and_gate_keys_are_validated(tmp_path, dotted, value,
     with pytest.raises(ParamsError) as caught:
         load_params(path)
     assert key in str(caught.value), str(caught.value)
+
+
+def test_the_part2_headline_is_one_verdict_per_claim_and_the_page_states_it():
+    from crossmodal.report.skeleton.claims import verdict_summary
+    from crossmodal.stages.skeleton.claims import claims_json
+
+    rows = pd.DataFrame({"claim": ["C5", "C5", "C6", "C7"], "comparator": ["CT", "PET", "c3d", "CT"],
+                         "claim verdict": ["mixed", "mixed", "comparator not measurable", "supported"]})
+    headline = claims_json(rows)
+    assert headline == {"C5": "mixed", "C6": "comparator not measurable", "C7": "supported"}
+    assert verdict_summary(headline) == ("**Claim verdicts:** C5: mixed; C6: comparator not measurable; "
+                                         "C7: supported.")

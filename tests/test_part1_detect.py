@@ -254,8 +254,8 @@ def test_claims_stage_reads_the_evaluation_and_writes_dvc_metrics(detect_setup, 
                             analysis=resolved_analysis(params))
     pd.testing.assert_frame_equal(claims, expected)
     assert (tmp_path / "claims" / "claims.csv").read_text() == expected.to_csv(index=False)
-    flat = json.loads((tmp_path / "metrics" / "claims.json").read_text())
-    assert flat["C2/fake/ours"] == pytest.approx(1.0)
+    headline = json.loads((tmp_path / "metrics" / "claims.json").read_text())
+    assert headline["C2"] == claims.set_index("claim").loc["C2", "verdict"] and set(headline) == set(claims["claim"])
     assert (tables["metrics"]["test_patients"] == int((split["split"] == "test").sum())).all()
 
 
@@ -287,3 +287,38 @@ def test_cli_stage_writes_what_the_stage_function_writes(part1_stage, tmp_path):
     assert by_cli.keys() == by_function.keys() and {"split.csv", "hot_negatives.csv"} <= by_cli.keys()
     assert {f"{name}/coco_test.json" for name in align_cfg["inputs"]} <= by_cli.keys()
     assert all(by_cli[k] == by_function[k] for k in by_cli)
+
+
+def test_a_test_only_cohort_is_exported_whole_and_kept_apart_from_development(detect_setup, part1_stage, tmp_path):
+    from crossmodal.stages.pelvis.datasets import export_test_datasets
+
+    cfg, _, _ = detect_setup
+    _, align_dir, _, _ = part1_stage
+    with pytest.raises(ValueError, match="shares patients or cases with the development cohort"):
+        export_test_datasets(align_dir, tmp_path / "refused", cfg, class_names=["cervical_tumour", "lymph_node"],
+                             dev_align_dir=align_dir)
+    dev = tmp_path / "other_dev"
+    dev.mkdir()
+    slices = pd.read_csv(align_dir / "slices.csv")
+    slices.assign(patient="dev-" + slices["patient"], case_id="dev-" + slices["case_id"]).to_csv(
+        dev / "slices.csv", index=False)
+    split = export_test_datasets(align_dir, tmp_path / "test_only", cfg, class_names=["cervical_tumour", "lymph_node"],
+                                 dev_align_dir=dev)
+    assert set(split["split"]) == {"test"} and set(split["case_id"]) == set(slices["case_id"])
+    for name in cfg["inputs"]:
+        assert {i["case_id"] for i in read_split(tmp_path / "test_only" / name, "test")} == set(slices["case_id"])
+        assert not read_split(tmp_path / "test_only" / name, "train") and not read_split(tmp_path / "test_only" / name, "val")
+
+
+def test_operating_confidences_can_come_from_another_cohort_s_validation_patients(detect_setup, tmp_path):
+    cfg, datasets, _ = detect_setup
+    kinds = {"adaptive_region": "perfect", "adaptive_no_crop": "perfect", "pet_only": "perfect", "dwt": "perfect"}
+    write_predictions(cfg, datasets, tmp_path / "tested", kinds)
+    write_predictions(cfg, datasets, tmp_path / "phantom", kinds)
+    for path in (tmp_path / "phantom").rglob("predictions_val.csv"):  # the other cohort's runs score lower
+        pd.read_csv(path).assign(score=0.4).to_csv(path, index=False)
+    own = evaluate_runs(datasets, tmp_path / "tested", tmp_path / "own", cfg)["metrics"]
+    other = evaluate_runs(datasets, tmp_path / "tested", tmp_path / "other", cfg,
+                          validation_from=(datasets, tmp_path / "phantom"))["metrics"]
+    assert (own["conf"] == 0.9).all() and (other["conf"] == 0.4).all()
+    assert np.allclose(own["AP50"], other["AP50"])  # AP does not depend on the operating point

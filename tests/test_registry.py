@@ -97,8 +97,14 @@ def test_a_source_is_fetched_checked_and_recorded_once(registry, tmp_path):
     registry.server.shutdown()
     fetch_real_source("scans", source, cache_dir=tmp_path / "cache", index_url=registry.index)
     assert (root / "scan.nii.gz").read_bytes() == SCAN and len(registry.requests) == 2
-    # Another pin (one more file asked for) is not "in place".
+    # Another pin (one more file, or a name taken from another member) is not "in place";
+    # nor is a file edited after extraction.
     assert not is_fetched("scans", {**source, "files": {**source["files"], "more.nii.gz": "tests/more.nii.gz"}})
+    assert not is_fetched("scans", {**source, "files": {"scan.nii.gz": "LICENSE", "LICENSE": "LICENSE"}})
+    (root / "scan.nii.gz").write_bytes(SCAN[:-1] + b"!")
+    assert not is_fetched("scans", source)
+    fetch_real_source("scans", source, cache_dir=tmp_path / "cache", index_url=registry.index)
+    assert (root / "scan.nii.gz").read_bytes() == SCAN and is_fetched("scans", source)
 
 
 def test_a_checksum_other_than_the_pin_is_refused_and_nothing_is_written(registry, tmp_path):
@@ -120,13 +126,18 @@ def test_a_download_cut_short_leaves_nothing_half_written(registry, tmp_path):
     assert leftovers(tmp_path / "data") == [] and leftovers(tmp_path / "cache") == []
 
 
-def test_an_unreachable_registry_gets_a_clear_error(tmp_path):
+def test_an_unreachable_registry_and_a_refusing_one_get_clear_errors(registry, tmp_path):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    source = Registry().source(tmp_path / "data" / "scans")
+    source = registry.source(tmp_path / "data" / "scans")
     with pytest.raises(RealSourceError, match=r"real_data\.scans: the package registry is unreachable"):
         fetch_real_source("scans", source, cache_dir=tmp_path / "cache", index_url=f"http://127.0.0.1:{port}/simple")
+    # Reached but refused (a wrong package name here): not "unreachable", so no test skips on it.
+    with pytest.raises(RealSourceError, match=r"answered HTTP 404") as refused:
+        fetch_real_source("scans", {**source, "package": "scanz"}, cache_dir=tmp_path / "cache",
+                          index_url=registry.index)
+    assert "unreachable" not in str(refused.value)
     assert leftovers(tmp_path / "data") == [] and leftovers(tmp_path / "cache") == []
 
 

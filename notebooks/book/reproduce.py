@@ -27,7 +27,8 @@
 # ```
 #
 # Then open `book/_build/html/index.html`. Requirements: Python 3.11 and PyPI; nothing else is
-# downloaded (no model weights, no datasets). A stage whose code, parameters and inputs have
+# downloaded (no model weights; the one real scan is a file of a package's source distribution
+# on PyPI, pinned by its checksum). A stage whose code, parameters and inputs have
 # not changed is not rerun: `dvc repro` keeps its outputs, and `dvc status` lists what would run.
 
 # %% tags=["parameters"]
@@ -99,8 +100,8 @@ display(pd.Series(machine(), name="").to_frame())
 # One row per `dvc.yaml` stage, in pipeline order: the wall time of its notebook run
 # (recorded by `crossmodal notebook`; *not recorded* where no record exists), when it
 # finished and with which profile, then what `dvc.lock` records for it. *deps* and *outs*
-# give how many entries the lock holds and a short hash of them (the first 10 hex digits
-# of the md5 over the sorted `path md5` lines: data and code in, results out); *params
+# give how many entries the lock holds and a short hash of them (the start of the md5
+# over the sorted `path md5` lines: data and code in, results out); *params
 # hash* is the same over the parameter values the stage read. Two runs with the same
 # hashes ran the same code with the same parameters on the same data and wrote the same
 # files.

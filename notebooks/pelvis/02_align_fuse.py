@@ -77,7 +77,7 @@ display(tables["lesions"].round(2))
 # label, at each shown case's largest lesion slice. The overlay uses scanner geometry only:
 # the misregistration the phantom applies is still present (the steps below correct it).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-montage", "caption": "CT in the soft-tissue window, PET (SUV) on the CT grid, their overlay and the lesion label at each shown case's largest lesion slice, by scanner geometry only (before registration). Stage `align_fuse_pelvis`; drawn by {py:func}`crossmodal.report.cohort.montage`; params `cohort_report.ct_window`, `cohort_report.suv_display_max`, `cohort_report.montage_patients`; data {download}`lesions.csv <../../../results/pelvis/align_fuse/lesions.csv>`."}}
 fig = montage(out, ct_window=params["cohort_report"]["ct_window"],
               suv_display_max=params["cohort_report"]["suv_display_max"])
 plt.show()
@@ -89,7 +89,7 @@ plt.show()
 # (the body outline's and the bones' inside the body; the region spans the body's edges
 # front to back and the bones' edges side to side, over all slices), and the crop.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-steps", "caption": "One patient step by step: raw CT and PET, body contours, the Canny edges that define the localised region, and the crop. Stage `align_fuse_pelvis`; drawn by {py:func}`crossmodal.report.align_fuse.step_figure`; params `align_fuse.localise`, `align_fuse.figure_case`; data {download}`region_check.csv <../../../results/pelvis/align_fuse/region_check.csv>`."}}
 fig = step_figure(figure_case)
 plt.show()
 
@@ -97,7 +97,7 @@ plt.show()
 # PET on the CT grid before (geometry only) and after the rigid refinement (the transform
 # the stage saved under `transforms/`): overlay and CT/PET checkerboard.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-registration", "caption": "PET on the CT grid before (scanner geometry) and after the rigid refinement: overlay and CT/PET checkerboard. Stage `align_fuse_pelvis`; drawn by {py:func}`crossmodal.report.align_fuse.registration_panel`; params `align_fuse.register`; data {download}`alignment.csv <../../../results/pelvis/align_fuse/alignment.csv>`."}}
 registration_panel(figure_case)
 
 # %% [markdown]
@@ -105,7 +105,7 @@ registration_panel(figure_case)
 # lesion labels) at the largest lesion slice and at the hottest lesion-free slice, which
 # on the phantom is the urinary bladder: the classic PET false positive.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-inputs", "caption": "Every detector input at the largest lesion slice and at the hottest lesion-free slice (three channels as RGB; green: lesion boxes). Stage `align_fuse_pelvis`; drawn by {py:func}`crossmodal.report.align_fuse.inputs_figure`; params `align_fuse.inputs`; data {download}`fusion_quality.csv <../../../results/pelvis/align_fuse/fusion_quality.csv>`."}}
 fig = inputs_figure(figure_case)
 plt.show()
 

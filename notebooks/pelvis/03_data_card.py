@@ -105,7 +105,7 @@ display(phenomena_view(tables["phenomena"]))
 display(Markdown(crop_sentence(tables["sizes_summary"])))
 display(sizes_view(tables["sizes_summary"]))
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lesion-sizes", "caption": "Lesion sizes at the detector input against the target size. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.sizes_figure`; params `data_card`; data {download}`sizes.csv <../../../results/pelvis/data_card/sizes.csv>`."}}
 fig = sizes_figure(tables["sizes"], target_px=card["target_px"])
 plt.show()
 
@@ -132,7 +132,7 @@ display(Markdown(fusion_gain_sentence(tables["oracle"])))
 # on the horizontal axis, PET alone cannot tell them apart, and whatever CT separates
 # vertically is what a fusion can add.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-candidates", "caption": "True candidates and mimics by what each modality shows of them. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.candidates_figure`; params `data_card`; data {download}`candidates.csv <../../../results/pelvis/data_card/candidates.csv>`."}}
 fig = candidates_figure(tables["candidates"])
 plt.show()
 

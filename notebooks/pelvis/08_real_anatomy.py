@@ -78,8 +78,7 @@ from crossmodal.report.real_anatomy import transfer_table
 
 hybrid = params["phantom"]["pelvis_real_anatomy"]
 display(Markdown(provenance_sentence(params["real_data"][hybrid["real_data"]]["root"])))
-cohort = params["cohort"]["pelvis_real_anatomy"]
-display(Markdown(cohort_sentence(Path(cohort["root"]) / cohort["truth_dir"], tables["alignment"])))
+display(Markdown(cohort_sentence(tables["lesions"], len(tables["split"]), tables["alignment"])))
 display(Markdown(tested_on_sentence(tables["metrics"], Path(out) / "datasets", params["detect"]["proposed"],
                                     learned=[d["name"] for d in params["detect"]["detectors"]])))
 
@@ -121,6 +120,8 @@ display(differences_table(tables["differences"]))
 detector = params["detect"]["detectors"][0]["name"]
 shown = shown_inputs(tables["metrics"], detector,
                      [params["detect"]["proposed"], *params["detect"]["analysis"]["claims"]["C1"]["references"]])
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-real-qualitative", "caption": "The real CT slice with the largest inserted lesion: truth (green) and detections above each run's phantom-chosen operating confidence (red). Stage `real_anatomy_pelvis`; drawn by {py:func}`crossmodal.report.detection.qualitative_figure`; params `detect.evaluate.operating_rule`; data: the runs' detections, at the operating confidences of {download}`metrics.csv <../../../results/pelvis/real_anatomy/evaluation/metrics.csv>`."}}
 fig = qualitative_figure(Path(out) / "datasets", Path(out) / "runs", tables["metrics"], detector=detector,
                          inputs=shown, seed=int(params["detect"]["seeds"][0]))
 plt.show()

@@ -90,7 +90,7 @@ display(phenomena_view(tables["phenomena"]))
 # %% tags=["hide-input"]
 display(visibility_view(tables["visibility"]))
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-conspicuity", "caption": "Conspicuity of every metastasis and mimic region per modality against the patient's own marrow. Stage `data_card_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.data_card.conspicuity_figure`; params `data_card_skeleton`; data {download}`regions.csv <../../../results/skeleton/data_card/regions.csv>`."}}
 fig = conspicuity_figure(tables["regions"])
 plt.show()
 

@@ -44,6 +44,7 @@ from IPython.display import display
 
 from crossmodal.report.skeleton.detectors import boxes_sentence
 from crossmodal.report.skeleton.detectors import detector_ap_table
+from crossmodal.report.skeleton.classifiers import as_image
 from crossmodal.report.skeleton.detectors import learning_curve_figure
 from crossmodal.report.skeleton.detectors import learning_curve_table
 
@@ -66,4 +67,6 @@ display(tables["ap_folds"].set_index(["modality", "detector"]))
 
 # %% tags=["hide-input"]
 display(learning_curve_table(tables["learning_curve"]))
-display(learning_curve_figure(tables["learning_curve"]))
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-learning-curve", "caption": "Held-out AP50 of fold d0's detectors trained on nested shares of their training patients. Stage `evaluate_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.detectors.learning_curve_figure`; params `part2_detect`; data {download}`learning_curve.csv <../../../results/skeleton/evaluate/learning_curve.csv>`."}}
+display(as_image(learning_curve_figure(tables["learning_curve"])))

@@ -48,6 +48,10 @@ from crossmodal.report.skeleton.classifiers import as_image
 from crossmodal.report.skeleton.classifiers import feature_heatmap
 
 table = tables["features"]
-for kind in ("patients", "mean"):
-    fig = feature_heatmap(table, table["y"], kind=kind, class_names=("no metastasis", "metastasis"))
-    display(as_image(fig))
+classes = ("no metastasis", "metastasis")
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-features-patients", "caption": "The fused feature vector of every patient (rows), negatives above the white line. Stage `features_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.feature_heatmap`; params `features`; data {download}`features.csv <../../../results/skeleton/features/features.csv>`."}}
+display(as_image(feature_heatmap(table, table["y"], kind="patients", class_names=classes)))
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-features-mean", "caption": "The class means of the fused feature vector. Stage `features_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.feature_heatmap`; params `features`; data {download}`features.csv <../../../results/skeleton/features/features.csv>`."}}
+display(as_image(feature_heatmap(table, table["y"], kind="mean", class_names=classes)))

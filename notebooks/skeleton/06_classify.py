@@ -31,14 +31,13 @@ profile = None
 features_dir = "results/skeleton/features"
 out = "results/skeleton/classify"
 metrics = None  # DVC metrics JSON, passed by dvc.yaml
-plots = None  # DVC plots folder, passed by dvc.yaml
 
 # %%
 from crossmodal.params import load_params
 from crossmodal.stages.skeleton import classify
 
 params = load_params(params_path, profile)
-tables = classify.run(params, features_dir=features_dir, out=out, metrics=metrics, plots=plots)
+tables = classify.run(params, features_dir=features_dir, out=out, metrics=metrics)
 
 # %% [markdown]
 # Accuracy and AUC:
@@ -70,7 +69,7 @@ if len(tables["skipped"]):
 # Per classifier, from each patient's mean out-of-fold probability; the fused feature set is
 # the thick line. Single-modality curves are on their own patients.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-roc-pr", "caption": "ROC and precision–recall curves per classifier and feature set (thick: fused). Stage `classify_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.curves_figure`; params `classify`; data {download}`roc.csv <../../../results/skeleton/classify/roc.csv>`, {download}`pr.csv <../../../results/skeleton/classify/pr.csv>`."}}
 display(as_image(curves_figure(tables["roc"], tables["pr"]), dpi=90))
 
 # %% [markdown]
@@ -124,4 +123,6 @@ display(nested_comparison_table(tables["nested_comparisons"]))
 
 # %% tags=["hide-input"]
 display(calibration_table(tables["calibration"], tables["confusion"]))
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-reliability", "caption": "Reliability of the nested models' probabilities: observed rate against predicted probability. Stage `classify_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.reliability_figure`; params `classify`; data {download}`reliability.csv <../../../results/skeleton/classify/reliability.csv>`."}}
 display(as_image(reliability_figure(tables["reliability"]), dpi=90))

@@ -52,7 +52,11 @@ from crossmodal.report.skeleton.classifiers import as_image
 from crossmodal.report.skeleton.classifiers import c3d_metric_table
 from crossmodal.report.skeleton.classifiers import channels_figure
 
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-c3d-channels", "caption": "The stacked channels C3D sees for one patient, one per modality. Stage `c3d_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.channels_figure`; params `c3d.channels`, `c3d.grid_size`; data {download}`channels.npz <../../../results/skeleton/c3d/channels.npz>`."}}
 display(as_image(channels_figure(np.load(f"{out}/channels.npz"))))
+
+# %% tags=["hide-input"]
 display(c3d_metric_table(tables["metrics"]))
 display(tables["training"])
 

@@ -73,16 +73,22 @@ def sha256_of(path: str | Path) -> str:
 
 
 def is_fetched(name: str, source: dict[str, Any]) -> bool:
-    """True when ``source['root']`` holds what this pin asks for (same archive, same files)."""
-    record = Path(source["root"]) / SOURCE_RECORD
+    """True when ``source['root']`` holds what this pin asks for: its ``SOURCE.json`` names the
+    same archive, each file comes from the same archive member, and each file's SHA-256 is
+    the one recorded when it was extracted (an edited or damaged file is fetched again)."""
+    root = Path(source["root"])
+    record = root / SOURCE_RECORD
     if not record.exists():
         return False
     saved = json.loads(record.read_text())
-    wanted = {"package": source["package"], "version": str(source["version"]), "sha256": source["sha256"],
-              "files": sorted(source["files"])}
-    have = {"package": saved.get("package"), "version": saved.get("version"), "sha256": saved.get("sha256"),
-            "files": sorted(saved.get("files", {}))}
-    return have == wanted and all((Path(source["root"]) / f).exists() for f in source["files"])
+    same_archive = (saved.get("package"), saved.get("version"), saved.get("sha256")) == (
+        source["package"], str(source["version"]), source["sha256"])
+    files = saved.get("files", {})
+    if not same_archive or sorted(files) != sorted(source["files"]):
+        return False
+    return all(files[target].get("from") == member and (root / target).exists()
+               and sha256_of(root / target) == files[target].get("sha256")
+               for target, member in source["files"].items())
 
 
 def fetch_real_source(name: str, source: dict[str, Any], *, cache_dir: str | Path | None = None,
@@ -131,6 +137,9 @@ def _open(name: str, url: str, *, accept: str | None = None):
     request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     try:
         return urllib.request.urlopen(request, timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as error:  # reached, but refused: a wrong name, index or proxy
+        raise RealSourceError(f"real_data.{name}: {url} answered HTTP {error.code} ({error.reason}); "
+                              "check the package name, version and index") from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise RealSourceError(f"real_data.{name}: the package registry is unreachable ({url}: {reason}); "
@@ -146,6 +155,8 @@ def _archive_url(name: str, source: dict[str, Any], filename: str, index_url: st
             files = json.loads(response.read())["files"]
         except (ValueError, KeyError) as error:
             raise RealSourceError(f"real_data.{name}: {page} is not a PEP 691 simple index page") from error
+        except (OSError, http.client.HTTPException) as error:
+            raise RealSourceError(f"real_data.{name}: reading {page} broke off ({error!r})") from error
     for entry in files:
         if entry.get("filename") == filename:
             listed = (entry.get("hashes") or {}).get("sha256")

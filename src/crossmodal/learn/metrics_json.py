@@ -1,9 +1,8 @@
-"""DVC ``metrics`` JSON and ``plots`` files of the Part 2 classifiers and C3D."""
+"""Metrics JSON of the Part 2 classifiers and C3D (``dvc metrics show <file>``)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,24 +26,10 @@ def write_json(data: Mapping[str, Any], path: str | Path) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
-def _curve_plots(tables: Mapping[str, pd.DataFrame], plots_dir: str | Path) -> None:
-    plots = Path(plots_dir)
-    shutil.rmtree(plots, ignore_errors=True)
-    for kind in ("roc", "pr"):
-        (plots / kind).mkdir(parents=True, exist_ok=True)
-        for (clf, fs), group in tables[kind].groupby(["classifier", "feature_set"], sort=False):
-            records = group.drop(columns=["classifier", "feature_set"]).round(6)
-            (plots / kind / f"{clf}_{fs}.json").write_text(json.dumps(records.to_dict("records")))
-
-
-def write_dvc_metrics(tables: Mapping[str, pd.DataFrame], metrics_json: str | Path | None,
-                      plots_dir: str | Path | None = None, *, prefix: str = "") -> dict:
-    """DVC ``metrics`` JSON (estimates per model and feature set) and ``plots`` files.
-
-    ``plots_dir`` gets ``roc/<classifier>_<feature_set>.json`` and ``pr/...`` as lists of
-    records (DVC's data-series format). A ``None`` path writes nothing; the summary is
-    returned either way.
-    """
+def write_dvc_metrics(tables: Mapping[str, pd.DataFrame], metrics_json: str | Path | None, *,
+                      prefix: str = "") -> dict:
+    """Metrics JSON: estimates per model and feature set, and the mean fused-minus-single
+    differences. A ``None`` path writes nothing; the summary is returned either way."""
     metrics = tables["metrics"]
     out: dict[str, Any] = {}
     for (clf, fs), group in metrics.groupby(["classifier", "feature_set"], sort=False):
@@ -59,6 +44,4 @@ def write_dvc_metrics(tables: Mapping[str, pd.DataFrame], metrics_json: str | Pa
                 k: json_number(values[k]) for k in ("accuracy", "auc", "pr_auc") if k in values}
     if metrics_json is not None:
         write_json(out, metrics_json)
-    if plots_dir is not None:
-        _curve_plots(tables, plots_dir)
     return out

@@ -37,6 +37,7 @@ import ast
 import fnmatch
 import json
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from crossmodal.phantom.pelvis import Lesion
 from crossmodal.phantom.pelvis import SimulatedPatient
 from crossmodal.phantom.pelvis import grid_points
 from crossmodal.phantom.pelvis import move_lesion
+from crossmodal.phantom.pelvis import sample_demographics
 from crossmodal.phantom.pelvis import sample_misregistration
 from crossmodal.phantom.pelvis import sample_nodes
 from crossmodal.phantom.pelvis import sample_tumour
@@ -103,13 +105,20 @@ def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
             raise FileNotFoundError(f"{root / name}: missing; `crossmodal data` fetches real_data first")
     ct = sitk.DICOMOrient(sitk.ReadImage(str(root / "ct.nii.gz"), sitk.sitkFloat32), "LPS")
     structures = sitk.DICOMOrient(sitk.ReadImage(str(root / "structures.nii.gz")), "LPS")
-    if ct.GetSize() != structures.GetSize() or not np.allclose(ct.GetOrigin(), structures.GetOrigin()):
+    if not np.allclose(ct.GetDirection(), np.eye(3).ravel()):
+        raise ValueError(f"{root / 'ct.nii.gz'}: an oblique CT (direction {ct.GetDirection()}); the hybrid "
+                         "cohort needs axis-aligned slices")
+    if ct.GetSize() != structures.GetSize() or not (np.allclose(ct.GetOrigin(), structures.GetOrigin())
+                                                    and np.allclose(ct.GetSpacing(), structures.GetSpacing())
+                                                    and np.allclose(ct.GetDirection(), structures.GetDirection())):
         raise ValueError(f"{root}: ct.nii.gz and structures.nii.gz are not on one grid")
     names = structure_names(root / "structure_names.py")
     whole = RealPelvis(ct, sitk.GetArrayFromImage(structures), names, source)
+    for key in ("crop_structures", "primary_beside", "node_beside"):
+        if not whole.mask(list(p[key])).any():
+            raise ValueError(f"{root / 'structures.nii.gz'}: no voxel of phantom.pelvis_real_anatomy.{key} "
+                             f"{list(p[key])}")
     slices = np.flatnonzero(whole.mask(list(p["crop_structures"])).any(axis=(1, 2)))
-    if slices.size == 0:
-        raise ValueError(f"{root}: none of crop_structures {p['crop_structures']} is labelled")
     margin = int(np.ceil(float(p["crop_margin_mm"]) / ct.GetSpacing()[2]))
     z0, z1 = max(0, slices[0] - margin), min(ct.GetSize()[2], slices[-1] + margin + 1)
     cut = ct[:, :, int(z0):int(z1)]
@@ -120,6 +129,10 @@ def tissue_classes(real: RealPelvis, p: dict[str, Any]) -> tuple[np.ndarray, lis
     """Each CT voxel's activity class: ``hu_tissues`` by HU, then ``tissue_structures`` by
     structure (later entries win). Returns the class index array and the class names."""
     names = list(p["hu_tissues"]) + [n for n in p["tissue_structures"] if n not in p["hu_tissues"]]
+    missing = [n for n in (*p["node_tissues"], "bladder") if n not in names]
+    if missing:
+        raise ValueError(f"phantom.pelvis_real_anatomy: activity classes {missing} (node_tissues, the bladder) "
+                         f"are not among hu_tissues or tissue_structures {names}")
     hu = sitk.GetArrayFromImage(real.ct)
     classes = np.zeros(hu.shape, dtype=np.int16)
     for name, (low, high) in p["hu_tissues"].items():
@@ -170,8 +183,9 @@ def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis
     module doc); a node that finds no free soft tissue or fat in its tries is dropped."""
     tumour = sample_tumour(rng, p, 0.0)
     wall = _lower_posterior_wall(real.mask(list(p["primary_beside"])), points)
-    radius_y = max(lobe.radii[1] for lobe in tumour.lobes[:1])
-    centre = wall + np.array([rng.uniform(-8, 8), 0.6 * radius_y, rng.uniform(-6, 6)])
+    # Behind the wall by most of its own depth, so it presses on it; the jitter is the
+    # phantom's own tumour position jitter (sample_tumour: +-8 mm across, +-6 mm along z).
+    centre = wall + np.array([rng.uniform(-8, 8), 0.6 * tumour.lobes[0].radii[1], rng.uniform(-6, 6)])
     move_lesion(tumour, centre - np.asarray(tumour.lobes[0].centre))
     tumour.site = f"{p['primary_beside'][0]} base (posterior wall)"
     vessels = points[real.mask(list(p["node_beside"]))]
@@ -183,8 +197,7 @@ def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis
             angle = rng.uniform(0.0, 2.0 * np.pi)
             gap = radius + float(rng.uniform(*p["node_gap_mm"]))
             centre = vessels[rng.integers(len(vessels))] + gap * np.array([np.cos(angle), np.sin(angle), 0.0])
-            trial = move_lesion(Lesion(node.kind, list(node.lobes), node.suv_max, node.ct_delta_hu),
-                                centre - np.asarray(node.lobes[0].centre))
+            trial = move_lesion(replace(node), centre - np.asarray(node.lobes[0].centre))
             where = trial.contains(points)
             clear = not any(other.contains(points)[where].any() for other in lesions)
             if where.any() and clear and np.isin(classes[where], free).all():
@@ -253,7 +266,7 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
         pet_to_ct_truth=transform_to_dict(ct_to_pet), lesions=lesion_truth,
         organs={"bladder": {"z_range_mm": [float(bladder[:, 2].min()), float(bladder[:, 2].max())],
                             "suv": float(suv_of_class[names.index("bladder")])}},
-        demographics={"weight_kg": round(float(rng.uniform(*p["weight_kg"])), 1), "age": int(rng.integers(30, 76))},
+        demographics=sample_demographics(rng, p),
     )
 
 

@@ -68,7 +68,7 @@ LABEL_NODE = 2
 
 __all__ = ["Ellipsoid", "Lesion", "PelvisAnatomy", "SimulatedPatient", "sample_anatomy", "simulate_patient",
            "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points", "scan_pet",
-           "sample_tumour", "sample_nodes", "move_lesion"]
+           "sample_tumour", "sample_nodes", "move_lesion", "sample_demographics"]
 
 
 @dataclass
@@ -453,10 +453,7 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         "body_half_axes_mm": list(anatomy.body.radii[:2]), "fat_mm": anatomy.fat_mm,
     }
     mimics = mimic_truth(anatomy, field_of_view(p))
-    demographics = {
-        "weight_kg": round(_uniform(rng, p["weight_kg"]), 1),
-        "age": int(rng.integers(30, 76)),
-    }
+    demographics = sample_demographics(rng, p)
     return SimulatedPatient(
         index=index,
         ct_hu=_array_image(hu.astype(np.float32), ct_grid),
@@ -469,6 +466,11 @@ def simulate_patient(index: int, p: dict, *, seed: int) -> SimulatedPatient:
         mimics=mimics,
         phenomena=phenomena_truth(anatomy, mimics),
     )
+
+
+def sample_demographics(rng: np.random.Generator, p: dict) -> dict[str, Any]:
+    """Weight (``weight_kg`` range, kg, one decimal) and age (30-75 years) of one patient."""
+    return {"weight_kg": round(_uniform(rng, p["weight_kg"]), 1), "age": int(rng.integers(30, 76))}
 
 
 def scan_pet(suv_at: Callable[[np.ndarray], np.ndarray], ct_to_pet: sitk.Euler3DTransform, p: dict,

@@ -22,17 +22,16 @@ def provenance_sentence(real_root: str | Path) -> str:
             f"licence: {record['licence']}. Cite: {record['citation']}")
 
 
-def cohort_sentence(truth_dir: str | Path, alignment: pd.DataFrame) -> str:
-    """How many hybrid patients and inserted lesions of each kind, and how far alignment
-    brought PET back onto the real CT."""
-    truths = [json.loads(p.read_text()) for p in sorted(Path(truth_dir).glob("*.json"))]
-    kinds = pd.Series([lesion["kind"] for t in truths for lesion in t["lesions"]]).value_counts()
-    lesions = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items())
+def cohort_sentence(lesions: pd.DataFrame, n_patients: int, alignment: pd.DataFrame) -> str:
+    """How many hybrid patients and inserted lesions of each kind (the stage's
+    ``lesions.csv``), and how far alignment brought PET back onto the real CT."""
+    kinds = lesions["kind"].value_counts()
+    inserted = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items()) or "no lesion"
     moved = ""
     if {"error_before_mm", "error_after_mm"} <= set(alignment.columns):
         moved = (f" Alignment brought the simulated PET from {alignment['error_before_mm'].mean():.1f} mm to "
                  f"{alignment['error_after_mm'].mean():.1f} mm mean error on the real CT.")
-    return f"**{len(truths)} hybrid patients**, one real anatomy, {lesions} inserted.{moved}"
+    return f"**{n_patients} hybrid patients**, one real anatomy, {inserted} inserted.{moved}"
 
 
 def transfer_table(phantom: pd.DataFrame, real: pd.DataFrame, metric: str, *, digits: int = 3) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 in ``data.dvc``.
 
 A ``real_data`` source is fetched from the package registry when its ``root`` does not hold
-its pin (:mod:`crossmodal.io.registry`).
+its pin (:mod:`crossmodal.io.registry`), always: stage ``real_anatomy_pelvis`` reads it on
+every profile, and a hybrid cohort is generated from it.
 A phantom cohort is (re)generated when missing or made by other parameters or by other
 generator code; a ``dicom`` cohort is pulled with ``dvc pull data.dvc`` when missing.
 ``data.dvc`` records, under ``meta.phantom``, a fingerprint of each phantom cohort's

@@ -141,6 +141,6 @@ def beside_view(beside: pd.DataFrame, *, ci: float = 0.95, digits: int = 3) -> p
 
 
 def verdict_summary(summary: Mapping[str, Any]) -> str:
-    """``**Claim verdicts:** C5: ...; C6: ...`` from the claims metrics JSON."""
-    verdicts = "; ".join(f"{k}: {v}" for k, v in summary["verdict"].items())
+    """``**Claim verdicts:** C5: ...; C6: ...`` from the claims metrics JSON (claim -> verdict)."""
+    verdicts = "; ".join(f"{k}: {v}" for k, v in summary.items())
     return f"**Claim verdicts:** {verdicts}."

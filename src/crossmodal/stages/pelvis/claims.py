@@ -269,12 +269,9 @@ def beside_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
 
 
 def write_metrics_json(claims: pd.DataFrame, path: str | Path) -> None:
-    """DVC metrics: ``<claim>/<detector>/ours|ci_low|ci_high|p_value|p_holm|verdict``."""
-    flat = {}
-    for row in claims.itertuples():
-        key = f"{row.claim}/{row.detector}"
-        flat.update({f"{key}/{name}": float(getattr(row, name))
-                     for name in ("ours", "ci_low", "ci_high", "p_value", "p_holm")})
-        flat[f"{key}/verdict"] = row.verdict
+    """DVC metrics, the headline ``dvc metrics show`` prints: each claim's verdict over its
+    detectors (:func:`~crossmodal.stats.verdict.overall_verdict`); estimates, CIs and
+    p-values stay in ``claims.csv``."""
+    verdicts = {claim: overall_verdict(rows["verdict"]) for claim, rows in claims.groupby("claim", sort=True)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(flat, indent=1, allow_nan=True))
+    Path(path).write_text(json.dumps(verdicts, indent=1))

@@ -8,7 +8,7 @@ patient (refused if one is also a development patient), then every planned run's
 detections with its phantom-trained weights, scored as ``evaluate_pelvis`` scores the
 phantom's locked test cohort, each run at the operating confidence it chose on the
 phantom's validation patients. Nothing is trained or chosen on this cohort. Writes under
-``out``: ``ingest/``, ``align_fuse/``, ``datasets/``, ``runs/<detector>/<input>/seed<k>/
+``out``: ``ingest/``, ``lesions.csv`` (the inserted lesions of the ingested cases), ``align_fuse/``, ``datasets/``, ``runs/<detector>/<input>/seed<k>/
 predictions_test.csv`` and ``runs/runs.csv``, ``evaluation/`` (``metrics.csv``,
 ``differences.csv``, ``pr_curves.csv``, ``froc_curves.csv``), and the DVC metrics JSON at
 ``metrics``.
@@ -48,17 +48,27 @@ def run(params: dict[str, Any], *, align_dir: str | Path, datasets_dir: str | Pa
     patients ``align_dir`` holds) on ``cohort.pelvis_real_anatomy``; see the module doc."""
     out, jobs = Path(out), patient_workers(params)
     ingest_tree(params, COHORT, params["cohort"][COHORT]["root"], out / "ingest")
+    cases = load_cases(out / "ingest")
+    lesions = inserted_lesions(cases)
+    lesions.to_csv(out / "lesions.csv", index=False)
     tested = used_inputs(params["detect"])
     cfg = {**params["align_fuse"], "inputs": {k: v for k, v in params["align_fuse"]["inputs"].items() if k in tested}}
-    alignment = run_align_fuse(load_cases(out / "ingest"), out / "align_fuse", cfg, progress=True, jobs=jobs,
-                               every_slice=True)["alignment"]
+    alignment = run_align_fuse(cases, out / "align_fuse", cfg, progress=True, jobs=jobs, every_slice=True)["alignment"]
     names = params["cohort"]["pelvis"]["label_names"]
     split = export_test_datasets(out / "align_fuse", out / "datasets", params["detect"],
                                  class_names=[names[k] for k in sorted(names)], dev_align_dir=align_dir, jobs=jobs)
     runs = predict_runs(params, datasets_dir=out / "datasets", runs_dir=Path(runs_dir), out=out / "runs")
     tables = evaluate_runs(out / "datasets", out / "runs", out / "evaluation", evaluation_config(params),
                            metrics_json=metrics, workers=jobs, validation_from=(datasets_dir, runs_dir))
-    return {"alignment": alignment, "split": split, "runs": runs, **tables}
+    return {"lesions": lesions, "alignment": alignment, "split": split, "runs": runs, **tables}
+
+
+def inserted_lesions(cases) -> pd.DataFrame:
+    """One row per inserted lesion of every ingested case (its truth sidecar): case_id,
+    kind, site, volume_ml, suv_max."""
+    rows = [{"case_id": case.case_id, **{k: lesion.get(k) for k in ("kind", "site", "volume_ml", "suv_max")}}
+            for case in cases for lesion in (case.truth or {}).get("lesions", [])]
+    return pd.DataFrame(rows, columns=["case_id", "kind", "site", "volume_ml", "suv_max"])
 
 
 def predict_runs(params: dict[str, Any], *, datasets_dir: Path, runs_dir: Path, out: Path) -> pd.DataFrame:

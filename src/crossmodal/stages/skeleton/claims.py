@@ -34,7 +34,6 @@ import pandas as pd
 from crossmodal.learn.classify import boot_options
 from crossmodal.learn.metrics import compare_with_ci
 from crossmodal.learn.metrics import delong_oof
-from crossmodal.learn.metrics_json import json_number
 from crossmodal.learn.metrics_json import write_json
 from crossmodal.learn.patients import modality_names
 from crossmodal.stats.multiplicity import adjust
@@ -219,13 +218,9 @@ def analysis_table(cfg: dict[str, Any], c3d_cfg: dict[str, Any], names: list[str
 
 
 def claims_json(claims: pd.DataFrame) -> dict[str, Any]:
-    """DVC metrics: each claim's verdict; each row's estimate, p and Holm p under
-    ``<claim>/<comparator>``."""
-    out = {"verdict": {c: g["claim verdict"].iloc[0] for c, g in claims.groupby("claim")}}
-    for r in claims.itertuples():
-        out[f"{r.claim}/{r.comparator}"] = {"ours": json_number(r.ours), "p": json_number(r.p_value),
-                                            "p_holm": json_number(r.p_holm), "verdict": r.verdict}
-    return out
+    """DVC metrics, the headline ``dvc metrics show`` prints: each claim's verdict (over its
+    comparators); estimates and p-values stay in ``claims.csv``."""
+    return {c: g["claim verdict"].iloc[0] for c, g in claims.groupby("claim")}
 
 
 def run(params: dict[str, Any], *, classify_dir: str | Path, c3d_dir: str | Path, ap: str | Path,
@@ -259,5 +254,5 @@ def run(params: dict[str, Any], *, classify_dir: str | Path, c3d_dir: str | Path
     summary = claims_json(tables["claims"])
     if metrics is not None:
         write_json(summary, metrics)
-    print("; ".join(f"{k}: {v}" for k, v in summary["verdict"].items()))
+    print("; ".join(f"{k}: {v}" for k, v in summary.items()))
     return {**tables, "summary": summary}

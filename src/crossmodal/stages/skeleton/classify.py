@@ -6,9 +6,8 @@ the shared folds restricted to them, :func:`feature_set_folds`); the fused set o
 Comparisons (fused minus single, per classifier and averaged over classifiers) and DeLong
 run on the patients both sets scored. Intervals: ``classify.ci`` patient bootstrap
 (``n_boot`` resamples, ``boot_seed``). Writes ``oof.csv``, ``metrics.csv``,
-``comparisons.csv``, ``delong.csv``, ``roc.csv``, ``pr.csv``, ``skipped.csv`` under ``out``,
-the DVC metrics JSON at ``metrics`` and the ROC/PR plot files under ``plots`` (when given:
-``dvc.yaml`` passes both).
+``comparisons.csv``, ``delong.csv``, ``roc.csv``, ``pr.csv``, ``skipped.csv`` under ``out``
+and the metrics JSON at ``metrics`` (when given).
 
 The models the claims use are chosen by nested CV (:func:`nested_models`): per outer fold the
 classifier with the best inner AUC on the training patients, on the first
@@ -275,8 +274,7 @@ def nested_metric_table(oofs: dict[tuple[str, str], pd.DataFrame], boot: dict[st
 
 
 def run(params: dict[str, Any], *, features_dir: str | Path, out: str | Path,
-        metrics: str | Path | None = None, plots: str | Path | None = None
-        ) -> dict[str, pd.DataFrame]:
+        metrics: str | Path | None = None) -> dict[str, pd.DataFrame]:
     """Classifiers x feature sets on the shared folds (see module doc)."""
     cfg = params["classify"]
     features_dir, out = Path(features_dir), Path(out)
@@ -301,5 +299,5 @@ def run(params: dict[str, Any], *, features_dir: str | Path, out: str | Path,
     tables = {key: tables[key] for key in OUTPUTS}
     for key, t in tables.items():
         t.to_csv(out / f"{key}.csv", index=False)
-    write_dvc_metrics(tables, metrics, plots)
+    write_dvc_metrics(tables, metrics)
     return tables
