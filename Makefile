@@ -33,9 +33,7 @@ repro: data
 # The landing page (results at a glance) and "Reproduce this book" are executed here, at
 # build time, from what the stages wrote; every other page comes executed from its stage.
 book: $(STAMP)
-	$(BIN)/crossmodal notebook notebooks/book/00_results.py book/executed/book/00_results.ipynb
-	$(BIN)/crossmodal notebook notebooks/book/reproduce.py book/executed/book/reproduce.ipynb
-	$(BIN)/jb build book --config _config.yml --toc $(CURDIR)/book/_toc.yml --path-output book --warningiserror --nitpick --keep-going
+	$(BIN)/crossmodal book
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -19,6 +19,8 @@ import datetime
 import importlib
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,6 +130,25 @@ def notebook(
     start = time.perf_counter()
     execute_notebook(source, output, values)
     record_wall_time(source, output, time.perf_counter() - start, settings.get("profile"))
+
+
+#: The book's own pages (notebooks/book/<page>.py), executed at build time from what the
+#: stages wrote: results at a glance, and how this book was made.
+BOOK_PAGES = ("00_results", "reproduce")
+
+
+@app.command()
+def book(params: Path = ParamsOption, profile: str = ProfileOption) -> None:
+    """Execute the book's own pages, then build the HTML book into book/_build/html
+    (jupyter-book 1; a warning or an unresolved reference fails the build)."""
+    for page in BOOK_PAGES:
+        notebook(Path(f"notebooks/book/{page}.py"), Path(f"book/executed/book/{page}.ipynb"), [], params, profile)
+    jb = Path(sys.executable).with_name("jb")  # the environment's own jupyter-book
+    code = subprocess.call([str(jb), "build", "book", "--config", "_config.yml",
+                            "--toc", str(Path("book/_toc.yml").absolute()), "--path-output", "book",
+                            "--warningiserror", "--nitpick", "--keep-going"])
+    if code:
+        raise typer.Exit(code)
 
 
 #: Wall time of each executed notebook (one JSON per output; read by the book's Reproduce page).
