@@ -267,3 +267,20 @@ def test_machine_names_cores_and_says_cpu_only_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: f"GPU {i}")
     assert machine()["GPU (torch.cuda)"] == "GPU 0, GPU 1"
+
+
+def test_the_reproduce_page_reads_its_yaml_files_by_path(tmp_path):
+    import yaml
+
+    from crossmodal.report.book import profile_sentence
+
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(DVC_LOCK, sort_keys=False))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
+    assert stage_hashes(tmp_path / "dvc.lock").equals(stage_hashes(DVC_LOCK))
+    assert stage_times(tmp_path / "dvc.yaml", {}).equals(stage_times(DVC_YAML, {}))
+    params = {"profiles": {"default": {}, "quick": {"phantom": {"pelvis": {"n_patients": 6}}}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    quick = profile_settings(tmp_path / "params.yaml", "quick")
+    assert quick.to_dict("records") == [{"setting": "phantom.pelvis.n_patients", "value": "6"}]
+    assert profile_sentence("quick", quick) == "This run used profile **quick**, which sets:"
+    assert "overrides nothing" in profile_sentence("default", profile_settings(params, "default"))

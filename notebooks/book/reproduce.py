@@ -41,10 +41,7 @@ data_dvc = "data.dvc"
 timings = ".timings"
 
 # %% tags=["remove-cell"]
-from pathlib import Path
-
 import pandas as pd
-import yaml
 from IPython.display import Markdown
 from IPython.display import display
 
@@ -52,6 +49,7 @@ from crossmodal.params import load_params
 from crossmodal.report.book import data_hash
 from crossmodal.report.book import machine
 from crossmodal.report.book import package_versions
+from crossmodal.report.book import profile_sentence
 from crossmodal.report.book import profile_settings
 from crossmodal.report.book import read_timings
 from crossmodal.report.book import run_table
@@ -68,12 +66,9 @@ name = load_params(params_path, profile)["profile"]
 # `profiles:` overrides only the keys it names (switch with `dvc exp run -S profile=quick`).
 
 # %% tags=["remove-input"]
-overrides = profile_settings(yaml.safe_load(Path(params_path).read_text()), name)
-if overrides.empty:
-    display(Markdown(f"This run used profile **{name}**, which overrides nothing: every value is "
-                     "the one in `params.yaml`'s sections."))
-else:
-    display(Markdown(f"This run used profile **{name}**, which sets:"))
+overrides = profile_settings(params_path, name)
+display(Markdown(profile_sentence(name, overrides)))
+if not overrides.empty:
     display(overrides.set_index("setting"))
 
 # %% [markdown]
@@ -107,9 +102,9 @@ display(pd.Series(machine(), name="").to_frame())
 # files.
 
 # %% tags=["remove-input"]
-times = stage_times(yaml.safe_load(Path(dvc_yaml).read_text()), read_timings(timings))
+times = stage_times(dvc_yaml, read_timings(timings))
 display(Markdown(wall_time_sentence(times)))
-display(run_table(times, stage_hashes(yaml.safe_load(Path(dvc_lock).read_text()))))
+display(run_table(times, stage_hashes(dvc_lock)))
 
 # %% [markdown]
 # ## The input data
@@ -119,4 +114,4 @@ display(run_table(times, stage_hashes(yaml.safe_load(Path(dvc_lock).read_text())
 # phantom's parameters and generator code.
 
 # %% tags=["remove-input"]
-display(pd.Series(data_hash(yaml.safe_load(Path(data_dvc).read_text())), name="").to_frame())
+display(pd.Series(data_hash(data_dvc), name="").to_frame())

@@ -190,7 +190,7 @@ def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis
     tumour.site = f"{p['primary_beside'][0]} base (posterior wall)"
     vessels = points[real.mask(list(p["node_beside"]))]
     free = [names.index(n) for n in p["node_tissues"]]
-    lesions = [tumour]
+    lesions, taken = [tumour], tumour.contains(points)  # voxels a placed lesion holds
     for node in sample_nodes(rng, p, 0.0, 0.0):
         radius = max(node.lobes[0].radii)
         for _ in range(_PLACEMENT_TRIES):
@@ -199,10 +199,11 @@ def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis
             centre = vessels[rng.integers(len(vessels))] + gap * np.array([np.cos(angle), np.sin(angle), 0.0])
             trial = move_lesion(replace(node), centre - np.asarray(node.lobes[0].centre))
             where = trial.contains(points)
-            clear = not any(other.contains(points)[where].any() for other in lesions)
+            clear = not taken[where].any()
             if where.any() and clear and np.isin(classes[where], free).all():
                 trial.site = "beside " + "/".join(p["node_beside"])
                 lesions.append(trial)
+                taken |= where
                 break
     return lesions
 
@@ -220,8 +221,8 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
 
     hu = sitk.GetArrayFromImage(real.ct).copy()
     label = np.zeros(hu.shape, dtype=np.uint8)
-    for lesion in lesions:
-        inside = lesion.contains(ct_points)
+    masks = [lesion.contains(ct_points) for lesion in lesions]
+    for lesion, inside in zip(lesions, masks):
         necrotic = lesion.necrotic_core.contains(ct_points) & inside if lesion.necrotic_core else np.zeros_like(inside)
         base = p["hu"]["uterus" if lesion.kind == "tumour" else "muscle"] + lesion.ct_delta_hu
         hu[inside] = np.where(necrotic[inside], p["hu"]["necrosis"], base)
@@ -253,8 +254,7 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
     label_image.CopyInformation(real.ct)
     voxel_ml = float(np.prod(real.ct.GetSpacing())) / 1000.0
     lesion_truth = []
-    for i, lesion in enumerate(lesions, start=1):
-        mask = lesion.contains(ct_points)
+    for i, (lesion, mask) in enumerate(zip(lesions, masks), start=1):
         lesion_truth.append({"id": i, "kind": lesion.kind, "suv_max": lesion.suv_max,
                              "ct_delta_hu": lesion.ct_delta_hu, "necrotic": lesion.necrotic_core is not None,
                              "volume_ml": float(mask.sum()) * voxel_ml,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from crossmodal.report.common import format_ci
 from crossmodal.report.common import thesis_cell
@@ -137,9 +138,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------- reproduce this book
 
 
-def profile_settings(params_yaml: Mapping[str, Any], profile: str) -> pd.DataFrame:
+def _yaml(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A YAML file's content (``params.yaml``, ``dvc.yaml``, ``dvc.lock``, ``data.dvc``), or
+    the mapping itself when already read."""
+    return source if isinstance(source, Mapping) else yaml.safe_load(Path(source).read_text())
+
+
+def profile_settings(params_yaml: str | Path | Mapping[str, Any], profile: str) -> pd.DataFrame:
     """The overrides profile ``profile`` makes to ``params.yaml`` (its ``profiles`` entry),
     one row per dotted key: ``setting, value``; no rows for a profile that changes nothing."""
+    params_yaml = _yaml(params_yaml)
     def flat(node, prefix: str):
         if isinstance(node, Mapping) and node:
             for key, value in node.items():
@@ -151,6 +159,14 @@ def profile_settings(params_yaml: Mapping[str, Any], profile: str) -> pd.DataFra
     if overrides is None:
         raise KeyError(f"profile {profile!r} is not in params.yaml's profiles")
     return pd.DataFrame(list(flat(overrides, "")), columns=["setting", "value"])
+
+
+def profile_sentence(profile: str, overrides: pd.DataFrame) -> str:
+    """Which profile this run used, and whether it overrides anything (the table follows)."""
+    if overrides.empty:
+        return (f"This run used profile **{profile}**, which overrides nothing: every value is "
+                "the one in `params.yaml`'s sections.")
+    return f"This run used profile **{profile}**, which sets:"
 
 
 def package_versions(pyproject: str | Path) -> pd.DataFrame:
@@ -200,11 +216,11 @@ def _notebook_out(stage: Mapping[str, Any]) -> str | None:
     return next((o for o in outs if o.endswith(".ipynb")), None)
 
 
-def stage_times(dvc_yaml: Mapping[str, Any], timings: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def stage_times(dvc_yaml: str | Path | Mapping[str, Any], timings: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per ``dvc.yaml`` stage, in its order: ``stage, notebook, seconds, finished,
     profile`` from the record of the notebook that stage writes (NaN / None without one)."""
     rows = []
-    for name, stage in dvc_yaml["stages"].items():
+    for name, stage in _yaml(dvc_yaml)["stages"].items():
         notebook = _notebook_out(stage)
         record = timings.get(notebook, {}) if notebook else {}
         rows.append({"stage": name, "notebook": notebook,
@@ -219,12 +235,12 @@ def _short_hash(entries: Iterable[Mapping[str, Any]], length: int = 10) -> str:
     return hashlib.md5("\n".join(lines).encode()).hexdigest()[:length] if lines else DASH
 
 
-def stage_hashes(dvc_lock: Mapping[str, Any]) -> pd.DataFrame:
+def stage_hashes(dvc_lock: str | Path | Mapping[str, Any]) -> pd.DataFrame:
     """Per ``dvc.lock`` stage: how many deps and outs it records and a short hash of each
     list (data and code in, results out) and of its params: ``stage, deps, deps hash, outs,
     outs hash, params hash``."""
     rows = []
-    for name, stage in dvc_lock.get("stages", {}).items():
+    for name, stage in _yaml(dvc_lock).get("stages", {}).items():
         params = json.dumps(stage.get("params", {}), sort_keys=True, default=str)
         rows.append({"stage": name, "deps": len(stage.get("deps", [])),
                      "deps hash": _short_hash(stage.get("deps", [])), "outs": len(stage.get("outs", [])),
@@ -233,9 +249,10 @@ def stage_hashes(dvc_lock: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def data_hash(data_dvc: Mapping[str, Any]) -> dict[str, str]:
+def data_hash(data_dvc: str | Path | Mapping[str, Any]) -> dict[str, str]:
     """``data.dvc``'s record of the input data: md5, size, file count and the phantom
     generator fingerprints."""
+    data_dvc = _yaml(data_dvc)
     out = data_dvc["outs"][0]
     record = {"path": out["path"], "md5": out["md5"], "files": f"{out.get('nfiles', DASH)}",
               "size": f"{out['size'] / 1e6:.0f} MB" if "size" in out else DASH}

@@ -24,20 +24,17 @@ import pandas as pd
 
 from crossmodal.io.case import load_cases
 from crossmodal.parallel import compute_setting
-from crossmodal.parallel import map_jobs
 from crossmodal.parallel import patient_workers
-from crossmodal.parallel import resolve_jobs
 from crossmodal.stages.ingest import ingest_tree
-from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import used_inputs
 from crossmodal.stages.pelvis.align_fuse import run_align_fuse
 from crossmodal.stages.pelvis.datasets import export_test_datasets
 from crossmodal.stages.pelvis.evaluate import evaluate_runs
 from crossmodal.stages.pelvis.evaluate import evaluation_config
 from crossmodal.stages.pelvis.train import predict_reference
+from crossmodal.stages.pelvis.train import map_planned_runs
 from crossmodal.stages.pelvis.train import predict_run
 from crossmodal.stages.pelvis.train import training_config
-from crossmodal.stages.pelvis.train import with_threads
 
 COHORT = "pelvis_real_anatomy"
 
@@ -75,14 +72,9 @@ def predict_runs(params: dict[str, Any], *, datasets_dir: Path, runs_dir: Path, 
     """Every planned run's detections on the test patients of ``datasets_dir``, with the
     weights under ``runs_dir``, side by side as ``compute.detector_runs`` allows."""
     cfg = training_config(params)
-    runs = with_threads(planned_runs(cfg), int(cfg["threads"]), reference=(cfg.get("reference") or {}).get("name"))
-    at_once = resolve_jobs(compute_setting(params, "detector_runs"), len(runs), threads_per_job=int(cfg["threads"]))
-    rows = map_jobs(functools.partial(predict_test, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out, cfg=cfg),
-                    runs, jobs=at_once, progress=True, desc=f"runs ({at_once} at once)", unit="run",
-                    worker_devices=cfg.get("devices"))
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "runs.csv", index=False)
-    return table
+    return map_planned_runs(functools.partial(predict_test, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out,
+                                              cfg=cfg), cfg, out,
+                            runs_at_once=compute_setting(params, "detector_runs"), progress=True)
 
 
 def predict_test(run: dict[str, Any], *, datasets_dir: Path, runs_dir: Path, out: Path,

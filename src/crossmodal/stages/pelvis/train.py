@@ -62,17 +62,26 @@ def train_and_predict(datasets_dir: str | Path, out_dir: str | Path, cfg: dict[s
     still loads and augments its images on the CPU. Each run is seeded on its own.
     """
     datasets_dir, out = Path(datasets_dir), Path(out_dir)
+    # Two tasks per run, training then prediction, so the prediction of the first runs
+    # overlaps the training of the last instead of a core idling in the last round.
+    return map_planned_runs(functools.partial(train_run, datasets_dir=datasets_dir, out=out, cfg=cfg), cfg, out,
+                            runs_at_once=runs_at_once, progress=progress,
+                            then=functools.partial(predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg))
+
+
+def map_planned_runs(function, cfg: dict[str, Any], out: Path, *, runs_at_once: int | str = 1,
+                     progress: bool = False, then=None) -> pd.DataFrame:
+    """``function(run)`` (then ``then``) for every planned run, each on its ``threads``, side
+    by side as ``runs_at_once`` allows, a worker's device each; the rows, with the runs at
+    once and the wall time of the whole map, written to ``out/runs.csv``."""
     threads = int(cfg.get("threads", 1))
     runs = with_threads(planned_runs(cfg), threads, reference=(cfg.get("reference") or {}).get("name"))
     at_once = resolve_jobs(runs_at_once, len(runs), threads_per_job=threads)
     start = time.perf_counter()
-    # Two tasks per run, training then prediction, so the prediction of the first runs
-    # overlaps the training of the last instead of a core idling in the last round.
-    rows = map_jobs(functools.partial(train_run, datasets_dir=datasets_dir, out=out, cfg=cfg), runs,
-                    jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)", unit="run",
-                    worker_devices=cfg.get("devices"),
-                    then=functools.partial(predict_run, datasets_dir=datasets_dir, out=out, cfg=cfg))
+    rows = map_jobs(function, runs, jobs=at_once, progress=progress, desc=f"detector runs ({at_once} at once)",
+                    unit="run", worker_devices=cfg.get("devices"), then=then)
     table = pd.DataFrame(rows).assign(runs_at_once=at_once, stage_seconds=time.perf_counter() - start)
+    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "runs.csv", index=False)
     return table
 
