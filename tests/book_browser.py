@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -46,6 +47,13 @@ return {
     loaded: img.complete && img.naturalWidth > 0,
     placed: img.closest('figure, .cell_output') !== null,
     caption: (img.closest('figure')?.querySelector('figcaption')?.textContent || '').trim(),
+  })),
+  tables: Array.from(document.querySelectorAll('table'), table => ({
+    id: table.id,
+    output: table.closest('.cell_output') !== null || table.id.startsWith('tbl-'),
+    caption: (table.querySelector('caption')?.textContent || '').trim(),
+    builders: table.querySelectorAll('caption a code.py-func').length,
+    downloads: table.querySelectorAll('caption a.download').length,
   })),
   pasted: Array.from(document.querySelectorAll('.pasted-text, .pasted-inline'), e => e.textContent.trim()),
   unparsed_glue: outsideCode.textContent.match(/\\{glue(:[a-z]+)?\\}/g) || [],
@@ -172,6 +180,22 @@ def uncaptioned_images(records: dict[str, dict]) -> list[str]:
     """Images without a figure caption (a ``<figcaption>`` with text in their ``<figure>``)."""
     return [f"{page}: {image['src']}" for page, record in records.items()
             for image in record["images"] if not image["caption"]]
+
+
+def uncaptioned_tables(records: dict[str, dict]) -> list[str]:
+    """Result tables (those a page's code wrote, in an output cell or glued with a ``tbl-``
+    name) without a caption that links the function that built them, or, when it names a
+    stage, without a download link to the data behind them. Tables written in the prose
+    (a page's design choices) are the author's text and need none."""
+    found = []
+    for page, record in records.items():
+        for index, table in enumerate(t for t in record["tables"] if t["output"]):
+            where = f"{page}: table {table['id'] or index + 1}"
+            if not table["caption"] or not table["builders"]:
+                found.append(f"{where} has no caption linking what built it")
+            elif re.search(r"\bStages? \w", table["caption"]) and not table["downloads"]:
+                found.append(f"{where} has no link to its data")
+    return found
 
 
 def unfilled_glue(records: dict[str, dict]) -> list[str]:

@@ -15,6 +15,7 @@ from book_browser import browser_missing
 from book_browser import console_errors
 from book_browser import read_book
 from book_browser import uncaptioned_images
+from book_browser import uncaptioned_tables
 from book_browser import unfilled_glue
 
 # A 1x1 PNG.
@@ -26,6 +27,10 @@ GOOD_PAGE = """<html><body><section id="top">
 <p>Profile <span class="pasted-text">quick</span>.</p>
 <a href="bad.html#faults">faults</a> <a href="sub/page.html">sub</a> <a href="https://example.org/">out</a>
 <pre>glue("x", 1)  # {glue:text} in code is not prose</pre>
+<table><tr><td>a prose table needs no caption</td></tr></table>
+<div class="cell_output"><table id="tbl-good"><caption>Table 1. Good. Stage <code>s</code>; built by
+<a href="#top"><code class="py-func">f()</code></a>; data <a class="download" href="_images/pixel.png">pixel.png</a>.</caption>
+<tr><td>1</td></tr></table></div>
 </section></body></html>"""
 
 BAD_PAGE = """<html><body><section id="faults">
@@ -33,6 +38,8 @@ BAD_PAGE = """<html><body><section id="faults">
 <img src="_images/missing.png">
 <p>C1 <span class="pasted-text"></span>, C2 {glue:text}<code>C2_verdict</code>.</p>
 <a href="good.html#nowhere">bad anchor</a> <a href="gone.html">gone</a> <a href="#faults">here</a>
+<div class="cell_output"><table><tr><td>raw frame</td></tr></table></div>
+<table id="tbl-nodata"><caption>Table 2. Stage <code>s</code>; built by <a><code class="py-func">f()</code></a>.</caption></table>
 <script>undefinedFunction();</script>
 </section></body></html>"""
 
@@ -76,6 +83,12 @@ def test_images_that_fail_or_stand_alone_are_found(small_site):
 def test_unfilled_glue_is_found_outside_code(small_site):
     _, records = small_site
     assert unfilled_glue(records) == ["bad.html: 1 empty pasted value(s)", "bad.html: unparsed {glue:text}"]
+
+
+def test_result_tables_without_caption_builder_or_data_are_found(small_site):
+    _, records = small_site
+    assert uncaptioned_tables(records) == ["bad.html: table 1 has no caption linking what built it",
+                                           "bad.html: table tbl-nodata has no link to its data"]
 
 
 def test_links_to_missing_files_and_anchors_are_found(small_site):

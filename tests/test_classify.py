@@ -392,3 +392,17 @@ def test_paired_comparison_reports_a_bootstrap_p_value():
     assert c.loc["auc", "p_value"] < 0.05 and c.loc["auc", "estimate"] > 0
     same = compare_with_ci(good, good, n_boot=300, seed=0)
     assert same.loc["auc", "p_value"] == 1.0
+
+
+def test_chance_sentence_counts_cis_against_chance_and_compares_fused_with_the_best_single():
+    from crossmodal.report.skeleton.classifiers import chance_sentence
+
+    rows = [("knn", "CT", 0.45, 0.30, 0.60), ("lda", "CT", 0.30, 0.20, 0.40),
+            ("knn", "PET", 0.80, 0.65, 0.90), ("lda", "PET", 0.70, 0.55, 0.85),
+            ("knn", "fused", 0.72, 0.52, 0.88), ("lda", "fused", 0.68, 0.45, 0.80)]
+    metrics = pd.DataFrame(rows, columns=["classifier", "feature_set", "estimate", "ci_low", "ci_high"]).assign(metric="auc")
+    text = chance_sentence(metrics)
+    assert "CT 0.38 (0 above chance, 1 not told from it, 1 below)" in text
+    assert "PET 0.75 (2 above chance, 0 not told from it, 0 below)" in text
+    assert "wholly below chance" in text and "fused features score at or below the best single modality, PET" in text
+    assert "wholly below" not in chance_sentence(metrics[metrics["feature_set"] != "CT"])

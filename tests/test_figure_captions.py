@@ -74,3 +74,34 @@ def test_every_figure_is_captioned_with_its_provenance(notebook):
 def test_figure_names_are_unique_across_the_book():
     names = [cell.metadata["mystnb"]["figure"]["name"] for _, cell in all_figures()]
     assert len(names) == len(set(names))
+
+
+# ----------------------------------------------------------------------------- tables
+
+SHOWN = re.compile(r"\bdisplay\((?!Markdown\(|as_image\(|book_table\()")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_table_goes_through_the_book_formatter(notebook):
+    """A page shows a table only as a book table (captioned, numbered, traceable: the
+    formatter checks the builder and the data file when the page runs); a DataFrame handed
+    to display() would render raw, with its index and unformatted numbers."""
+    for cell in jupytext.read(notebook).cells:
+        if cell.cell_type == "code":
+            raw = [line for line in cell.source.splitlines() if SHOWN.search(line)]
+            assert not raw, f"{notebook.name}: {raw} shows a table without book_table"
+
+
+@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if "book" not in nb.parts[-2:-1]],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_tables_name_the_stage_that_runs_their_page(notebook):
+    stage, _ = stage_of(notebook)
+    source = notebook.read_text()
+    named = re.findall(r"\bstage=\"(\w+)\"", source)
+    assert len(named) == source.count("book_table("), f"{notebook.name}: every book_table names its stage"
+    assert set(named) <= {stage}, f"{notebook.name}: tables name {set(named)}, the page runs in {stage}"
+
+
+def test_table_names_are_unique_across_the_book():
+    names = [name for nb in NOTEBOOKS for name in re.findall(r"\bname=f?\"(tbl-[^\"]*)\"", nb.read_text())]
+    assert len(names) >= 30 and len(names) == len(set(names))

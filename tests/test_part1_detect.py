@@ -131,7 +131,7 @@ def test_ci_cells_for_book_tables():
     assert format_ci(0.5, 0.25, 0.75) == "0.50 [0.25, 0.75]"
     assert format_ci(0.1, -0.05, 0.2, digits=3, signed=True) == "+0.100 [-0.050, +0.200]"
     assert format_ci(0.1, np.nan, np.nan, digits=1) == "0.1"
-    assert format_ci(np.nan, 0.0, 1.0) == "n/a"
+    assert format_ci(np.nan, 0.0, 1.0) == "—"
 
 
 @pytest.mark.slow

@@ -646,7 +646,7 @@ def test_chapter_tables():
     leak = leakage_table(assignment)
     assert leak.loc[("CT", "d0"), "patients scored by a detector that saw them"] == 1  # patient a
     assert leak.loc[("PET", "d0"), "patients scored by a detector that saw them"] == 0
-    assert leak.loc[("CT", "d0"), "scored"] == 2 and leak.loc[("PET", "d0"), "train"] == 2
+    assert leak.loc[("CT", "d0"), "scored"] == 2 and leak.loc[("PET", "d0"), "assigned to train"] == 2
 
     ap = pd.DataFrame({"modality": ["PET"], "patients": [10], "slices": [80], "lesion_boxes": [12],
                        "ap50": [0.7], "ap50_ci_low": [0.6], "ap50_ci_high": [0.8], "ap50_95": [0.3],

@@ -24,6 +24,7 @@ from book_browser import browser_missing
 from book_browser import console_errors
 from book_browser import read_book
 from book_browser import uncaptioned_images
+from book_browser import uncaptioned_tables
 from book_browser import unfilled_glue
 from conftest import REPO
 from phi_scan import assert_no_identifier
@@ -308,6 +309,13 @@ def test_book_images_load_and_sit_in_figures_or_output_cells(book_in_browser):
 
 def test_book_images_have_captions(book_in_browser):
     assert uncaptioned_images(book_in_browser) == []
+
+
+def test_book_tables_have_captions_builders_and_data(book_in_browser):
+    tables = [t for record in book_in_browser.values() for t in record["tables"] if t["output"]]
+    assert len(tables) >= 30
+    assert "tbl-glance" in {t["id"] for t in book_in_browser["executed/book/00_results.html"]["tables"]}
+    assert uncaptioned_tables(book_in_browser) == []
 
 
 def test_book_glued_values_are_filled(book_in_browser):

@@ -1,10 +1,12 @@
 """No number typed into a chapter's prose: every number a reader sees in the text of a
 notebook page (or of the book's own pages) is glued from a stage, or is on the allow-list
 below with the reason it may be typed (a year, a thesis figure, a name, a definition).
-Tables and figures come from code cells and are not prose."""
+Tables and figures come from code cells and are not prose, but their captions are: the
+caption text a page's code or cell metadata writes is checked the same way."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -61,6 +63,33 @@ def prose_of(path: Path) -> str:
     if path.suffix == ".md":
         return path.read_text()
     return "\n".join(c.source for c in jupytext.read(path).cells if c.cell_type == "markdown")
+
+
+def captions_of(path: Path) -> str:
+    """The typed text of every caption on a page: figure captions in cell metadata and the
+    literal parts of each ``caption=`` argument (an f-string's fields are computed, not typed)."""
+    texts = []
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type != "code":
+            continue
+        texts.append(cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", ""))
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.keyword) and node.arg == "caption":
+                texts += [part.value for part in ast.walk(node.value)
+                          if isinstance(part, ast.Constant) and isinstance(part.value, str)]
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_number_is_typed_into_a_caption(path):
+    assert typed_numbers(captions_of(path)) == [], f"{path.relative_to(REPO)}: a caption types a number"
+
+
+def test_captions_are_read_from_metadata_and_caption_arguments(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text('# %% mystnb={"figure": {"caption": "AP 0.7 on the test"}}\nshow()\n\n'
+                    '# %%\nbook_table(t, caption=f"{n} patients, " "12 seeds.", name="tbl-x")\n')
+    assert typed_numbers(captions_of(page)) == ["0.7", "12"]
 
 
 @pytest.mark.parametrize("path", CHAPTERS + BOOK_PAGES, ids=lambda p: str(p.relative_to(REPO)))

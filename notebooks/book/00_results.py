@@ -84,15 +84,21 @@ from myst_nb import glue
 from crossmodal.params import load_params
 from crossmodal.report.book import claim_summary
 from crossmodal.report.book import glance_table
-from crossmodal.report.book import markdown_table
 from crossmodal.report.book import read_claims
+from crossmodal.report.table import book_table
 
 EVIDENCE = {"pelvis": "[C1–C4](../pelvis/07_claims.ipynb)",
             "skeleton": "[C5–C7](../skeleton/08_claims.ipynb)"}
 
 claims = read_claims(pelvis_claims, skeleton_claims)
 glue("profile", load_params(params_path, profile)["profile"], display=False)
-glue("glance_table", Markdown(markdown_table(glance_table(claims, EVIDENCE))), display=False)
+glance = book_table(glance_table(claims, EVIDENCE), name="tbl-glance",
+                    caption="The seven claims at a glance: thesis value against ours (proposed minus comparator, "
+                            "unadjusted 95 % CI) and the verdict, with the page that holds the evidence.",
+                    stage=["claims_pelvis", "claims_skeleton"], built_by=glance_table,
+                    params=["detect.analysis", "classify.analysis"],
+                    data=[f"{pelvis_claims}/claims.csv", f"{skeleton_claims}/claims.csv"])
+glue("glance_table", Markdown(glance._repr_markdown_()), display=False)
 for name, values in claim_summary(claims).items():
     for key, text in values.items():
         glue(f"{name}_{key}", text, display=False)

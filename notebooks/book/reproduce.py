@@ -56,6 +56,7 @@ from crossmodal.report.book import run_table
 from crossmodal.report.book import stage_hashes
 from crossmodal.report.book import stage_times
 from crossmodal.report.book import wall_time_sentence
+from crossmodal.report.table import book_table
 
 name = load_params(params_path, profile)["profile"]
 
@@ -69,7 +70,8 @@ name = load_params(params_path, profile)["profile"]
 overrides = profile_settings(params_path, name)
 display(Markdown(profile_sentence(name, overrides)))
 if not overrides.empty:
-    display(overrides.set_index("setting"))
+    display(book_table(overrides, name="tbl-profile", caption=f"The settings the profile {name} overrides.",
+                       stage=None, built_by=profile_settings, params=["profile", f"profiles.{name}"], data=params_path))
 
 # %% [markdown]
 # ## Packages
@@ -78,7 +80,9 @@ if not overrides.empty:
 # built. The install pins each one exactly (but `pydantic`, held to its major version).
 
 # %% tags=["remove-input"]
-display(package_versions(pyproject).set_index("package"))
+display(book_table(package_versions(pyproject), name="tbl-packages",
+                   caption="Every package the project requires: the pin and the version installed where the book was built.",
+                   stage=None, built_by=package_versions, data=pyproject))
 
 # %% [markdown]
 # ## The machine
@@ -87,7 +91,8 @@ display(package_versions(pyproject).set_index("package"))
 # Detectors train on the GPU when torch sees one and on the CPU otherwise.
 
 # %% tags=["remove-input"]
-display(pd.Series(machine(), name="").to_frame())
+display(book_table(pd.Series(machine(), name="").to_frame(), name="tbl-machine",
+                   caption="The machine that built this page.", stage=None, built_by=machine))
 
 # %% [markdown]
 # ## The stages of this run
@@ -104,7 +109,10 @@ display(pd.Series(machine(), name="").to_frame())
 # %% tags=["remove-input"]
 times = stage_times(dvc_yaml, read_timings(timings))
 display(Markdown(wall_time_sentence(times)))
-display(run_table(times, stage_hashes(dvc_lock)))
+display(book_table(run_table(times, stage_hashes(dvc_lock)), name="tbl-stages",
+                   caption="Every stage of this run: wall time of its notebook, when it finished, with which profile, "
+                           "and the hashes dvc.lock records for it.",
+                   stage=None, built_by=run_table, data=[dvc_yaml, dvc_lock], max_columns=9))
 
 # %% [markdown]
 # ## The input data
@@ -114,4 +122,5 @@ display(run_table(times, stage_hashes(dvc_lock)))
 # phantom's parameters and generator code.
 
 # %% tags=["remove-input"]
-display(pd.Series(data_hash(data_dvc), name="").to_frame())
+display(book_table(pd.Series(data_hash(data_dvc), name="").to_frame(), name="tbl-data-hash",
+                   caption="What data.dvc records of the input cohorts.", stage=None, built_by=data_hash, data=data_dvc))

@@ -53,6 +53,7 @@ from IPython.display import display
 from crossmodal.report.cohort import ingest_sentence
 from crossmodal.report.cohort import phantom_card
 from crossmodal.report.cohort import problems_table
+from crossmodal.report.table import book_table
 
 summary = report.to_dict()
 display(Markdown(ingest_sentence(summary, params["profile"])))
@@ -72,7 +73,10 @@ if test_out is not None:
     test_summary = json.loads(Path(test_out, "report.json").read_text())
     display(Markdown(ingest_sentence(test_summary, params["profile"])))
     test_problems = problems_table(test_summary)
-    display(test_problems if len(test_problems) else Markdown("No file, series or case of the locked test cohort was skipped."))
+    display(book_table(test_problems, name="tbl-ingest-test-problems",
+                       caption="Files, series and cases of the locked test cohort skipped by ingestion, with the rule each broke.",
+                       stage="ingest_pelvis", built_by=problems_table, params=["ingest"], data=f"{test_out}/report.json")
+            if len(test_problems) else Markdown("No file, series or case of the locked test cohort was skipped."))
 else:
     display(Markdown("No locked test cohort is configured: the test patients are a split of this cohort."))
 
@@ -82,7 +86,10 @@ else:
 # One row per case, as the ingestion wrote it (`cases.csv`).
 
 # %% tags=["hide-input"]
-display(pd.read_csv(f"{out}/cases.csv"))
+display(book_table(pd.read_csv(f"{out}/cases.csv"), name="tbl-ingest-cases",
+                   caption="One row per ingested case of the development cohort: pseudonymous case and patient, "
+                           "slices and voxel spacing (x × y × z, mm) of each modality's series.",
+                   stage="ingest_pelvis", built_by=ingest.run, params=["cohort.pelvis", "ingest"], data=f"{out}/cases.csv"))
 
 # %% [markdown]
 # ## Ingestion report
@@ -92,7 +99,10 @@ display(pd.read_csv(f"{out}/cases.csv"))
 
 # %% tags=["hide-input"]
 problems = problems_table(summary)
-display(problems if len(problems) else Markdown("No file, series or case was skipped."))
+display(book_table(problems, name="tbl-ingest-problems",
+                   caption="Files, series and cases skipped by ingestion, with the rule each broke.",
+                   stage="ingest_pelvis", built_by=problems_table, params=["ingest"], data=f"{out}/report.json")
+        if len(problems) else Markdown("No file, series or case was skipped."))
 
 # %% [markdown]
 # ## Phantom card
@@ -106,7 +116,7 @@ display(problems if len(problems) else Markdown("No file, series or case was ski
 # | pelvic bones | sacrum, iliac wings and femoral heads as ellipsoids (cortical HU) |
 # | bladder | water on CT; very hot urinary FDG on PET; fills between CT and the later PET |
 # | rectum, bowel | rectal wall with gas; bowel loops with physiological uptake |
-# | cervical tumour | lobulated union of ellipsoids, near-isodense to the cervix on CT, hot on PET, optional necrotic core |
+# | cervical tumour | lobulated union of ellipsoids, near-isodense to the cervix on CT, hot on PET (`tumour_suvmax`, `node_suvmax`: the uniform uptake of the whole lesion before PET blur and noise), optional necrotic core |
 # | nodes | small hot pelvic side-wall nodes |
 # | PET physics | activity sampled finer, Gaussian PSF, binned to a coarser grid, Poisson counting noise, stored as Bq/ml with per-slice rescale and full SUV tags |
 # | CT physics | Gaussian noise in HU; 16-bit storage with rescale intercept |
@@ -119,4 +129,7 @@ display(problems if len(problems) else Markdown("No file, series or case was ski
 # on the phantom test the pipeline and the direction of effects, not clinical performance.
 
 # %% tags=["hide-input"]
-display(phantom_card(params["phantom"]["pelvis"]))
+display(book_table(phantom_card(params["phantom"]["pelvis"]), name="tbl-phantom-card",
+                   caption="The pelvic phantom's parameters, profile applied: every simulated phenomenon's setting "
+                           "(ranges are sampled per patient).",
+                   stage="ingest_pelvis", built_by=phantom_card, params=["phantom.pelvis"], data=params_path))

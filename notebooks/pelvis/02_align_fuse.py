@@ -50,12 +50,14 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from IPython.display import display
 
+from crossmodal.imaging.petct import lesion_stats
 from crossmodal.report.align_fuse import inputs_figure
 from crossmodal.report.align_fuse import load_figure_case
 from crossmodal.report.align_fuse import region_summary
 from crossmodal.report.align_fuse import registration_panel
 from crossmodal.report.align_fuse import step_figure
 from crossmodal.report.cohort import montage
+from crossmodal.report.table import book_table
 
 figure_case = load_figure_case(out)
 
@@ -63,14 +65,28 @@ figure_case = load_figure_case(out)
 # ## Cohort lesions
 #
 # One row per case. Lesion slices are CT slices that contain any lesion voxel; lesions are
-# 3-D connected components of the label; SUVmax is read from PET resampled onto the CT grid
-# through the DICOM geometry (before any registration).
+# 3-D connected components of the label. SUVmax is the hottest PET voxel inside the CT
+# lesion label, with PET resampled onto the CT grid through the DICOM geometry only (before
+# any registration). Where a lesion touches the bladder it includes urine activity spilling
+# into the label's edge (the PET blur on the coarser PET grid, the bladder filling between
+# CT and PET, the uncorrected misregistration), so it can exceed the lesion's own uptake:
+# `lesion_suvmax_simulated` is the highest uptake the phantom gave a lesion of the case
+# (`phantom.pelvis.tumour_suvmax` and `node_suvmax`, before blur and noise), the bladder's
+# is `phantom.pelvis.bladder_suv`.
 
 # %% tags=["hide-input"]
-display(tables["lesion_summary"].round(2))
+display(book_table(tables["lesion_summary"], name="tbl-lesion-summary",
+                   caption="The cohort's slices and lesions: total over cases, median, quartiles and range per case.",
+                   stage="align_fuse_pelvis", built_by=align_fuse.describe_distribution, params=["cohort.pelvis"],
+                   data=f"{out}/lesion_summary.csv"))
 
 # %% tags=["hide-input"]
-display(tables["lesions"].round(2))
+display(book_table(tables["lesions"].drop(columns=["patient"]), name="tbl-lesions",
+                   caption="One row per case: CT and PET slices, slices holding a lesion voxel, 3-D lesions, lesion "
+                           "volume (ml), the hottest PET voxel in the lesion label on the CT grid and the highest "
+                           "uptake the phantom gave a lesion.",
+                   stage="align_fuse_pelvis", built_by=lesion_stats, params=["cohort.pelvis"],
+                   data=f"{out}/lesions.csv"))
 
 # %% [markdown]
 # CT in the soft-tissue window, PET in SUV on the CT grid, their overlay, and the lesion
@@ -116,7 +132,11 @@ plt.show()
 # transform send each point; "before" is geometry only. Mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-display(tables["alignment_summary"])
+display(book_table(tables["alignment_summary"], name="tbl-alignment",
+                   caption="Alignment error (mm) of the development cohort before (geometry only) and after the rigid "
+                           "refinement, and the PET voxel size for scale: mean ± sd [95 % patient-bootstrap CI].",
+                   stage="align_fuse_pelvis", built_by=align_fuse.alignment_summary, params=["align_fuse.register"],
+                   data=f"{out}/alignment_summary.csv"))
 
 # %% [markdown]
 # The locked test cohort is aligned and fused by the same code, on every slice of every
@@ -126,7 +146,10 @@ display(tables["alignment_summary"])
 if "test_alignment_summary" in tables:
     display(Markdown(f"Locked test cohort: {len(tables['test_alignment'])} cases, "
                      f"{len(tables['test_slices'])} slices fused per input."))
-    display(tables["test_alignment_summary"])
+    display(book_table(tables["test_alignment_summary"], name="tbl-alignment-test",
+                       caption="Alignment error (mm) of the locked test cohort, as for the development cohort.",
+                       stage="align_fuse_pelvis", built_by=align_fuse.alignment_summary,
+                       params=["align_fuse.register"], data=f"{test_out}/alignment_summary.csv"))
 
 # %% [markdown]
 # ## Localisation never cuts a lesion
@@ -134,7 +157,11 @@ if "test_alignment_summary" in tables:
 # Lesion voxels inside the localised region, and the share of the slice the region keeps.
 
 # %% tags=["hide-input"]
-display(region_summary(tables["region_check"]))
+display(book_table(region_summary(tables["region_check"]), name="tbl-region-check",
+                   caption="Lesion voxels of every case, those inside the localised region, and the mean share of "
+                           "the slice the region keeps.",
+                   stage="align_fuse_pelvis", built_by=region_summary, params=["align_fuse.localise"],
+                   data=f"{out}/region_check.csv"))
 
 # %% [markdown]
 # ## Fusion quality
@@ -145,4 +172,7 @@ display(region_summary(tables["region_check"]))
 # Values are averaged per patient first; mean ± sd [95 % patient-bootstrap CI].
 
 # %% tags=["hide-input"]
-display(tables["fusion_quality_summary"])
+display(book_table(tables["fusion_quality_summary"], name="tbl-fusion-quality",
+                   caption="Fusion quality per input: mean ± sd [95 % patient-bootstrap CI] over patients.",
+                   stage="align_fuse_pelvis", built_by=align_fuse.fusion_quality_summary, params=["align_fuse.inputs"],
+                   data=f"{out}/fusion_quality_summary.csv", max_columns=4))

@@ -64,6 +64,7 @@ from crossmodal.report.data_card import phenomena_view
 from crossmodal.report.data_card import sizes_figure
 from crossmodal.report.data_card import sizes_view
 from crossmodal.report.data_card import truth_sentence
+from crossmodal.report.table import book_table
 
 card = params["data_card"]
 display(Markdown(truth_sentence(tables["candidates"])))
@@ -75,13 +76,19 @@ display(Markdown(truth_sentence(tables["candidates"])))
 # value comes from. (Empty for a real-data cohort.)
 
 # %% tags=["hide-input"]
-display(tables["parameters"].set_index("parameter"))
+display(book_table(tables["parameters"], name="tbl-phantom-parameters",
+                   caption="Every parameter of the simulated pelvic cohort: the value this run used and its source.",
+                   stage="data_card_pelvis", built_by=data_card.parameter_table, params=["phantom.pelvis"],
+                   data=f"{out}/parameters.csv"))
 
 # %% [markdown]
 # The references those sources cite:
 
 # %% tags=["hide-input"]
-display(tables["references"].set_index("citation"))
+display(book_table(tables["references"], name="tbl-phantom-references",
+                   caption="The full references the parameters' sources cite.",
+                   stage="data_card_pelvis", built_by=data_card.reference_table, params=["phantom.pelvis"],
+                   data=f"{out}/references.csv"))
 
 # %% [markdown]
 # ## Phenomena
@@ -91,7 +98,11 @@ display(tables["references"].set_index("citation"))
 # mimics per kind (structures hot on PET that are not lesions).
 
 # %% tags=["hide-input"]
-display(phenomena_view(tables["phenomena"]))
+display(book_table(phenomena_view(tables["phenomena"]), name="tbl-phenomena",
+                   caption="Every simulated phenomenon: total over patients, the patients that have it and the median "
+                           "per patient; then lesions by kind, site and PET avidity, and mimics by kind.",
+                   stage="data_card_pelvis", built_by=phenomena_view, params=["phantom.pelvis"],
+                   data=f"{out}/phenomena.csv", keys=2))
 
 # %% [markdown]
 # ## Lesion and mimic sizes
@@ -103,7 +114,11 @@ display(phenomena_view(tables["phenomena"]))
 
 # %% tags=["hide-input"]
 display(Markdown(crop_sentence(tables["sizes_summary"])))
-display(sizes_view(tables["sizes_summary"]))
+display(book_table(sizes_view(tables["sizes_summary"]), name="tbl-sizes",
+                   caption="Largest in-plane extent of the lesions and mimics in mm and in detector pixels, against "
+                           "the target size.",
+                   stage="data_card_pelvis", built_by=sizes_view, params=["data_card.target_px", "align_fuse.image_size"],
+                   data=f"{out}/sizes_summary.csv"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lesion-sizes", "caption": "Lesion sizes at the detector input against the target size. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.sizes_figure`; params `data_card`; data {download}`sizes.csv <../../../results/pelvis/data_card/sizes.csv>`."}}
 fig = sizes_figure(tables["sizes"], target_px=card["target_px"])
@@ -122,7 +137,12 @@ plt.show()
 # resamples. The second target is the primary lesion alone against every mimic.
 
 # %% tags=["hide-input"]
-display(oracle_view(tables["oracle"]))
+display(book_table(oracle_view(tables["oracle"]), name="tbl-oracle",
+                   caption="The oracle: out-of-fold AUC and AP of PET-only, CT-only and PET+CT features separating true "
+                           "candidates from mimics, 95 % patient-bootstrap CI; per target, the last row is PET+CT minus "
+                           "PET-only on the same resamples.",
+                   stage="data_card_pelvis", built_by=oracle_view, params=["data_card.features", "data_card.oracle"],
+                   data=f"{out}/oracle.csv", keys=2))
 
 # %% tags=["hide-input"]
 display(Markdown(fusion_gain_sentence(tables["oracle"])))

@@ -45,6 +45,7 @@ from IPython.display import display
 
 from crossmodal.report.detection import dataset_table
 from crossmodal.report.detection import split_sentence
+from crossmodal.report.table import book_table
 
 display(Markdown(f"Profile **{params['profile']}**: patients per split {split_sentence(split)}."))
 
@@ -54,7 +55,10 @@ display(Markdown(f"Profile **{params['profile']}**: patients per split {split_se
 # One row per patient: its lesion-burden stratum and its split.
 
 # %% tags=["hide-input"]
-display(split)
+display(book_table(split, name="tbl-split",
+                   caption="One row per patient: pseudonymous patient and case, lesion-burden stratum (`-1`: the locked "
+                           "test cohort) and split.",
+                   stage="datasets_pelvis", built_by=datasets.run, params=["detect.split"], data=f"{out}/split.csv"))
 
 # %% [markdown]
 # ## Slices and boxes per input and split
@@ -62,4 +66,7 @@ display(split)
 # For every input a detector trains on.
 
 # %% tags=["hide-input"]
-display(dataset_table(out, params["detect"]["inputs"]))
+display(book_table(dataset_table(out, params["detect"]["inputs"]), name="tbl-dataset-slices",
+                   caption="Slices, slices with a lesion and lesion boxes per split of every exported detector input.",
+                   stage="datasets_pelvis", built_by=dataset_table, params=["detect.inputs", "detect.split"],
+                   data=f"{out}/split.csv", keys=2))

@@ -43,6 +43,7 @@ from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.report.detection import runs_summary
+from crossmodal.report.table import book_table
 
 display(Markdown(f"Profile **{params['profile']}**, seeds {params['detect']['seeds']}: " + runs_summary(runs)))
 
@@ -57,10 +58,17 @@ from crossmodal.report.claims import detector_plan
 from crossmodal.report.claims import detector_plan_sentence
 
 display(Markdown(detector_plan_sentence(params)))
-display(detector_plan(params))
+display(book_table(detector_plan(params), name="tbl-detector-plan",
+                   caption="Which detector trains on which inputs with which seeds in this profile.",
+                   stage="train_pelvis", built_by=detector_plan, params=["detect.detectors", "detect.inputs", "detect.seeds"],
+                   data=params_path))
 
 # %% [markdown]
 # ## Runs
 
 # %% tags=["hide-input"]
-display(runs)
+display(book_table(runs.drop(columns=["runs_at_once", "stage_seconds"]), name="tbl-runs",
+                   caption="One row per run: detector, input, seed, threads, epochs, the seconds spent training (and "
+                           "where they went: waiting for data, steps, validation) and predicting, device and CPU kernels.",
+                   stage="train_pelvis", built_by=train.run, params=["detect.train", "compute.detector_runs"],
+                   data=f"{out}/runs.csv", keys=3, max_columns=8))

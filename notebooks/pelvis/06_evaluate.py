@@ -57,6 +57,7 @@ from crossmodal.report.detection import operating_table
 from crossmodal.report.detection import pr_figure
 from crossmodal.report.detection import qualitative_figure
 from crossmodal.report.detection import shown_inputs
+from crossmodal.report.table import book_table
 
 table = tables["metrics"]
 inputs = params["detect"]["inputs"]
@@ -77,15 +78,19 @@ display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["propo
 
 # %% tags=["hide-input"]
 for name in params["cohort"]["pelvis"]["label_names"].values():
-    display(Markdown(f"**AP50, {name}**" + (" (primary endpoint)" if name == primary else "")))
-    display(metric_table(table, f"AP50_{name}", inputs=inputs))
+    endpoint = " The primary endpoint." if name == primary else ""
+    display(book_table(metric_table(table, f"AP50_{name}", inputs=inputs), name=f"tbl-ap50-{name}".replace("_", "-"),
+                       caption=f"AP50 of the class {name} per input (rows) and detector (columns), test patients, "
+                               f"mean over seeds, 95 % patient-bootstrap CI.{endpoint}",
+                       stage="evaluate_pelvis", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
+                       data=f"{out}/metrics.csv"))
 
 # %% tags=["hide-input"]
-display(Markdown("**AP50, mean over classes**"))
-display(metric_table(table, "AP50", inputs=inputs))
-
-# %% tags=["hide-input"]
-display(metric_table(table, "AP50_95", inputs=inputs))
+for metric, what in [("AP50", "AP50 averaged over the classes"), ("AP50_95", "COCO AP50-95 averaged over the classes")]:
+    display(book_table(metric_table(table, metric, inputs=inputs), name=f"tbl-{metric.lower().replace('_', '-')}-mean",
+                       caption=f"{what} per input and detector, test patients, mean over seeds, 95 % CI.",
+                       stage="evaluate_pelvis", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
+                       data=f"{out}/metrics.csv"))
 
 # %% [markdown]
 # ## Precision–recall curves
@@ -107,7 +112,12 @@ plt.show()
 # compares inputs there.
 
 # %% tags=["hide-input"]
-display(froc_table(table))
+display(book_table(froc_table(table), name="tbl-froc",
+                   caption="3-D lesion sensitivity at fixed false-positive findings per patient (`sens_at_<rate>fp`) "
+                           "and false positives per patient at the matched sensitivity, per run, 95 % CI.",
+                   stage="evaluate_pelvis", built_by=froc_table,
+                   params=["detect.evaluate.lesion_hit", "detect.analysis.matched_sensitivity"],
+                   data=f"{out}/metrics.csv", keys=2, max_columns=6))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-froc", "caption": "Lesion-level FROC: 3-D lesion sensitivity against false-positive findings per patient. Stage `evaluate_pelvis`; drawn by {py:func}`crossmodal.report.detection.froc_figure`; params `detect.evaluate.lesion_hit`; data {download}`froc_curves.csv <../../../results/pelvis/evaluation/froc_curves.csv>`."}}
 fig = froc_figure(tables["froc_curves"], proposed=params["detect"]["proposed"])
@@ -119,7 +129,11 @@ plt.show()
 # At the confidence chosen on the validation patients (max F1).
 
 # %% tags=["hide-input"]
-display(operating_table(table))
+display(book_table(operating_table(table), name="tbl-operating",
+                   caption="Precision, recall, false positives per slice and lesion sensitivity at each run's "
+                           "operating confidence (`conf`, max F1 on the validation patients), 95 % CI.",
+                   stage="evaluate_pelvis", built_by=operating_table, params=["detect.evaluate.operating_rule"],
+                   data=f"{out}/metrics.csv", keys=2))
 
 # %% [markdown]
 # ## Qualitative panel
@@ -145,4 +159,8 @@ plt.show()
 # alone, the difference to the grey baseline X also the channel count's.
 
 # %% tags=["hide-input"]
-display(differences_table(tables["differences"]))
+display(book_table(differences_table(tables["differences"]), name="tbl-differences",
+                   caption="Proposed input minus each other input, per detector and metric, paired patient "
+                           "bootstrap 95 % CI.",
+                   stage="evaluate_pelvis", built_by=differences_table, params=["detect.proposed", "detect.evaluate"],
+                   data=f"{out}/differences.csv", max_columns=5))

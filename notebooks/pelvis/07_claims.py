@@ -63,8 +63,12 @@ from crossmodal.report.claims import beside_view
 from crossmodal.report.claims import claims_view
 from crossmodal.report.claims import reading_sentence
 from crossmodal.report.claims import verdict_caveat
+from crossmodal.report.table import book_table
 
-display(analysis_view(pd.read_csv(f"{out}/analysis.csv")))
+display(book_table(analysis_view(pd.read_csv(f"{out}/analysis.csv")), name="tbl-analysis",
+                   caption="The pre-specified analysis of claims C1–C4: endpoint, reference choice, test, family and "
+                           "the rule a verdict is read by.",
+                   stage="claims_pelvis", built_by=analysis_view, params=["detect.analysis"], data=f"{out}/analysis.csv"))
 display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"])))
 
 # %% [markdown]
@@ -76,7 +80,11 @@ display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"]
 # difference (fewer false positives) is the improvement.
 
 # %% tags=["hide-input"]
-display(claims_view(table))
+display(book_table(claims_view(table), name="tbl-claims",
+                   caption="Claims C1–C4, thesis value against ours: proposed minus the chosen reference on the test "
+                           "patients, unadjusted 95 % CI, bootstrap p-value, Holm-adjusted p-value and verdict.",
+                   stage="claims_pelvis", built_by=claims_view, params=["detect.analysis"], data=f"{out}/claims.csv",
+                   keys=2))
 
 # %% tags=["hide-input"]
 display(Markdown(verdict_caveat(int(table["test_patients"].iloc[0]), int(table["seeds"].min()))))
@@ -89,4 +97,8 @@ display(Markdown(verdict_caveat(int(table["test_patients"].iloc[0]), int(table["
 # unadjusted p-values, no verdict.
 
 # %% tags=["hide-input"]
-display(beside_view(pd.read_csv(f"{out}/beside.csv")))
+display(book_table(beside_view(pd.read_csv(f"{out}/beside.csv")), name="tbl-beside",
+                   caption="Secondary endpoints and controls beside the claims: proposed minus each, 95 % CI, "
+                           "unadjusted p-value, no verdict.",
+                   stage="claims_pelvis", built_by=beside_view, params=["detect.analysis.controls"],
+                   data=f"{out}/beside.csv", keys=2))

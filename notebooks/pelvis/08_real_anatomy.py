@@ -75,6 +75,7 @@ from crossmodal.report.detection import tested_on_sentence
 from crossmodal.report.real_anatomy import cohort_sentence
 from crossmodal.report.real_anatomy import provenance_sentence
 from crossmodal.report.real_anatomy import transfer_table
+from crossmodal.report.table import book_table
 
 hybrid = params["phantom"]["pelvis_real_anatomy"]
 display(Markdown(provenance_sentence(params["real_data"][hybrid["real_data"]]["root"])))
@@ -91,16 +92,23 @@ display(Markdown(tested_on_sentence(tables["metrics"], Path(out) / "datasets", p
 # %% tags=["hide-input"]
 phantom = pd.read_csv(Path(phantom_evaluation) / "metrics.csv")
 primary = params["detect"]["analysis"]["primary_class"]
-display(Markdown(f"**AP50, {primary}**"))
-display(transfer_table(phantom, tables["metrics"], f"AP50_{primary}"))
-display(Markdown("**AP50, mean over classes**"))
-display(transfer_table(phantom, tables["metrics"], "AP50"))
+for metric, what in [(f"AP50_{primary}", f"AP50 of the class {primary}"), ("AP50", "AP50 averaged over the classes")]:
+    display(book_table(transfer_table(phantom, tables["metrics"], metric), name=f"tbl-real-{metric.lower()}".replace("_", "-"),
+                       caption=f"{what} of every run on the phantom's locked test cohort and on the real-anatomy "
+                               "cohort, 95 % patient-bootstrap CI.",
+                       stage="real_anatomy_pelvis", built_by=transfer_table, params=["phantom.pelvis_real_anatomy"],
+                       data=[Path(phantom_evaluation) / "metrics.csv", Path(out) / "evaluation" / "metrics.csv"], keys=2))
 
 # %% [markdown]
 # ## Lesion-level FROC on real anatomy
 
 # %% tags=["hide-input"]
-display(froc_table(tables["metrics"]))
+display(book_table(froc_table(tables["metrics"]), name="tbl-real-froc",
+                   caption="3-D lesion sensitivity on real anatomy at fixed false-positive findings per patient, and "
+                           "false positives per patient at the matched sensitivity, per run, 95 % CI.",
+                   stage="real_anatomy_pelvis", built_by=froc_table,
+                   params=["detect.evaluate.lesion_hit", "detect.analysis.matched_sensitivity"],
+                   data=Path(out) / "evaluation" / "metrics.csv", keys=2, max_columns=6))
 
 # %% [markdown]
 # ## Paired differences on real anatomy: proposed input minus each other input
@@ -108,7 +116,11 @@ display(froc_table(tables["metrics"]))
 # Exploratory: not among the pre-specified comparisons, no multiplicity control.
 
 # %% tags=["hide-input"]
-display(differences_table(tables["differences"]))
+display(book_table(differences_table(tables["differences"]), name="tbl-real-differences",
+                   caption="Exploratory: proposed input minus each other input on real anatomy, per detector and "
+                           "metric, paired patient-bootstrap 95 % CI.",
+                   stage="real_anatomy_pelvis", built_by=differences_table, params=["detect.proposed"],
+                   data=Path(out) / "evaluation" / "differences.csv", max_columns=5))
 
 # %% [markdown]
 # ## Qualitative panel

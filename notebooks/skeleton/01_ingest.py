@@ -55,6 +55,7 @@ from crossmodal.report.cohort import ingest_sentence
 from crossmodal.report.cohort import problems_table
 from crossmodal.report.skeleton.cohort import cohort_overview
 from crossmodal.report.skeleton.cohort import modalities_sentence
+from crossmodal.report.table import book_table
 
 summary = report.to_dict()
 cohort_table = cohort_overview(out, params["cohort"][cohort])
@@ -67,6 +68,13 @@ display(Markdown(ingest_sentence(summary, params["profile"]) + " " + modalities_
 # drawn independently of the label).
 
 # %% tags=["hide-input"]
-display(cohort_table)
+display(book_table(cohort_table, name="tbl-skeleton-cohort",
+                   caption="Ingested patients (with and without bone metastasis), slices, lesion slices, grid and "
+                           "voxel spacing per modality; the last row counts the patients with any series.",
+                   stage="ingest_skeleton", built_by=cohort_overview, params=["cohort.skeleton"],
+                   data=f"{out}/cases.csv", max_columns=5))
 problems = problems_table(summary)
-display(problems if len(problems) else Markdown("No file, series or case was skipped."))
+display(book_table(problems, name="tbl-skeleton-ingest-problems",
+                   caption="Files, series and cases of the skeletal cohort skipped by ingestion, with the rule each broke.",
+                   stage="ingest_skeleton", built_by=problems_table, params=["ingest"], data=f"{out}/report.json")
+        if len(problems) else Markdown("No file, series or case was skipped."))

@@ -65,6 +65,7 @@ from crossmodal.report.skeleton.data_card import oracle_view
 from crossmodal.report.skeleton.data_card import phenomena_view
 from crossmodal.report.skeleton.data_card import sizes_view
 from crossmodal.report.skeleton.data_card import visibility_view
+from crossmodal.report.table import book_table
 
 # %% [markdown]
 # ## Phenomena
@@ -75,7 +76,12 @@ from crossmodal.report.skeleton.data_card import visibility_view
 # designed to fool. The share is of the group: patients of the class, metastases, mimics.
 
 # %% tags=["hide-input"]
-display(phenomena_view(tables["phenomena"]))
+display(book_table(phenomena_view(tables["phenomena"]), name="tbl-skeleton-phenomena",
+                   caption="Counts per group (patients per class and modality; metastases per type, evidence kind and "
+                           "designed visibility; mimics per type and the modality each fools), the share of the group "
+                           "in per cent, and the patients with at least one.",
+                   stage="data_card_skeleton", built_by=phenomena_view, params=["cohort.skeleton.modalities"],
+                   data=f"{out}/phenomena.csv", keys=2))
 
 # %% [markdown]
 # ## Which modality sees what, measured on the images
@@ -88,7 +94,12 @@ display(phenomena_view(tables["phenomena"]))
 # endplate also take its density and T1 darkness by partial volume, which these counts show.
 
 # %% tags=["hide-input"]
-display(visibility_view(tables["visibility"]))
+display(book_table(visibility_view(tables["visibility"]), name="tbl-skeleton-visibility",
+                   caption="True regions seen at or above the modality's conspicuity threshold / true regions, per kind "
+                           "of region (rows) and modality (columns); in brackets how many the design makes visible.",
+                   stage="data_card_skeleton", built_by=visibility_view,
+                   params=["data_card_skeleton.thresholds", "data_card_skeleton.reference_radius_mm"],
+                   data=f"{out}/visibility.csv"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-conspicuity", "caption": "Conspicuity of every metastasis and mimic region per modality against the patient's own marrow. Stage `data_card_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.data_card.conspicuity_figure`; params `data_card_skeleton`; data {download}`regions.csv <../../../results/skeleton/data_card/regions.csv>`."}}
 fig = conspicuity_figure(tables["regions"])
@@ -101,7 +112,11 @@ plt.show()
 # side of the bounding box, the largest over the slices), in mm.
 
 # %% tags=["hide-input"]
-display(sizes_view(tables["sizes_summary"]))
+display(book_table(sizes_view(tables["sizes_summary"]), name="tbl-skeleton-metastasis-sizes",
+                   caption="Per modality: metastases on its series, how many cover no voxel, and the smallest, median "
+                           "and largest in-plane extent (mm).",
+                   stage="data_card_skeleton", built_by=sizes_view, params=["cohort.skeleton.modalities"],
+                   data=f"{out}/sizes_summary.csv"))
 
 # %% [markdown]
 # ## The oracle: how much can fusion gain here?
@@ -118,7 +133,14 @@ display(sizes_view(tables["sizes_summary"]))
 # is conservative).
 
 # %% tags=["hide-input"]
-display(oracle_view(tables["oracle"]))
+display(book_table(oracle_view(tables["oracle"]), name="tbl-skeleton-oracle",
+                   caption="Oracle on the true regions: out-of-fold AUC and AP of bone metastasis vs none per subset of "
+                           "patients and feature set, with patients per class and patient-bootstrap CIs; a "
+                           "*minus* row is the paired difference.",
+                   stage="data_card_skeleton", built_by=oracle_view,
+                   params=["data_card_skeleton.oracle", "data_card_skeleton.thresholds",
+                           "data_card_skeleton.min_per_class", "data_card_skeleton.n_boot", "data_card_skeleton.ci"],
+                   data=f"{out}/oracle.csv", keys=2))
 
 # %% tags=["hide-input"]
 display(Markdown(fusion_sentence(tables["oracle"])))

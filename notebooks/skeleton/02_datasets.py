@@ -60,6 +60,7 @@ from IPython.display import display
 
 from crossmodal.report.skeleton.detectors import leakage_table
 from crossmodal.report.skeleton.detectors import lesion_size_table
+from crossmodal.report.table import book_table
 
 # %% [markdown]
 # ## Who trains, who is scored
@@ -68,20 +69,46 @@ from crossmodal.report.skeleton.detectors import lesion_size_table
 # 0). Which detector scored which patient is in `assignment.csv`.
 
 # %% tags=["hide-input"]
-display(leakage_table(tables["assignment"]))
+display(book_table(leakage_table(tables["assignment"]), name="tbl-skeleton-leakage",
+                   caption="Patients per detector (modality and fold) and role, and the patients scored by a detector "
+                           "that trained or validated on them (the leakage rule says none).",
+                   stage="datasets_skeleton", built_by=leakage_table,
+                   params=["part2_detect.leakage", "part2_detect.n_folds", "part2_detect.holdout_fraction",
+                           "part2_detect.seed"],
+                   data=f"{out}/assignment.csv", keys=2))
 
 # %% [markdown]
 # ## Detector datasets
 #
 # Tiles and lesion boxes each detector trains on (`train_slices` counts tiles), and the
-# slices it scores. Fold d0 also trains on nested, label-stratified shares of its training
+# slices it scores. A training patient counts here when it gave at least one tile; a patient
+# without metastasis gives tiles only if one of its slices is drawn among the lesion-free
+# slices (`part2_detect.negatives_per_positive` per lesion slice, drawn from all of the
+# detector's training patients together), so this count can be below the patients assigned
+# to train above; the difference is always lesion-free patients. Fold d0 also trains on nested, label-stratified shares of its training
 # patients (`part2_detect.learning_curve`) for the learning curve of the accuracy page.
 
 # %% tags=["hide-input"]
-display(tables["detectors"].set_index(["modality", "detector"]))
+display(book_table(tables["detectors"].set_index(["modality", "detector"]).rename(
+                       columns={"train_patients": "patients with training tiles"}),
+                   name="tbl-skeleton-detector-datasets",
+                   caption="Per detector (modality and fold): the training patients that gave a tile, its validation "
+                           "and scored patients, the tiles (`train_slices`) and lesion boxes it trains on, and the "
+                           "whole slices it scores.",
+                   stage="datasets_skeleton", built_by=datasets.run,
+                   params=["part2_detect.leakage", "part2_detect.n_folds", "part2_detect.seed",
+                           "part2_detect.slice_size", "part2_detect.tile_size",
+                           "part2_detect.negatives_per_positive", "part2_detect.min_box_pixels"],
+                   data=f"{out}/detectors.csv", keys=2))
 
 # %% tags=["hide-input"]
-display(tables["learning_curve"].set_index(["modality", "fraction"]))
+display(book_table(tables["learning_curve"].set_index(["modality", "fraction"]),
+                   name="tbl-skeleton-learning-curve-datasets",
+                   caption="Fold d0's learning-curve runs: per modality and share (`fraction`) of d0's training "
+                           "patients, the dataset file, training patients, tiles and lesion boxes.",
+                   stage="datasets_skeleton", built_by=datasets.run,
+                   params=["part2_detect.learning_curve", "part2_detect.seed"],
+                   data=f"{out}/learning_curve.csv", keys=2))
 
 # %% [markdown]
 # ## Lesion size at the detector input
@@ -89,6 +116,16 @@ display(tables["learning_curve"].set_index(["modality", "fraction"]))
 # Each scored metastasis's largest cross-section, in mm and in detector pixels. A lesion
 # narrower than `part2_detect.min_lesion_px` at the input is one whose label covers only
 # two native voxels across (one of the smallest spheres, on the native CT or MRI grid).
+# These are the lesions that have a box in a scored slice, measured as the box's larger
+# side at the detector input: a label too small to give a box of `part2_detect.min_box_pixels`
+# is not counted. The data card measures the labels themselves on the native grid, so its
+# counts and smallest sizes can differ from these.
 
 # %% tags=["hide-input"]
-display(lesion_size_table(tables["lesion_sizes"], min_px=params["part2_detect"]["min_lesion_px"]))
+display(book_table(lesion_size_table(tables["lesion_sizes"], min_px=params["part2_detect"]["min_lesion_px"]),
+                   name="tbl-skeleton-lesion-sizes",
+                   caption="Per modality: scored metastases, their largest cross-section in mm and in detector pixels "
+                           "(smallest, median, largest), and how many are narrower than `part2_detect.min_lesion_px`.",
+                   stage="datasets_skeleton", built_by=lesion_size_table,
+                   params=["part2_detect.min_lesion_px", "part2_detect.slice_size", "part2_detect.min_box_pixels"],
+                   data=f"{out}/lesion_sizes.csv", max_columns=8))

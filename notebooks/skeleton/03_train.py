@@ -50,6 +50,15 @@ from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.report.skeleton.detectors import training_summary
+from crossmodal.report.table import book_table
 
 display(Markdown(f"Profile **{params['profile']}**: " + training_summary(tables["training"])))
-display(tables["training"].set_index(["modality", "detector", "fraction"]))
+display(book_table(tables["training"].set_index(["modality", "detector", "fraction"]),
+                   name="tbl-skeleton-training",
+                   caption="One row per training run (modality, fold detector and share `fraction` of its training "
+                           "patients): patients, tiles, boxes and scored slices, epochs, the weights kept, training "
+                           "and prediction seconds, the CPU kernels, the runs trained at once and the stage's seconds.",
+                   stage="train_skeleton", built_by=train.run,
+                   params=["part2_detect.detector", "part2_detect.scale", "part2_detect.train",
+                           "part2_detect.predict", "reproducibility"],
+                   data=f"{out}/training.csv", keys=3, max_columns=9))

@@ -50,15 +50,28 @@ from IPython.display import display
 
 from crossmodal.report.skeleton.classifiers import as_image
 from crossmodal.report.skeleton.classifiers import c3d_metric_table
+from crossmodal.report.skeleton.classifiers import chance_sentence
 from crossmodal.report.skeleton.classifiers import channels_figure
+from crossmodal.report.table import book_table
 
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-c3d-channels", "caption": "The stacked channels C3D sees for one patient, one per modality. Stage `c3d_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.channels_figure`; params `c3d.channels`, `c3d.grid_size`; data {download}`channels.npz <../../../results/skeleton/c3d/channels.npz>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-c3d-channels", "caption": "The stacked channels C3D sees, one per modality, for a patient with metastases and one without. Stage `c3d_skeleton`; drawn by {py:func}`crossmodal.report.skeleton.classifiers.channels_figure`; params `c3d.channels`, `c3d.grid_size`; data {download}`channels.npz <../../../results/skeleton/c3d/channels.npz>`."}}
 display(as_image(channels_figure(np.load(f"{out}/channels.npz"))))
 
 # %% tags=["hide-input"]
-display(c3d_metric_table(tables["metrics"]))
-display(tables["training"])
+display(book_table(c3d_metric_table(tables["metrics"]), name="tbl-skeleton-c3d-metrics",
+                   caption="C3D on the stacked modalities of every patient: each metric out of fold, mean over the "
+                           "repeats it trains on, 95 % patient-bootstrap CI.",
+                   stage="c3d_skeleton", built_by=c3d_metric_table,
+                   params=["c3d.train", "c3d.grid_size", "c3d.channels", "c3d.n_repeats", "classify.n_boot",
+                           "classify.ci", "classify.threshold"],
+                   data=f"{out}/metrics.csv"))
+display(Markdown(chance_sentence(tables["metrics"])))
+display(book_table(tables["training"].rename(index={0: "C3D"}), name="tbl-skeleton-c3d-training",
+                   caption="The C3D run: patients, channels, grid, fold models and how many trained at once on how "
+                           "many threads each, and the seconds spent on the volumes, the training and the sanity gate.",
+                   stage="c3d_skeleton", built_by=c3d.run, params=["c3d.grid_size", "c3d.n_repeats", "c3d.train"],
+                   data=f"{out}/training.csv", transpose=True))
 
 # %% [markdown]
 # ## Sanity gate
@@ -76,6 +89,16 @@ display(tables["training"])
 # %% tags=["hide-input"]
 from crossmodal.report.skeleton.classifiers import sanity_gate_table
 
-display(sanity_gate_table(tables["gate"]))
-display(Markdown("The cheap comparator on all channels and patients:"))
-display(c3d_metric_table(tables["fallback_metrics"]).rename(columns={"C3D": "joint histogram"}))
+display(book_table(sanity_gate_table(tables["gate"]), name="tbl-skeleton-c3d-gate",
+                   caption="Sanity gate per early-fusion model: the task, its patients, AUC with 95 % patient-bootstrap "
+                           "CI, the bound its CI lower end must exceed, and whether it passed.",
+                   stage="c3d_skeleton", built_by=sanity_gate_table, params=["c3d.gate", "classify.n_boot", "classify.ci"],
+                   data=f"{out}/gate.csv"))
+display(book_table(c3d_metric_table(tables["fallback_metrics"]).rename(columns={"C3D": "joint histogram"}),
+                   name="tbl-skeleton-c3d-fallback-metrics",
+                   caption="The cheap early-fusion comparator (joint channel histogram and logistic regression) on all "
+                           "channels and patients: each metric out of fold, 95 % patient-bootstrap CI.",
+                   stage="c3d_skeleton", built_by=c3d_metric_table,
+                   params=["c3d.gate.fallback", "c3d.n_repeats", "classify.n_boot", "classify.ci",
+                           "classify.threshold"],
+                   data=f"{out}/fallback_metrics.csv"))

@@ -66,9 +66,17 @@ from crossmodal.report.skeleton.claims import claims_view
 from crossmodal.report.skeleton.claims import early_fusion_sentence
 from crossmodal.report.skeleton.claims import gate_view
 from crossmodal.report.skeleton.claims import verdict_summary
+from crossmodal.report.table import book_table
 
 pd.set_option("display.max_colwidth", 120)
-display(analysis_view(tables["analysis"]))
+display(book_table(analysis_view(tables["analysis"]), name="tbl-skeleton-analysis",
+                   caption="The pre-specified analysis, one column per claim: what the thesis says, the primary "
+                           "metric and comparison, the models, the test, the thesis value, the secondary metric, "
+                           "the comparator gate, α, the multiplicity correction and the family size.",
+                   stage="claims_skeleton", built_by=analysis_view,
+                   params=["classify.analysis", "classify.claims", "classify.gate", "classify.classifiers",
+                           "classify.nested", "c3d.gate"],
+                   data=f"{out}/analysis.csv", transpose=True))
 
 # %% [markdown]
 # ## Thesis says, our choice
@@ -76,7 +84,16 @@ display(analysis_view(tables["analysis"]))
 # Every entry of the right-hand column is read from `params.yaml` (profile applied).
 
 # %% tags=["hide-input"]
-display(choices_table(params))
+display(book_table(choices_table(params), name="tbl-skeleton-choices",
+                   caption="Per step of Part 2: what the thesis says and our choice, every number of which is read "
+                           "from `params.yaml`.",
+                   stage="claims_skeleton", built_by=choices_table,
+                   params=["cohort.skeleton", "phantom.skeleton.n_patients", "part2_detect.detector",
+                           "part2_detect.scale", "part2_detect.tile_size", "part2_detect.slice_size",
+                           "part2_detect.train.epochs", "part2_detect.negatives_per_positive",
+                           "part2_detect.leakage", "part2_detect.n_folds", "part2_detect.holdout_fraction",
+                           "features", "classify", "c3d"],
+                   data=params_path))
 
 # %% [markdown]
 # ## The gates
@@ -85,7 +102,11 @@ display(choices_table(params))
 # is no comparator; "fused beats it" would measure a broken detector, not fusion.
 
 # %% tags=["hide-input"]
-display(gate_view(tables["detector_gate"]))
+display(book_table(gate_view(tables["detector_gate"]), name="tbl-skeleton-detector-gate",
+                   caption="Per modality: its detector's pooled AP50 with 95 % patient-bootstrap CI (evaluate stage), "
+                           "the CI lower bound needed, and whether the modality is a comparator.",
+                   stage="claims_skeleton", built_by=gate_view, params=["classify.gate.detector_ap50_ci_low"],
+                   data=f"{out}/detector_gate.csv"))
 
 # %% [markdown]
 # Late (feature) fusion versus early fusion: the nested fused model minus each early-fusion
@@ -94,7 +115,12 @@ display(gate_view(tables["detector_gate"]))
 
 # %% tags=["hide-input"]
 display(Markdown(early_fusion_sentence(tables["c3d_comparisons"])))
-display(c3d_difference_table(tables["c3d_comparisons"]))
+display(book_table(c3d_difference_table(tables["c3d_comparisons"]), name="tbl-skeleton-early-fusion",
+                   caption="Nested fused model (all patients) minus each early-fusion model, with whether that model "
+                           "passed its sanity gate; AUC and accuracy, paired patient-bootstrap 95 % CI.",
+                   stage="claims_skeleton", built_by=c3d_difference_table,
+                   params=["classify.n_boot", "classify.ci", "classify.threshold", "c3d.gate"],
+                   data=f"{out}/c3d_comparisons.csv", keys=2))
 
 # %% [markdown]
 # ## Claimed versus reproduced
@@ -103,7 +129,13 @@ display(c3d_difference_table(tables["c3d_comparisons"]))
 # CI, its p-value and the Holm-adjusted p-value the verdict is read from.
 
 # %% tags=["hide-input"]
-display(claims_view(tables["claims"], ci=params["classify"]["ci"]))
+display(book_table(claims_view(tables["claims"], ci=params["classify"]["ci"]), name="tbl-skeleton-claims",
+                   caption="Claimed versus reproduced, one row per primary comparison (claim and comparator): the "
+                           "thesis value, ours (fused minus comparator) with its unadjusted CI, p, Holm-adjusted p, "
+                           "the verdict, whether the thesis value lies in our CI, and the comparator gate.",
+                   stage="claims_skeleton", built_by=claims_view,
+                   params=["classify.analysis", "classify.claims", "classify.gate", "classify.ci", "c3d.gate"],
+                   data=f"{out}/claims.csv", keys=2))
 display(Markdown(verdict_summary(tables["summary"])))
 
 # %% [markdown]
@@ -113,4 +145,10 @@ display(Markdown(verdict_summary(tables["summary"])))
 # trained on all patients: CI, unadjusted p, no verdict.
 
 # %% tags=["hide-input"]
-display(beside_view(tables["beside"], ci=params["classify"]["ci"]))
+display(book_table(beside_view(tables["beside"], ci=params["classify"]["ci"]), name="tbl-skeleton-beside-claims",
+                   caption="Beside the claims: the secondary metrics and the fused model trained on all patients, per "
+                           "claim, comparator and metric, with the thesis value, ours with its CI, the unadjusted p and "
+                           "the comparator gate; no verdict.",
+                   stage="claims_skeleton", built_by=beside_view,
+                   params=["classify.analysis", "classify.claims", "classify.gate", "classify.ci", "c3d.gate"],
+                   data=f"{out}/beside.csv", keys=2))

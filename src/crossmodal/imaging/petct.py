@@ -109,8 +109,12 @@ def region_check(p: PreparedCase) -> dict[str, Any]:
 
 def lesion_stats(case: Case, p: PreparedCase) -> dict[str, Any]:
     """Per-case lesion statistics on the CT grid; SUVmax from PET resampled through the
-    DICOM geometry only (no registration). Lesions are 3-D connected components."""
+    DICOM geometry only (no registration). Lesions are 3-D connected components. On a
+    simulated case, ``lesion_suvmax_simulated`` is the highest uptake the phantom gave a
+    lesion (before PET blur and noise; NaN without a truth sidecar): a measured SUVmax above
+    it is activity from outside the lesion, such as urine beside the bladder wall."""
     label = p.label > 0
+    simulated = [float(lesion["suv_max"]) for lesion in (case.truth or {}).get("lesions", []) if "suv_max" in lesion]
     voxel_ml = float(np.prod(case.ct.GetSpacing())) / 1000.0
     return {
         "case_id": case.case_id,
@@ -121,6 +125,7 @@ def lesion_stats(case: Case, p: PreparedCase) -> dict[str, Any]:
         "lesions": int(p.lesion_ids.max()),
         "lesion_volume_ml": float(label.sum()) * voxel_ml,
         "lesion_suvmax": float(p.suv["geometric"][label].max()) if label.any() else float("nan"),
+        "lesion_suvmax_simulated": max(simulated) if simulated else float("nan"),
         "simulated": bool(case.meta.get("simulated", False)),
     }
 

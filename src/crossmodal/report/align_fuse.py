@@ -70,24 +70,38 @@ def registration_panel(case: dict[str, np.ndarray]) -> Figure:
                                on_ct_grid(case["pet_refined"]), z=int(case["lesion_z"]))
 
 
+INPUTS_PER_ROW = 4  # inputs a row of the inputs figure: readable at the book's ~740 px column
+
+
 def inputs_figure(case: dict[str, np.ndarray]) -> Figure:
-    """Every input side by side (RGB = its three channels) at the shown slices, lesion
-    label boxes in green."""
+    """Every input (RGB = its three channels) at the shown slices, lesion label boxes in
+    green: a grid of ``INPUTS_PER_ROW`` inputs a row, each input's shown slices one
+    under the other (the slice named on the left), the input named above them."""
     import matplotlib.pyplot as plt
 
     names = [str(n) for n in case["inputs"]]
     rows = slices_shown(case)
-    fig, axes = plt.subplots(len(rows), len(names), figsize=(1.9 * len(names), 2.1 * len(rows)), squeeze=False)
-    for r, (row, title) in enumerate(zip(axes, rows)):
-        for k, (ax, name) in enumerate(zip(row, names)):
-            ax.imshow(np.clip(case["input_images"][r, k], 0, 1))
-            for x0, y0, x1, y1 in case["boxes"][(case["box_row"] == r) & (case["box_input"] == k)]:
-                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=0.8))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(name.replace("_", " "), fontsize=7)
-        row[0].set_ylabel(title, fontsize=8)
-    fig.tight_layout()
+    per_row = min(INPUTS_PER_ROW, len(names))
+    groups = -(-len(names) // per_row)
+    fig = plt.figure(figsize=(1.9 * per_row, (1.75 * len(rows) + 0.3) * groups), layout="constrained")
+    for group, sub in enumerate(np.atleast_1d(fig.subfigures(groups, 1, hspace=0.03))):
+        shown = names[group * per_row:(group + 1) * per_row]
+        axes = sub.subplots(len(rows), per_row, squeeze=False, gridspec_kw={"hspace": 0.02, "wspace": 0.02})
+        for col, ax in enumerate(axes[0]):
+            if col < len(shown):
+                ax.set_title(shown[col].replace("_", " "), fontsize=9)
+        for r, title in enumerate(rows):
+            axes[r, 0].set_ylabel(title.replace(" slice ", "\nslice "), fontsize=8)
+            for col, ax in enumerate(axes[r]):
+                if col >= len(shown):
+                    ax.remove()  # the last row of inputs may be short
+                    continue
+                k = group * per_row + col
+                ax.imshow(np.clip(case["input_images"][r, k], 0, 1))
+                for x0, y0, x1, y1 in case["boxes"][(case["box_row"] == r) & (case["box_input"] == k)]:
+                    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.0))
+                ax.set_xticks([])
+                ax.set_yticks([])
     return fig
 
 

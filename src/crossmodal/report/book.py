@@ -24,8 +24,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from crossmodal.report.common import NOT_APPLICABLE
 from crossmodal.report.common import format_ci
 from crossmodal.report.common import thesis_cell
+from crossmodal.report.table import markdown_rows
 from crossmodal.stats.verdict import overall_verdict
 
 __all__ = ["CLAIMS", "claim_summary", "data_hash", "duration_cell", "glance_table", "machine",
@@ -33,7 +35,6 @@ __all__ = ["CLAIMS", "claim_summary", "data_hash", "duration_cell", "glance_tabl
            "run_table", "stage_hashes", "stage_times", "wall_time_sentence"]
 
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
-DASH = "—"
 #: Verdicts that carry an estimate; any other row's estimate does not apply on the landing page.
 MEASURED = ("supported", "contradicted", "inconclusive", "mixed")
 
@@ -70,11 +71,10 @@ def _ours_cell(row) -> str:
     """Ours with CI, or a dash where the row's verdict carries no estimate (a comparator that
     failed its gate, a difference nobody could measure). C4's estimate is a share of rows."""
     if row.verdict not in MEASURED:
-        return DASH
+        return NOT_APPLICABLE
     if row.claim == "C4":
         return f"{row.ours:.0%} of C1/C2 rows supported"
-    cell = format_ci(row.ours, row.ci_low, row.ci_high, digits=3, signed=True)
-    return DASH if cell == "n/a" else cell
+    return format_ci(row.ours, row.ci_low, row.ci_high, digits=3, signed=True)
 
 
 def _verdict_cell(verdict: str, gate) -> str:
@@ -85,7 +85,7 @@ def _verdict_cell(verdict: str, gate) -> str:
 
 
 def _thesis_value(value) -> str:
-    return DASH if pd.isna(value) else thesis_cell(value)
+    return NOT_APPLICABLE if pd.isna(value) else thesis_cell(value)
 
 
 def glance_table(claims: pd.DataFrame, evidence: Mapping[str, str]) -> pd.DataFrame:
@@ -110,11 +110,11 @@ def claim_summary(claims: pd.DataFrame, names: Iterable[str] = CLAIMS) -> dict[s
     for name in names:
         rows = claims[claims["claim"] == name]
         if rows.empty:
-            summary[name] = {"verdict": DASH, "ours": DASH, "thesis": DASH}
+            summary[name] = {"verdict": NOT_APPLICABLE, "ours": NOT_APPLICABLE, "thesis": NOT_APPLICABLE}
             continue
         cells = [_ours_cell(r) for r in rows.itertuples()]
-        if all(c == DASH for c in cells):
-            ours = DASH
+        if all(c == NOT_APPLICABLE for c in cells):
+            ours = NOT_APPLICABLE
         elif len(cells) == 1:
             ours = cells[0]
         else:
@@ -126,13 +126,7 @@ def claim_summary(claims: pd.DataFrame, names: Iterable[str] = CLAIMS) -> dict[s
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a Markdown (MyST) table without its index; cells may hold MyST links."""
-    def cell(value) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    return "\n".join(markdown_rows(frame))
 
 
 # ----------------------------------------------------------------------------- reproduce this book
@@ -184,7 +178,7 @@ def package_versions(pyproject: str | Path) -> pd.DataFrame:
                 installed = importlib.metadata.version(name)
             except importlib.metadata.PackageNotFoundError:
                 installed = "not installed"
-            rows.append({"package": name, "group": group, "pinned": pinned.strip() or DASH,
+            rows.append({"package": name, "group": group, "pinned": pinned.strip() or NOT_APPLICABLE,
                          "installed": installed})
     return pd.DataFrame(rows)
 
@@ -232,7 +226,7 @@ def stage_times(dvc_yaml: str | Path | Mapping[str, Any], timings: Mapping[str, 
 def _short_hash(entries: Iterable[Mapping[str, Any]], length: int = 10) -> str:
     """One short md5 over a dvc.lock list of ``{path, md5}`` (paths included, order-free)."""
     lines = sorted(f"{e['path']} {e.get('md5', '')}" for e in entries)
-    return hashlib.md5("\n".join(lines).encode()).hexdigest()[:length] if lines else DASH
+    return hashlib.md5("\n".join(lines).encode()).hexdigest()[:length] if lines else NOT_APPLICABLE
 
 
 def stage_hashes(dvc_lock: str | Path | Mapping[str, Any]) -> pd.DataFrame:
@@ -254,8 +248,8 @@ def data_hash(data_dvc: str | Path | Mapping[str, Any]) -> dict[str, str]:
     generator fingerprints."""
     data_dvc = _yaml(data_dvc)
     out = data_dvc["outs"][0]
-    record = {"path": out["path"], "md5": out["md5"], "files": f"{out.get('nfiles', DASH)}",
-              "size": f"{out['size'] / 1e6:.0f} MB" if "size" in out else DASH}
+    record = {"path": out["path"], "md5": out["md5"], "files": f"{out.get('nfiles', NOT_APPLICABLE)}",
+              "size": f"{out['size'] / 1e6:.0f} MB" if "size" in out else NOT_APPLICABLE}
     for name, fingerprint in (data_dvc.get("meta", {}).get("phantom") or {}).items():
         record[f"phantom fingerprint: {name}"] = fingerprint
     return record
@@ -280,13 +274,13 @@ def run_table(times: pd.DataFrame, hashes: pd.DataFrame) -> pd.DataFrame:
     table = times.merge(hashes, on="stage", how="left")
     view = pd.DataFrame({
         "stage": table["stage"], "wall time": [duration_cell(s) for s in table["seconds"]],
-        "finished (UTC)": [f[:16].replace("T", " ") if isinstance(f, str) else DASH
+        "finished (UTC)": [f[:16].replace("T", " ") if isinstance(f, str) else NOT_APPLICABLE
                            for f in table["finished"]],
-        "profile": table["profile"].fillna(DASH)})
+        "profile": table["profile"].fillna(NOT_APPLICABLE)})
     for column in ("deps", "outs"):
-        view[column] = [DASH if pd.isna(n) else f"{int(n)} ({h})"
+        view[column] = [NOT_APPLICABLE if pd.isna(n) else f"{int(n)} ({h})"
                         for n, h in zip(table[column], table[f"{column} hash"])]
-    view["params hash"] = table["params hash"].fillna(DASH)
+    view["params hash"] = table["params hash"].fillna(NOT_APPLICABLE)
     return view.set_index("stage")
 
 

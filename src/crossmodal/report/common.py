@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+# What a cell shows where a value does not apply or was not measured.
+NOT_APPLICABLE = "—"
+
 
 def format_ci(estimate, lo, hi, *, digits: int = 2, signed: bool = False) -> str:
-    """``estimate [lo, hi]`` for a table cell; ``n/a`` without an estimate, no bracket without a CI."""
+    """``estimate [lo, hi]`` for a table cell; ``—`` without an estimate, no bracket without a CI."""
     if pd.isna(estimate):
-        return "n/a"
+        return NOT_APPLICABLE
     spec = f"{'+' if signed else ''}.{digits}f"
     if pd.isna(lo) or pd.isna(hi):
         return f"{estimate:{spec}}"
@@ -33,14 +36,14 @@ def thesis_cell(value) -> str:
 
 
 def p_cell(p) -> str:
-    """A p-value to three decimals, ``< 0.001`` below that, ``n/a`` without one."""
+    """A p-value to three decimals, ``< 0.001`` below that, ``—`` without one."""
     if pd.isna(p):
-        return "n/a"
+        return NOT_APPLICABLE
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def yes_no(value) -> str:
-    """``yes``/``no`` of a bool (also as read back from CSV), ``n/a`` for NaN or None."""
+    """``yes``/``no`` of a bool (also as read back from CSV), ``—`` for NaN or None."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "n/a"
+        return NOT_APPLICABLE
     return "yes" if str(value) in ("True", "1", "1.0") else "no"

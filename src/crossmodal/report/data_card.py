@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from crossmodal.report.common import NOT_APPLICABLE
 from crossmodal.report.common import ci_column
 from crossmodal.report.common import format_ci
 
@@ -24,7 +25,7 @@ def phenomena_view(phenomena: pd.DataFrame) -> pd.DataFrame:
     view = pd.DataFrame({
         "group": phenomena["group"], "what": phenomena["name"],
         "total": phenomena["total"].map(lambda v: "" if pd.isna(v) else f"{v:g}"),
-        "patients with it": [f"{int(k)} / {int(n)} ({s:.0%})" if n else "n/a" for k, n, s in
+        "patients with it": [f"{int(k)} / {int(n)} ({s:.0%})" if n else NOT_APPLICABLE for k, n, s in
                              phenomena[["patients_with", "patients", "share"]].to_numpy()],
         "median per patient": phenomena["median"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),
     })
@@ -59,7 +60,7 @@ def oracle_view(oracle: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
 
 
 def _count(value) -> str:
-    return "n/a" if pd.isna(value) else str(int(value))
+    return NOT_APPLICABLE if pd.isna(value) else str(int(value))
 
 
 def fusion_gain_sentence(oracle: pd.DataFrame, *, target: str = "lesion") -> str:

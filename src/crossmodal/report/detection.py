@@ -116,38 +116,52 @@ def differences_table(differences: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- figures
 
 
+def _input_colours(curves: pd.DataFrame, proposed: str) -> dict[str, str]:
+    """One colour per input, the same in every panel and figure: the proposed input first."""
+    inputs = list(dict.fromkeys([proposed, *curves["input"]]))
+    return {name: f"C{k % 10}" for k, name in enumerate(inputs)}
+
+
+def _curve_legend(ax) -> None:
+    """Name every curve of a panel (a panel's curves are its inputs), where it hides the fewest."""
+    ax.legend(title="input", fontsize=7.5, title_fontsize=8, loc="best", framealpha=0.85)
+
+
 def froc_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region", max_fp: float = 8.0) -> Figure:
     """3-D lesion-level FROC on the test patients (first seed), one panel per detector."""
     import matplotlib.pyplot as plt
 
     detectors = list(dict.fromkeys(curves["detector"]))
+    colours = _input_colours(curves, proposed)
     fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
     first_seed = curves[curves["seed"] == curves["seed"].min()]
     for ax, detector in zip(axes[0], detectors):
         sub = first_seed[first_seed.detector == detector]
         for name, group in sub.groupby("input", sort=False):
             ax.step(group["fp_per_patient"], group["sensitivity"], where="post", label=name,
-                    lw=2.2 if name == proposed else 1)
+                    color=colours[name], lw=2.2 if name == proposed else 1)
         ax.set(title=detector, xlabel="false-positive findings per patient", ylabel="lesion sensitivity",
                xlim=(0, max_fp), ylim=(0, 1.02))
-        ax.legend(fontsize=7, loc="lower right")
+        _curve_legend(ax)
     fig.tight_layout()
     return fig
 
 
 def pr_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region") -> Figure:
-    """COCO 101-point PR curves on the test patients, one panel per detector, seed mean."""
+    """COCO 101-point PR curves on the test patients, one panel per detector, seed mean; each
+    panel names its curves, and an input has the same colour in every panel."""
     import matplotlib.pyplot as plt
 
     detectors = list(dict.fromkeys(curves["detector"]))
+    colours = _input_colours(curves, proposed)
     fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
     for ax, detector in zip(axes[0], detectors):
         sub = curves[curves.detector == detector]
         for name, group in sub.groupby("input", sort=False):
             mean = group.groupby("recall")["precision"].mean()
-            ax.plot(mean.index, mean.values, label=name, lw=2.2 if name == proposed else 1)
+            ax.plot(mean.index, mean.values, label=name, color=colours[name], lw=2.2 if name == proposed else 1)
         ax.set(title=detector, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+        _curve_legend(ax)
     fig.tight_layout()
     return fig
 
@@ -177,31 +191,62 @@ def shown_inputs(metrics: pd.DataFrame, detector: str, inputs: list[str]) -> lis
     return [n for n in inputs if ((metrics.detector == detector) & (metrics.input == n)).any()]
 
 
-def qualitative_figure(datasets_dir: Path, runs_dir: Path, metrics: pd.DataFrame, *, detector: str,
-                       inputs: list[str], seed: int) -> Figure:
-    """Ground truth (green) and detections above the operating confidence (red) per input."""
+QUALITATIVE_PER_ROW = 3  # panels per row: at the book's ~740 px column each stays readable
+
+
+def _score_text(scores: list[float], conf: float, most: int = 4) -> str:
+    """The detections' confidences, highest first, as the panel's caption line."""
+    if not scores:
+        return f"no detection \u2265 {conf:.2f}"
+    ranked = sorted(scores, reverse=True)
+    more = f" +{len(ranked) - most}" if len(ranked) > most else ""
+    return f"red \u2265 {conf:.2f}: " + ", ".join(f"{v:.2f}" for v in ranked[:most]) + more
+
+
+def _qualitative_panel(ax, datasets_dir: Path, runs_dir: Path, metrics: pd.DataFrame, item: dict, *,
+                       detector: str, name: str, seed: int) -> None:
+    """One input at one slice: the image, truth boxes (green), detections at or above the
+    run's operating confidence (red) and their confidences under the panel."""
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    match = [i for i in read_split(Path(datasets_dir) / name, "test")
+             if i["case_id"] == item["case_id"] and i["z"] == item["z"]][0]
+    ax.imshow(np.asarray(Image.open(match["image_path"])))
+    for x0, y0, x1, y1 in match["boxes"]:
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.6))
+    conf = float(metrics[(metrics.detector == detector) & (metrics.input == name)]["conf"].iloc[0])
+    preds = read_predictions(run_dir(Path(runs_dir), {"detector": detector, "input": name, "seed": seed})
+                             / "predictions_test.csv")
+    shown = preds[(preds.image_id == match["image_id"]) & (preds.score >= conf)]
+    for p in shown.itertuples():
+        ax.add_patch(plt.Rectangle((p.x0, p.y0), p.x1 - p.x0, p.y1 - p.y0, fill=False, color="red", lw=1.3))
+    ax.set_title(name, fontsize=10)
+    ax.set_xlabel(_score_text([float(v) for v in shown["score"]], conf), fontsize=9, color="firebrick")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def qualitative_figure(datasets_dir: Path, runs_dir: Path, metrics: pd.DataFrame, *, detector: str,
+                       inputs: list[str], seed: int) -> Figure:
+    """Ground truth (green) and detections above the operating confidence (red) per input:
+    one block of rows per shown slice, at most ``QUALITATIVE_PER_ROW`` inputs a row, the
+    slice named on the left, the detections' confidences under each panel."""
+    import matplotlib.pyplot as plt
+
     slices = qualitative_slices(datasets_dir, hot_negatives(datasets_dir), inputs[0])
-    fig, axes = plt.subplots(len(slices), len(inputs), figsize=(3.0 * len(inputs), 3.1 * len(slices)),
+    per_row = min(QUALITATIVE_PER_ROW, len(inputs))
+    block = -(-len(inputs) // per_row)  # grid rows per shown slice
+    fig, axes = plt.subplots(block * len(slices), per_row, figsize=(2.5 * per_row, 3.0 * block * len(slices)),
                              squeeze=False)
-    for row, item in zip(axes, slices):
-        for ax, name in zip(row, inputs):
-            match = [i for i in read_split(Path(datasets_dir) / name, "test")
-                     if i["case_id"] == item["case_id"] and i["z"] == item["z"]][0]
-            ax.imshow(np.asarray(Image.open(match["image_path"])))
-            for x0, y0, x1, y1 in match["boxes"]:
-                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.2))
-            conf = float(metrics[(metrics.detector == detector) & (metrics.input == name)]["conf"].iloc[0])
-            preds = read_predictions(run_dir(Path(runs_dir), {"detector": detector, "input": name, "seed": seed})
-                                     / "predictions_test.csv")
-            shown = preds[(preds.image_id == match["image_id"]) & (preds.score >= conf)]
-            for p in shown.itertuples():
-                ax.add_patch(plt.Rectangle((p.x0, p.y0), p.x1 - p.x0, p.y1 - p.y0, fill=False, color="red", lw=1))
-                ax.text(p.x0, p.y0 - 1, f"{p.score:.2f}", color="red", fontsize=6)
-            ax.set_title(f"{name}\n{item['case_id']} z={item['z']}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+    for s, item in enumerate(slices):
+        what = "largest lesion" if len(item["boxes"]) else "hot, lesion-free"
+        for k, name in enumerate(inputs):
+            ax = axes[s * block + k // per_row, k % per_row]
+            _qualitative_panel(ax, datasets_dir, runs_dir, metrics, item, detector=detector, name=name, seed=seed)
+            if k % per_row == 0:
+                ax.set_ylabel(f"{what}\n{item['case_id']} z={item['z']}", fontsize=9.5)
+        for ax in axes[s * block:(s + 1) * block].ravel()[len(inputs):]:
+            fig.delaxes(ax)
     fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal.learn.features import feature_columns
+from crossmodal.report.common import NOT_APPLICABLE
 from crossmodal.report.common import ci_column
 
 __all__ = ["as_image", "auc_p_values_table", "c3d_metric_table", "calibration_table",
@@ -99,7 +100,7 @@ def metric_table(metrics: pd.DataFrame, metric_names=("accuracy", "auc"), *, dig
     """Classifier x feature set, ``estimate [low, high]`` per metric (the chapter's table)."""
     fmt = f"{{:.{digits}f}} [{{:.{digits}f}}, {{:.{digits}f}}]"
     sub = metrics[metrics["metric"].isin(metric_names)].copy()
-    sub["value"] = [fmt.format(e, lo, hi) if np.isfinite(e) else "n/a"
+    sub["value"] = [fmt.format(e, lo, hi) if np.isfinite(e) else NOT_APPLICABLE
                     for e, lo, hi in zip(sub["estimate"], sub["ci_low"], sub["ci_high"])]
     wide = sub.pivot_table(index="classifier", columns=["metric", "feature_set"], values="value",
                            aggfunc="first", sort=False)
@@ -116,43 +117,80 @@ def fused_vs_single_table(comparisons: pd.DataFrame,
                             aggfunc="first", sort=False)
 
 
+def chance_sentence(metrics: pd.DataFrame, *, metric: str = "auc", chance: float = 0.5) -> str:
+    """How the ``metric`` of each feature set reads against chance, from ``metrics.csv``:
+    per feature set, how many classifiers have their CI above, across and below ``chance``,
+    the mean estimate over classifiers, and whether the fused features beat every single
+    modality."""
+    rows = metrics[(metrics["metric"] == metric) & np.isfinite(metrics["estimate"])]
+    parts, means, any_below = [], {}, False
+    for feature_set, group in rows.groupby("feature_set", sort=False):
+        above, below = int((group["ci_low"] > chance).sum()), int((group["ci_high"] < chance).sum())
+        means[feature_set], any_below = float(group["estimate"].mean()), any_below or below > 0
+        parts.append(f"{feature_set} {means[feature_set]:.2f} ({above} above chance, "
+                     f"{len(group) - above - below} not told from it, {below} below)")
+    if not parts:
+        return f"No {metric.upper()} could be estimated."
+    text = (f"Against chance ({metric.upper()} {chance:g}), mean {metric.upper()} over the classifiers with how many "
+            f"of them have their CI above, across or below it: {'; '.join(parts)}.")
+    if any_below:
+        text += (" A CI wholly below chance means the scores run against the label on the held-out patients: "
+                 "what the model fitted on its training folds reverses out of fold.")
+    singles = {k: v for k, v in means.items() if k != "fused"}
+    if "fused" in means and singles:
+        best = max(singles, key=singles.get)
+        relation = "above" if means["fused"] > singles[best] else "at or below"
+        text += (f" On average the fused features score {relation} the best single modality, {best}; the claims "
+                 "page tests fused against single like for like, with CIs.")
+    return text
+
+
 def auc_p_values_table(delong: pd.DataFrame) -> pd.DataFrame:
     """Classifier x single modality: DeLong p-value of fused vs that modality."""
     return delong.pivot_table(index="classifier", columns="single", values="p_value", sort=False)
 
 
+def _curve_panel(ax, frame: pd.DataFrame, x: str, y: str, colours: Mapping[str, str]) -> None:
+    """One line per feature set of ``frame`` (fused thicker), in its colour of ``colours``."""
+    for fs, group in frame.groupby("feature_set", sort=False):
+        ax.plot(group[x], group[y], lw=2.0 if fs == "fused" else 1.0, color=colours[fs], label=fs,
+                drawstyle="steps-post")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.tick_params(labelsize=6.5)
+
+
 def curves_figure(roc: pd.DataFrame, pr: pd.DataFrame, *, columns: int = 2):
-    """ROC and PR curves per classifier, one line per feature set."""
+    """ROC and PR curves per classifier, one line per feature set; one legend for the whole
+    figure above the panels (a feature set has the same colour in every panel)."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     classifiers = list(dict.fromkeys(roc["classifier"]))
+    feature_sets = list(dict.fromkeys([*roc["feature_set"], *pr["feature_set"]]))
+    colours = {fs: f"C{k % 10}" for k, fs in enumerate(feature_sets)}
     rows = int(np.ceil(len(classifiers) / columns))
-    fig = Figure(figsize=(5.2 * columns, 2.6 * rows), layout="constrained")
+    fig = Figure(figsize=(4.1 * columns, 2.05 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, 2 * columns, squeeze=False)
     for ax in axes.ravel()[2 * len(classifiers):]:
         ax.set_axis_off()
     for i, clf in enumerate(classifiers):
         row, col = i // columns, 2 * (i % columns)
         ax_roc, ax_pr = axes[row, col], axes[row, col + 1]
-        for fs, group in roc[roc["classifier"] == clf].groupby("feature_set", sort=False):
-            ax_roc.plot(group["fpr"], group["tpr"], lw=2.0 if fs == "fused" else 1.0, label=fs,
-                        drawstyle="steps-post")
-        for fs, group in pr[pr["classifier"] == clf].groupby("feature_set", sort=False):
-            ax_pr.plot(group["recall"], group["precision"], lw=2.0 if fs == "fused" else 1.0,
-                       label=fs, drawstyle="steps-post")
+        _curve_panel(ax_roc, roc[roc["classifier"] == clf], "fpr", "tpr", colours)
+        _curve_panel(ax_pr, pr[pr["classifier"] == clf], "recall", "precision", colours)
         ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.5, ls=":")
-        ax_roc.set_title(f"{clf.replace('_', ' ')}: ROC", fontsize=8)
-        ax_pr.set_title(f"{clf.replace('_', ' ')}: PR", fontsize=8)
-        ax_roc.set_xlabel("1 - specificity", fontsize=7)
-        ax_roc.set_ylabel("sensitivity", fontsize=7)
-        ax_pr.set_xlabel("recall", fontsize=7)
-        ax_pr.set_ylabel("precision", fontsize=7)
-        for ax in (ax_roc, ax_pr):
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1.02)
-            ax.tick_params(labelsize=6)
-        if i == 0:
-            ax_roc.legend(fontsize=6, loc="lower right")
+        name = clf.replace("_", " ")
+        ax_roc.set_title(f"{name}: ROC", fontsize=8.5)
+        ax_pr.set_title(f"{name}: PR", fontsize=8.5)
+        ax_roc.set_ylabel("sensitivity", fontsize=7.5)
+        ax_pr.set_ylabel("precision", fontsize=7.5)
+        last = i + columns >= len(classifiers)  # no panel below: name the x axes
+        ax_roc.set_xlabel("1 - specificity" if last else "", fontsize=7.5)
+        ax_pr.set_xlabel("recall" if last else "", fontsize=7.5)
+    handles = [Line2D([], [], color=colours[fs], lw=2.0 if fs == "fused" else 1.0) for fs in feature_sets]
+    fig.legend(handles, feature_sets, loc="outside upper center", ncols=len(feature_sets), fontsize=8.5,
+               title="feature set (every panel)", title_fontsize=8.5, frameon=False)
     return fig
 
 
@@ -166,19 +204,27 @@ def channels_figure(preview: Mapping[str, np.ndarray]):
     """Middle slice of each stacked channel for one positive and one negative patient.
 
     ``preview``: ``channels.npz`` of ``c3d_skeleton`` (``names``, ``labels``, ``slices``).
+    Voxels are drawn as they are (nearest neighbour: the grid is ``c3d.grid_size``, coarse
+    by design), each channel on one grey scale for both patients, from 0 to its largest
+    value, so that a faint channel (PET) is visible and the two patients compare.
     """
     from matplotlib.figure import Figure
 
     names = [str(n) for n in preview["names"]]
     labels, slices = np.asarray(preview["labels"]), np.asarray(preview["slices"])
-    fig = Figure(figsize=(2.4 * len(names), 2.5 * max(len(labels), 1)), layout="constrained")
+    top = [float(slices[:, c].max()) if slices.size else 1.0 for c in range(len(names))]
+    fig = Figure(figsize=(2.55 * len(names), 2.75 * max(len(labels), 1) + 0.3), layout="constrained")
     axes = fig.subplots(max(len(labels), 1), len(names), squeeze=False)
     for row, label, channels in zip(axes, labels, slices):
         for ax, c in zip(row, range(len(names))):
-            ax.imshow(channels[c], cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{names[c]} ({'positive' if label else 'negative'})", fontsize=8)
+            ax.imshow(channels[c], cmap="gray", vmin=0, vmax=top[c] if top[c] > 0 else 1,
+                      interpolation="nearest")
+            ax.set_title(f"{names[c]}, {'positive' if label else 'negative'} (0\u2013{top[c]:.2f})", fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
+    size = " \u00d7 ".join(str(n) for n in slices.shape[-2:][::-1])
+    fig.suptitle(f"Middle slice of the C3D input, {size} voxels a slice; grey scale per channel "
+                 f"(range in brackets)", fontsize=9.5)
     return fig
 
 
@@ -208,7 +254,8 @@ def calibration_table(calibration: pd.DataFrame, confusion: pd.DataFrame) -> pd.
     merged = calibration.merge(confusion, on=["feature_set", "patients"], suffixes=("", "_cm"))
     out = pd.DataFrame({"Brier [CI]": ci_column(merged, "estimate", "ci_low", "ci_high", digits=3),
                         "patients": merged["n"].to_numpy()},
-                       index=[_model_label(f, p) for f, p in zip(merged["feature_set"], merged["patients"])])
+                       index=pd.Index([_model_label(f, p) for f, p in zip(merged["feature_set"], merged["patients"])],
+                                      name="model"))
     for k in ("tp", "fp", "fn", "tn"):
         out[k] = merged[k].round(1).to_numpy()
     out["threshold"] = merged["threshold"].to_numpy()

@@ -25,7 +25,8 @@ def leakage_table(assignment: pd.DataFrame) -> pd.DataFrame:
     overlap = seen.merge(scored, on=["modality", "detector", "case_id"])
     table["patients scored by a detector that saw them"] = (
         overlap.groupby(["modality", "detector"]).size().reindex(table.index, fill_value=0))
-    return table
+    # assigned, not trained on: a lesion-free patient may give no tile (the datasets table)
+    return table.rename(columns={role: f"assigned to {role}" for role in ("train", "val")})
 
 
 def lesion_size_table(sizes: pd.DataFrame, *, min_px: float) -> pd.DataFrame:

@@ -55,7 +55,8 @@ from crossmodal.stats.bootstrap import bootstrap_mean_ci
 TABLES = ("alignment", "region_check", "slices", "fusion_quality", "lesions")
 ALIGNMENT_COLUMNS = ["error_before_mm", "error_after_mm", "error_after_max_mm", "pet_voxel_mm"]
 QUALITY_METRICS = ["EN", "SD", "SF", "MI_CT", "MI_PET", "SSIM_CT", "SSIM_PET", "QABF"]
-LESION_COLUMNS = ["ct_slices", "pet_slices", "lesion_slices", "lesions", "lesion_volume_ml", "lesion_suvmax"]
+LESION_COLUMNS = ["ct_slices", "pet_slices", "lesion_slices", "lesions", "lesion_volume_ml", "lesion_suvmax",
+                  "lesion_suvmax_simulated"]
 
 
 def run(params: dict[str, Any], *, ingest_dir: str | Path, out: str | Path, test_ingest_dir: str | Path | None = None,
