@@ -22,10 +22,10 @@ from crossmodal.report.book import data_hash
 from crossmodal.report.book import duration_cell
 from crossmodal.report.book import glance_table
 from crossmodal.report.book import machine
-from crossmodal.report.book import markdown_table
 from crossmodal.report.book import package_versions
 from crossmodal.report.book import profile_settings
 from crossmodal.report.book import read_claims
+from crossmodal.report.table import markdown_rows
 from crossmodal.report.book import read_timings
 from crossmodal.report.book import run_table
 from crossmodal.report.book import stage_hashes
@@ -114,7 +114,7 @@ def test_a_claim_with_only_unmeasurable_rows_has_no_estimate(claims):
 
 def test_markdown_table_has_no_index_and_escapes_cell_pipes():
     frame = pd.DataFrame({"claim": ["C1"], "evidence": ["[a|b](x.ipynb)"]}, index=[7])
-    assert markdown_table(frame).splitlines() == [
+    assert markdown_rows(frame) == [
         "| claim | evidence |", "|---|---|", "| C1 | [a\\|b](x.ipynb) |"]
 
 

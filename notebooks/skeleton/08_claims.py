@@ -129,12 +129,13 @@ display(book_table(c3d_difference_table(tables["c3d_comparisons"]), name="tbl-sk
 # CI, its p-value and the Holm-adjusted p-value the verdict is read from.
 
 # %% tags=["hide-input"]
+claim_params = ["classify.analysis", "classify.claims", "classify.gate", "classify.ci", "c3d.gate"]
 display(book_table(claims_view(tables["claims"], ci=params["classify"]["ci"]), name="tbl-skeleton-claims",
                    caption="Claimed versus reproduced, one row per primary comparison (claim and comparator): the "
                            "thesis value, ours (fused minus comparator) with its unadjusted CI, p, Holm-adjusted p, "
                            "the verdict, whether the thesis value lies in our CI, and the comparator gate.",
                    stage="claims_skeleton", built_by=claims_view,
-                   params=["classify.analysis", "classify.claims", "classify.gate", "classify.ci", "c3d.gate"],
+                   params=claim_params,
                    data=f"{out}/claims.csv", keys=2))
 display(Markdown(verdict_summary(tables["summary"])))
 
@@ -150,5 +151,5 @@ display(book_table(beside_view(tables["beside"], ci=params["classify"]["ci"]), n
                            "claim, comparator and metric, with the thesis value, ours with its CI, the unadjusted p and "
                            "the comparator gate; no verdict.",
                    stage="claims_skeleton", built_by=beside_view,
-                   params=["classify.analysis", "classify.claims", "classify.gate", "classify.ci", "c3d.gate"],
+                   params=claim_params,
                    data=f"{out}/beside.csv", keys=2))

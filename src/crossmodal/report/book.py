@@ -27,11 +27,10 @@ import yaml
 from crossmodal.report.common import NOT_APPLICABLE
 from crossmodal.report.common import format_ci
 from crossmodal.report.common import thesis_cell
-from crossmodal.report.table import markdown_rows
 from crossmodal.stats.verdict import overall_verdict
 
 __all__ = ["CLAIMS", "claim_summary", "data_hash", "duration_cell", "glance_table", "machine",
-           "markdown_table", "package_versions", "profile_settings", "read_claims", "read_timings",
+           "package_versions", "profile_settings", "read_claims", "read_timings",
            "run_table", "stage_hashes", "stage_times", "wall_time_sentence"]
 
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
@@ -122,11 +121,6 @@ def claim_summary(claims: pd.DataFrame, names: Iterable[str] = CLAIMS) -> dict[s
         summary[name] = {"verdict": str(rows["claim_verdict"].iloc[0]), "ours": ours,
                          "thesis": _thesis_value(rows["thesis"].iloc[0])}
     return summary
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` as a Markdown (MyST) table without its index; cells may hold MyST links."""
-    return "\n".join(markdown_rows(frame))
 
 
 # ----------------------------------------------------------------------------- reproduce this book
