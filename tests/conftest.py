@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny simulated pelvic cohort written as DICOM, and its ingestion."""
+"""Shared fixtures: a tiny simulated pelvic cohort written as DICOM, and its ingestion; the
+real scans of ``real_data`` fetched from the package registry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,24 @@ from crossmodal.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def with_real_source(params: dict, name: str, root: Path) -> dict:
+    """``params`` with ``real_data.<name>`` fetched from the package registry into ``root``
+    (archive cached between runs); skips, saying why, where the registry is unreachable."""
+    from crossmodal.io.registry import RealSourceError
+    from crossmodal.io.registry import fetch_real_source
+
+    source = dict(params["real_data"][name], root=str(root))
+    try:
+        fetch_real_source(name, source)
+    except RealSourceError as error:
+        if "unreachable" not in str(error):
+            raise
+        pytest.skip(f"the package registry is unreachable from this machine, so real_data.{name} cannot be "
+                    f"fetched: {error}")
+    params["real_data"][name] = source
+    return params
 
 
 def tiny_pelvis_params(n_patients: int = 3) -> dict:

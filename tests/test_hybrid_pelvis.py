@@ -12,9 +12,8 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
+from conftest import with_real_source
 from crossmodal.io.geometry import transform_from_dict
-from crossmodal.io.registry import RealSourceError
-from crossmodal.io.registry import fetch_real_source
 from crossmodal.params import load_params
 from crossmodal.phantom import hybrid_pelvis as hybrid
 from crossmodal.phantom.pelvis import LABEL_NODE
@@ -30,15 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def hybrid_params(tmp_path_factory) -> dict:
     """``phantom.pelvis_real_anatomy`` resolved, its real scan fetched from the registry
     (archive cached between runs) into a temporary root."""
-    params = load_params(REPO / "params.yaml")
-    source = dict(params["real_data"]["totalsegmentator"], root=str(tmp_path_factory.mktemp("real") / "ts"))
-    try:
-        fetch_real_source("totalsegmentator", source)
-    except RealSourceError as error:
-        if "unreachable" not in str(error):
-            raise
-        pytest.skip(f"the package registry is unreachable from this machine, so the real CT cannot be fetched: {error}")
-    params["real_data"]["totalsegmentator"] = source
+    params = with_real_source(load_params(REPO / "params.yaml"), "totalsegmentator",
+                              tmp_path_factory.mktemp("real") / "ts")
     return phantom_params(params, "pelvis_real_anatomy")
 
 

@@ -148,10 +148,16 @@ def test_page_figures_draw_from_stage_outputs(part1_stage):
     from crossmodal.report.align_fuse import step_figure
     from crossmodal.report.cohort import montage
 
+    from crossmodal.report.common import COLUMN_INCHES
+
     _, out, cfg, _ = part1_stage
     case = load_figure_case(out)
-    assert len(step_figure(case).axes) == 4
-    assert len(registration_panel(case).axes) == 6
-    assert len(inputs_figure(case).axes) == len(case["rows"]) * len(cfg["inputs"])
-    assert len(montage(out, ct_window=[-160, 240], suv_display_max=10.0).axes) >= 2 * 4
+    figures = {"steps": (step_figure(case), 4), "registration": (registration_panel(case), 6),
+               "inputs": (inputs_figure(case), len(case["rows"]) * len(cfg["inputs"]))}
+    drawn = montage(out, ct_window=[-160, 240], suv_display_max=10.0)
+    assert len([ax for ax in drawn.axes if ax.get_images()]) == 2 * 4
+    for name, (fig, n_axes) in {**figures, "montage": (drawn, len(drawn.axes))}.items():
+        assert len(fig.axes) == n_axes, name
+        # wider than the book's column, a figure is shrunk and its labels become unreadable
+        assert fig.get_figwidth() <= COLUMN_INCHES + 1e-9, (name, fig.get_figwidth())
     plt.close("all")

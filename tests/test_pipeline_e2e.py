@@ -150,6 +150,18 @@ def test_part1_step_outputs_exist(quick_repro):
                    capture_output=True)
 
 
+def test_real_delineations_go_through_part1_unchanged_and_the_checks_page_says_what_ran(quick_repro):
+    lesions = pd.read_csv(quick_repro / "results" / "lung" / "real_delineations" / "real_lesions.csv")
+    assert sorted(lesions["case"]) == ["lung1", "lung2"]
+    assert set(lesions["ct"]) == {"real"} and set(lesions["lesion"]) == {"real delineation"}
+    assert (lesions["extent_px"] > 0).all() and (lesions["error_after_mm"] < lesions["error_before_mm"]).all()
+    html = quick_repro / "book" / "_build" / "html" / "executed"
+    assert "real tumour delineations, simulated PET" in (html / "lung" / "01_real_delineations.html").read_text()
+    checks = (html / "book" / "real_data_checks.html").read_text()
+    # the copy has no ../shared/data beside it: the page says the check was skipped, and why
+    assert "Skipped" in checks or "tumour boxes" in checks
+
+
 def test_locked_test_cohort_shares_no_patient_or_seed_with_training(quick_repro):
     from crossmodal.params import load_params
 

@@ -7,8 +7,6 @@ CT as a DICOM series and as NIfTI with organ/bone labels.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import nibabel as nib
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from conftest import SHARED_DATA
 from crossmodal.io.case import same_grid
 from crossmodal.io.dicom import read_series
 from crossmodal.io.dicom import scan_dicom_tree
-from crossmodal.io.dicom import slice_instance_uids
+from crossmodal.io.voc import box_checks
 
 LUNG = SHARED_DATA / "lung-pet-ct-dx"
 TOTALSEG = SHARED_DATA / "totalsegmentator-example"
@@ -29,15 +27,6 @@ pytestmark = pytest.mark.realdata
 def need(path):
     if not path.exists():
         pytest.skip(f"real sample data not present at {path} (it lives in ../shared/data, outside the repo)")
-
-
-def read_voc(path):
-    root = ET.parse(path).getroot()
-    boxes = []
-    for obj in root.iter("object"):
-        b = obj.find("bndbox")
-        boxes.append((obj.findtext("name"), *(int(float(b.findtext(k))) for k in ("xmin", "ymin", "xmax", "ymax"))))
-    return boxes
 
 
 @pytest.fixture(scope="module")
@@ -59,32 +48,26 @@ def test_lung_ct_series_read_with_geometry(lung_series):
 
 
 def test_voc_boxes_match_slices_and_land_on_tumour(lung_series):
-    annotations = sorted((LUNG / "Annotation" / "A0001").glob("*.xml"))
-    assert len(annotations) == 20
-    matched = {}
-    for s in lung_series:
-        uids = slice_instance_uids(s)
-        volume = sitk.GetArrayFromImage(read_series(s))
-        for xml in annotations:
-            if xml.stem not in uids:
-                continue
-            z = uids.index(xml.stem)
-            for name, x0, y0, x1, y1 in read_voc(xml):
-                assert name == "A"
-                plane = volume[z]
-                box = plane[y0:y1, x0:x1]
-                pad = 20
-                ring = plane[max(y0 - pad, 0):y1 + pad, max(x0 - pad, 0):x1 + pad].copy()
-                ring[pad if y0 >= pad else y0:, :][: y1 - y0, pad if x0 >= pad else x0:][:, : x1 - x0] = np.nan
-                lung_around = ring[(ring < -500)]
-                assert lung_around.size > 50, f"{xml.name}: no lung parenchyma around the box"
-                # the box is on tissue, clearly denser than the lung parenchyma around it
-                assert box.mean() > lung_around.mean() + 300, (xml.name, box.mean(), lung_around.mean())
-                assert (box > -400).mean() > 0.3, xml.name
-            matched.setdefault(s.series_uid, []).append(xml.stem)
-    counts = sorted(len(v) for v in matched.values())
-    assert counts == [9, 11]
-    assert sum(counts) == 20
+    checks = box_checks(lung_series, LUNG / "Annotation" / "A0001")
+    assert len(checks) == 20 and set(checks["label"]) == {"A"}
+    assert sorted(checks.groupby("series").size().tolist()) == [9, 11]
+    # each box on tissue, clearly denser than the lung parenchyma around it
+    assert checks["lands_on_tissue"].all(), checks[~checks["lands_on_tissue"]]
+
+
+def test_the_box_check_fails_when_the_reader_flips_the_rows(lung_series, monkeypatch):
+    """The check can fail: the same boxes on a volume upside down mostly land on air."""
+    import crossmodal.io.voc as voc
+
+    def flipped(series):
+        image = read_series(series)
+        upside_down = sitk.GetImageFromArray(sitk.GetArrayFromImage(image)[:, ::-1, :])
+        upside_down.CopyInformation(image)
+        return upside_down
+
+    monkeypatch.setattr(voc, "read_series", flipped)
+    checks = box_checks(lung_series, LUNG / "Annotation" / "A0001")
+    assert len(checks) == 20 and checks["lands_on_tissue"].mean() < 0.5
 
 
 def test_totalsegmentator_dicom_reader_agrees_with_simpleitk():

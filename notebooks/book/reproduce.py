@@ -27,8 +27,8 @@
 # ```
 #
 # Then open `book/_build/html/index.html`. Requirements: Python 3.11 and PyPI; nothing else is
-# downloaded (no model weights; the one real scan is a file of a package's source distribution
-# on PyPI, pinned by its checksum). A stage whose code, parameters and inputs have
+# downloaded (no model weights; the real scans are files of packages' source distributions
+# on PyPI, pinned by their checksums). A stage whose code, parameters and inputs have
 # not changed is not rerun: `dvc repro` keeps its outputs, and `dvc status` lists what would run.
 
 # %% tags=["parameters"]

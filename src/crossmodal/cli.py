@@ -133,8 +133,9 @@ def notebook(
 
 
 #: The book's own pages (notebooks/book/<page>.py), executed at build time from what the
-#: stages wrote: results at a glance, and how this book was made.
-BOOK_PAGES = ("00_results", "reproduce")
+#: stages wrote (results at a glance, how this book was made) or from data outside the
+#: repository (the real-data checks).
+BOOK_PAGES = ("00_results", "real_data_checks", "reproduce")
 
 
 @app.command()

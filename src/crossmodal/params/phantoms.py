@@ -208,8 +208,25 @@ class HybridPelvisPhantom(Section):
     pet_margin_voxels: Count
 
 
+class HybridDelineationsPhantom(Section):
+    """Real CTs with their real lesion masks and a simulated PET
+    (:mod:`crossmodal.phantom.hybrid_delineations`); one patient per case."""
+
+    based_on: Name  # the phantom section the scanner values come from
+    real_data: Name  # the real_data entry holding <case>_ct.nrrd and <case>_lesion.nrrd
+    cases: Annotated[list[Name], Field(min_length=1)]
+    seed: Seed
+    label: Annotated[int, Field(ge=1, le=255)]
+    hu_tissues: Annotated[dict[Name, Range], Field(min_length=1)]
+    tissue_suv: Annotated[dict[Name, Annotated[list[NonNeg], Field(min_length=2, max_length=2),
+                                               AfterValidator(ordered)]], Field(min_length=1)]
+    lesion_suvmax: PosRange
+    pet_margin_voxels: Count
+
+
 class Phantoms(Section):
     pelvis: PelvisPhantom | None = None
     pelvis_test: TestPhantom | None = None
     pelvis_real_anatomy: HybridPelvisPhantom | None = None
+    lung_real_delineations: HybridDelineationsPhantom | None = None
     skeleton: SkeletonPhantom | None = None

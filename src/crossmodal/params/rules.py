@@ -79,7 +79,8 @@ def _label_ids(params: dict) -> Problems:
 
 def _hybrid_phantoms(params: dict) -> Problems:
     """A phantom ``based_on`` another names a phantom section without a base of its own,
-    its ``real_data`` an entry of ``real_data``."""
+    its ``real_data`` an entry of ``real_data``; a section of real ``cases`` finds each case's
+    CT and lesion among that entry's files and an SUV for each of its tissue classes."""
     problems, phantoms = [], params.get("phantom") or {}
     for name, section in phantoms.items():
         if not isinstance(section, dict) or "based_on" not in section:
@@ -90,7 +91,14 @@ def _hybrid_phantoms(params: dict) -> Problems:
         if section.get("real_data") not in (params.get("real_data") or {}):
             problems.append((f"phantom.{name}.real_data", _missing([section.get("real_data")],
                                                                    list(params.get("real_data") or {}), "real_data")))
-    return problems
+        elif "cases" in section:
+            files = params["real_data"][section["real_data"]]["files"]
+            needed = [f"{case}_{kind}.nrrd" for case in section["cases"] for kind in ("ct", "lesion")]
+            problems.append((f"phantom.{name}.cases", _missing(needed, list(files), f"real_data.{section['real_data']}.files")))
+        if "tissue_suv" in section:
+            problems.append((f"phantom.{name}.tissue_suv", _missing(list(section["hu_tissues"]), list(section["tissue_suv"]),
+                                                                   "tissue_suv")))
+    return [(key, problem) for key, problem in problems if problem]
 
 
 def _missing(names, known, what: str) -> str | None:

@@ -52,6 +52,7 @@ from crossmodal.phantom.pelvis import Lesion
 from crossmodal.phantom.pelvis import SimulatedPatient
 from crossmodal.phantom.pelvis import grid_points
 from crossmodal.phantom.pelvis import move_lesion
+from crossmodal.phantom.pelvis import nearest_values
 from crossmodal.phantom.pelvis import sample_demographics
 from crossmodal.phantom.pelvis import sample_misregistration
 from crossmodal.phantom.pelvis import sample_nodes
@@ -167,16 +168,6 @@ def _lower_posterior_wall(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.array([lower[:, 0].mean(), lower[:, 1].max(), back[:, 2].mean()])
 
 
-def _lookup(points: np.ndarray, image: sitk.Image, array: np.ndarray, outside) -> np.ndarray:
-    """Nearest-voxel value of ``array`` (on ``image``'s LPS-oriented grid) at ``points`` (…, 3)."""
-    index = np.rint((points - np.asarray(image.GetOrigin())) / np.asarray(image.GetSpacing())).astype(int)
-    size = np.asarray(image.GetSize())
-    valid = np.all((index >= 0) & (index < size), axis=-1)
-    out = np.full(points.shape[:-1], outside, dtype=array.dtype)
-    out[valid] = array[index[valid][:, 2], index[valid][:, 1], index[valid][:, 0]]
-    return out
-
-
 def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis, classes: np.ndarray,
                    names: list[str], points: np.ndarray) -> list[Lesion]:
     """The primary mass at the bladder base and the nodes beside the real vessels (see the
@@ -231,7 +222,7 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
     activity = suv_of_class[classes]
 
     def suv_at(points: np.ndarray) -> np.ndarray:
-        suv = _lookup(points, real.ct, activity, np.float32(p["suv"]["air"]))
+        suv = nearest_values(points, real.ct, activity, np.float32(p["suv"]["air"]))
         for lesion in lesions:
             hot = lesion.contains(points)
             if lesion.necrotic_core is not None:

@@ -68,7 +68,7 @@ LABEL_NODE = 2
 
 __all__ = ["Ellipsoid", "Lesion", "PelvisAnatomy", "SimulatedPatient", "sample_anatomy", "simulate_patient",
            "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points", "scan_pet",
-           "sample_tumour", "sample_nodes", "move_lesion", "sample_demographics"]
+           "sample_tumour", "sample_nodes", "move_lesion", "sample_demographics", "nearest_values"]
 
 
 @dataclass
@@ -390,6 +390,16 @@ def grid_points(image: sitk.Image) -> np.ndarray:
     points += np.arange(ny)[None, :, None, None] * steps[:, 1]
     points += np.arange(nx)[None, None, :, None] * steps[:, 0]
     return points
+
+
+def nearest_values(points: np.ndarray, image: sitk.Image, array: np.ndarray, outside) -> np.ndarray:
+    """Nearest-voxel value of ``array`` (on ``image``'s LPS-oriented grid) at ``points`` (…, 3)."""
+    index = np.rint((points - np.asarray(image.GetOrigin())) / np.asarray(image.GetSpacing())).astype(int)
+    size = np.asarray(image.GetSize())
+    valid = np.all((index >= 0) & (index < size), axis=-1)
+    out = np.full(points.shape[:-1], outside, dtype=array.dtype)
+    out[valid] = array[index[valid][:, 2], index[valid][:, 1], index[valid][:, 0]]
+    return out
 
 
 def make_grid(size_xyz, spacing_xyz, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:

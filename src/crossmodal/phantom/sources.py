@@ -10,7 +10,7 @@ table; a test checks that it names every key and no other.
 
 from __future__ import annotations
 
-__all__ = ["HYBRID_PELVIS_PARAMETER_SOURCES", "PELVIS_PARAMETER_SOURCES", "REFERENCES"]
+__all__ = ["HYBRID_DELINEATIONS_PARAMETER_SOURCES", "HYBRID_PELVIS_PARAMETER_SOURCES", "PELVIS_PARAMETER_SOURCES", "REFERENCES"]
 
 KOSTAKOGLU_2004 = "Kostakoglu et al., RadioGraphics 2004;24:1411-1431"
 COOK_1996 = "Cook, Fogelman, Maisey, Semin Nucl Med 1996;26:308-314"
@@ -19,6 +19,7 @@ GRIGSBY_2001 = "Grigsby et al., J Clin Oncol 2001;19:3745-3749"
 RECIST_2009 = "Eisenhauer et al., Eur J Cancer 2009 (RECIST 1.1)"
 WAHL_2009 = "Wahl et al., J Nucl Med 2009;50 Suppl 1:122S-150S (PERCIST)"
 WASSERTHAL_2023 = "Wasserthal et al., Radiol Artif Intell 2023;5:e230024 (TotalSegmentator)"
+GRIETHUYSEN_2017 = "van Griethuysen et al., Cancer Res 2017;77:e104-e107 (PyRadiomics)"
 
 REFERENCES = {
     KOSTAKOGLU_2004: "Kostakoglu L, Hardoff R, Mirtcheva R, Goldsmith SJ. PET-CT fusion imaging in "
@@ -36,6 +37,8 @@ REFERENCES = {
                "PET response criteria in solid tumors. J Nucl Med 2009;50 Suppl 1:122S-150S.",
     WASSERTHAL_2023: "Wasserthal J, Breit H-C, Meyer MT, et al. TotalSegmentator: robust segmentation of 104 "
                      "anatomic structures in CT images. Radiology: Artificial Intelligence 2023;5(5):e230024.",
+    GRIETHUYSEN_2017: "van Griethuysen JJM, Fedorov A, Parmar C, et al. Computational radiomics system to decode "
+                      "the radiographic phenotype. Cancer Research 2017;77(21):e104-e107.",
     RECIST_2009: "Eisenhauer EA, Therasse P, Bogaerts J, et al. New response evaluation criteria in solid "
                  "tumours: revised RECIST guideline (version 1.1). Eur J Cancer 2009;45:228-247.",
 }
@@ -131,5 +134,21 @@ HYBRID_PELVIS_PARAMETER_SOURCES: dict[str, str] = {
     "node_beside": f"pelvic nodes lie along the iliac vessels: {GRIGSBY_2001}",
     "node_tissues": "design choice: a node displaces fat or soft tissue, never bone, vessel or organ",
     "node_gap_mm": "our estimate: a node beside, not inside, the vessel wall",
+    "pet_margin_voxels": "design choice: the PET field of view is wider than the CT's",
+}
+
+#: One source string per key of ``phantom.lung_real_delineations`` (the scanner's values are
+#: those of the section it is ``based_on``).
+HYBRID_DELINEATIONS_PARAMETER_SOURCES: dict[str, str] = {
+    "based_on": "design choice: the scanner (PET grid, PSF, counting noise, misregistration, dose, uptake "
+                "time, weight) is the pelvic phantom's",
+    "real_data": f"real CT scans with real tumour delineations, the test cases of {GRIETHUYSEN_2017}",
+    "cases": "design choice: every real scan with a delineation in the source",
+    "seed": "design choice: fixed so the cohort is reproducible",
+    "label": "design choice: the study's label id of the delineated tumour (cohort label_names)",
+    "hu_tissues": "standard CT number ranges of air, aerated lung, fat, soft tissue and bone; bounds our estimate",
+    "tissue_suv": f"physiological uptake by tissue (soft tissue of the chest as the mediastinal blood pool, "
+                  f"a PERCIST reference region: {WAHL_2009}); ranges our estimate",
+    "lesion_suvmax": "our estimate: FDG-avid primary tumours, above the classic SUVmax 2.5 cut-off",
     "pet_margin_voxels": "design choice: the PET field of view is wider than the CT's",
 }

@@ -17,6 +17,7 @@ from crossmodal.imaging.preprocess import clip_suv
 from crossmodal.imaging.preprocess import window_ct
 from crossmodal.io.case import same_grid
 from crossmodal.io.geometry import resample_to_reference
+from crossmodal.report.common import COLUMN_INCHES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,7 +39,8 @@ def step_figure(case: dict[str, np.ndarray]) -> Figure:
     """Raw CT, raw PET, body contours with Canny edges, and the localised crop of one slice."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 4, figsize=(13, 3.4))
+    fig, axes = plt.subplots(2, 2, figsize=(COLUMN_INCHES, COLUMN_INCHES * 0.9), layout="constrained")
+    ax = axes.ravel()
     ax[0].imshow(case["ct01"], cmap="gray")
     ax[0].set_title("CT, soft-tissue window")
     ax[1].imshow(case["pet_native"], cmap="magma")
@@ -48,13 +50,12 @@ def step_figure(case: dict[str, np.ndarray]) -> Figure:
     ax[2].contour(case["pet_body"], levels=[0.5], colors="orange", linewidths=1)
     y0, y1, x0, x1 = (int(v) for v in case["region"])
     ax[2].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5))
-    ax[2].set_title("edges; body CT (cyan), PET (orange); region")
+    ax[2].set_title("edges; body CT (cyan), PET (orange);\nregion (green)")
     ax[3].imshow(case["ct01"][y0:y1, x0:x1], cmap="gray")
     ax[3].set_title("localised crop")
     for a in ax:
         a.set_xticks([])
         a.set_yticks([])
-    fig.tight_layout()
     return fig
 
 
@@ -70,7 +71,7 @@ def registration_panel(case: dict[str, np.ndarray]) -> Figure:
                                on_ct_grid(case["pet_refined"]), z=int(case["lesion_z"]))
 
 
-INPUTS_PER_ROW = 4  # inputs a row of the inputs figure: readable at the book's ~740 px column
+INPUTS_PER_ROW = int(COLUMN_INCHES // 1.85)  # inputs a row of the inputs figure, each 1.85 in wide
 
 
 def inputs_figure(case: dict[str, np.ndarray]) -> Figure:
@@ -83,7 +84,7 @@ def inputs_figure(case: dict[str, np.ndarray]) -> Figure:
     rows = slices_shown(case)
     per_row = min(INPUTS_PER_ROW, len(names))
     groups = -(-len(names) // per_row)
-    fig = plt.figure(figsize=(1.9 * per_row, (1.75 * len(rows) + 0.3) * groups), layout="constrained")
+    fig = plt.figure(figsize=(1.85 * per_row, (1.75 * len(rows) + 0.3) * groups), layout="constrained")
     for group, sub in enumerate(np.atleast_1d(fig.subfigures(groups, 1, hspace=0.03))):
         shown = names[group * per_row:(group + 1) * per_row]
         axes = sub.subplots(len(rows), per_row, squeeze=False, gridspec_kw={"hspace": 0.02, "wspace": 0.02})
@@ -164,23 +165,23 @@ def registration_figure(ct, pet_before, pet_after, *, z=None, ct_window=(-160.0,
     y = int(np.unravel_index(np.argmax(pets[1][z]), pets[1][z].shape)[0])
     sx, sy, sz = ct.GetSpacing()
 
-    fig = Figure(figsize=(11, 7), layout="constrained")
+    fig = Figure(figsize=(COLUMN_INCHES, 5.4), layout="constrained")
     axes = fig.subplots(2, 3)
     for row, (label, pet01) in enumerate(zip(("before", "after"), pets)):
         ax = axes[row, 0]
         ax.imshow(ct01[z], cmap="gray", vmin=0, vmax=1, aspect=sy / sx)
         ax.imshow(np.ma.masked_less_equal(pet01[z], 0.02), cmap="hot", vmin=0, vmax=1,
                   alpha=alpha, aspect=sy / sx)
-        ax.set_title(f"{label}: axial z={z}, PET over CT")
+        ax.set_title(f"{label}: axial z={z}, PET over CT", fontsize=8.5)
         ax = axes[row, 1]
         ax.imshow(_checkerboard(ct01[z], pet01[z], tiles), cmap="gray", vmin=0, vmax=1,
                   aspect=sy / sx)
-        ax.set_title(f"{label}: checkerboard CT / PET")
+        ax.set_title(f"{label}: checkerboard CT / PET", fontsize=8.5)
         ax = axes[row, 2]
         ax.imshow(ct01[:, y, :], cmap="gray", vmin=0, vmax=1, aspect=sz / sx, origin="lower")
         ax.imshow(np.ma.masked_less_equal(pet01[:, y, :], 0.02), cmap="hot", vmin=0, vmax=1,
                   alpha=alpha, aspect=sz / sx, origin="lower")
-        ax.set_title(f"{label}: coronal y={y}")
+        ax.set_title(f"{label}: coronal y={y}", fontsize=8.5)
         for ax in axes[row]:
             ax.set_axis_off()
     return fig

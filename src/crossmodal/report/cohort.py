@@ -16,6 +16,7 @@ import pandas as pd
 
 from crossmodal.imaging.preprocess import clip_suv
 from crossmodal.imaging.preprocess import window_ct
+from crossmodal.report.common import COLUMN_INCHES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,7 +49,8 @@ def phantom_card(params: dict[str, Any], prefix: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "value"])
 
 
-def montage(align_dir: str | Path, *, ct_window: list[float], suv_display_max: float) -> Figure:
+def montage(align_dir: str | Path, *, ct_window: list[float], suv_display_max: float,
+            title: str = "Simulated cohort (phantom): CT, PET, overlay and label") -> Figure:
     """CT, PET (SUV), fused overlay and label contour at each montage case's largest lesion
     slice (``figures/montage/`` of the align_fuse stage).
 
@@ -58,22 +60,22 @@ def montage(align_dir: str | Path, *, ct_window: list[float], suv_display_max: f
     import matplotlib.pyplot as plt
 
     shown = [dict(np.load(p)) for p in sorted(Path(align_dir, "figures", "montage").glob("*.npz"))]
-    fig, axes = plt.subplots(len(shown), 4, figsize=(12, 3.1 * len(shown)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 4, figsize=(COLUMN_INCHES, 2.0 * len(shown) + 0.4), squeeze=False,
+                             layout="constrained")
     for row, case in zip(axes, shown):
         ct = window_ct(case["ct_hu"], window=ct_window)
         pet01 = clip_suv(case["pet_suv"], suv_max=suv_display_max)
         row[0].imshow(ct, cmap="gray", vmin=0, vmax=1)
         im = row[1].imshow(case["pet_suv"], cmap="magma", vmin=0, vmax=suv_display_max)
-        fig.colorbar(im, ax=row[1], fraction=0.046, label="SUVbw")
+        fig.colorbar(im, ax=row[1], fraction=0.046).ax.tick_params(labelsize=7)
         row[2].imshow(ct, cmap="gray", vmin=0, vmax=1)
         row[2].imshow(np.ma.masked_less(pet01, 0.05), cmap="hot", alpha=0.55, vmin=0, vmax=1)
         row[3].imshow(ct, cmap="gray", vmin=0, vmax=1)
         row[3].contour(case["label"] > 0, levels=[0.5], colors="lime", linewidths=1.2)
-        row[0].set_ylabel(f"{case['case_id']}\nslice {int(case['z'])}")
-        for ax, title in zip(row, ["CT (window)", "PET SUV on CT grid", "fused overlay", "lesion label"]):
-            ax.set_title(title, fontsize=9)
+        row[0].set_ylabel(f"{case['case_id']}\nslice {int(case['z'])}", fontsize=8)
+        for ax, panel in zip(row, ["CT (window)", "PET SUVbw, CT grid", "fused overlay", "lesion label"]):
+            ax.set_title(panel, fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("Simulated cohort (phantom): CT, PET, overlay and label", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(title, fontsize=10)
     return fig

@@ -14,6 +14,16 @@ import pandas as pd
 # What a cell shows where a value does not apply or was not measured.
 NOT_APPLICABLE = "—"
 
+# The book's text column (about 740 px at the figures' 100 dpi). A wider figure is shrunk to
+# it, and its labels with it, so small multiples wrap into rows instead.
+COLUMN_INCHES = 7.4
+
+
+def grid_shape(n_panels: int, *, panel_inches: float) -> tuple[int, int]:
+    """(rows, columns) of ``n_panels`` panels ``panel_inches`` wide within the book's column."""
+    columns = max(1, min(n_panels, int(COLUMN_INCHES // panel_inches)))
+    return -(-n_panels // columns), columns
+
 
 def format_ci(estimate, lo, hi, *, digits: int = 2, signed: bool = False) -> str:
     """``estimate [lo, hi]`` for a table cell; ``—`` without an estimate, no bracket without a CI."""

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from crossmodal.detect.export import read_split
+from crossmodal.report.common import COLUMN_INCHES
 from crossmodal.report.common import ci_column
+from crossmodal.report.common import grid_shape
 from crossmodal.stages.pelvis import read_predictions
 from crossmodal.stages.pelvis import run_dir
 
@@ -127,15 +129,24 @@ def _curve_legend(ax) -> None:
     ax.legend(title="input", fontsize=7.5, title_fontsize=8, loc="best", framealpha=0.85)
 
 
+def _detector_panels(plt, n_detectors: int):
+    """One panel per detector, two to a row of the book's column; unused panels hidden."""
+    rows, columns = grid_shape(n_detectors, panel_inches=COLUMN_INCHES / 2)
+    fig, axes = plt.subplots(rows, columns, figsize=(COLUMN_INCHES / 2 * columns, 3.5 * rows), squeeze=False)
+    for ax in axes.ravel()[n_detectors:]:
+        ax.set_axis_off()
+    return fig, axes.ravel()[:n_detectors]
+
+
 def froc_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region", max_fp: float = 8.0) -> Figure:
     """3-D lesion-level FROC on the test patients (first seed), one panel per detector."""
     import matplotlib.pyplot as plt
 
     detectors = list(dict.fromkeys(curves["detector"]))
     colours = _input_colours(curves, proposed)
-    fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
+    fig, axes = _detector_panels(plt, len(detectors))
     first_seed = curves[curves["seed"] == curves["seed"].min()]
-    for ax, detector in zip(axes[0], detectors):
+    for ax, detector in zip(axes, detectors):
         sub = first_seed[first_seed.detector == detector]
         for name, group in sub.groupby("input", sort=False):
             ax.step(group["fp_per_patient"], group["sensitivity"], where="post", label=name,
@@ -154,8 +165,8 @@ def pr_figure(curves: pd.DataFrame, *, proposed: str = "adaptive_region") -> Fig
 
     detectors = list(dict.fromkeys(curves["detector"]))
     colours = _input_colours(curves, proposed)
-    fig, axes = plt.subplots(1, len(detectors), figsize=(4.2 * len(detectors), 3.6), squeeze=False)
-    for ax, detector in zip(axes[0], detectors):
+    fig, axes = _detector_panels(plt, len(detectors))
+    for ax, detector in zip(axes, detectors):
         sub = curves[curves.detector == detector]
         for name, group in sub.groupby("input", sort=False):
             mean = group.groupby("recall")["precision"].mean()

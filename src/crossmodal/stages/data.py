@@ -37,6 +37,7 @@ def _dvc(*args: str) -> int:
 
 def phantom_generators() -> dict:
     """cohort name -> (generate(params, root, progress, jobs), is_up_to_date(root, params))."""
+    from crossmodal.phantom import hybrid_delineations
     from crossmodal.phantom import hybrid_pelvis
     from crossmodal.phantom.cohort import generate_pelvis_cohort
     from crossmodal.phantom.cohort import is_up_to_date
@@ -46,6 +47,9 @@ def phantom_generators() -> dict:
     return {"pelvis": (generate_pelvis_cohort, is_up_to_date),
             "pelvis_real_anatomy": (hybrid_pelvis.generate_hybrid_pelvis_cohort,
                                     functools.partial(is_up_to_date, version=hybrid_pelvis.GENERATOR_VERSION)),
+            "lung_real_delineations": (
+                hybrid_delineations.generate_hybrid_delineations_cohort,
+                functools.partial(is_up_to_date, version=hybrid_delineations.GENERATOR_VERSION)),
             "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date)}
 
 
@@ -76,10 +80,13 @@ def record_fingerprints(fingerprints: dict[str, str], dvc_file: str | Path = DAT
 def phantom_params(params: dict[str, Any], cohort: str, *, locked_test: bool = False) -> dict[str, Any]:
     """``phantom.<cohort>``; for its locked test cohort, with ``phantom.<cohort>_test``'s
     seed and size over it (same ranges, other patients). A section ``based_on`` another
-    is that one with its own values over it, its ``real_data`` name resolved to the entry."""
+    is that one with its own values over it, its ``real_data`` name resolved to the entry;
+    a section of real ``cases`` has one patient per case."""
     p = dict(params["phantom"][cohort])
     if p.get("based_on"):
         p = {**params["phantom"][p["based_on"]], **p}
+    if "cases" in p:
+        p["n_patients"] = len(p["cases"])
     if isinstance(p.get("real_data"), str):
         p["real_data"] = dict(params["real_data"][p["real_data"]])
     return {**p, **params["phantom"][f"{cohort}_test"]} if locked_test else p

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal.learn.features import feature_columns
+from crossmodal.report.common import COLUMN_INCHES
 from crossmodal.report.common import NOT_APPLICABLE
 from crossmodal.report.common import ci_column
 
@@ -69,7 +70,7 @@ def feature_heatmap(
     from matplotlib.figure import Figure
 
     fig = Figure(
-        figsize=(max(6.0, 0.25 * len(columns) + 2), 5.0 if kind == "patients" else 2.5),
+        figsize=(min(COLUMN_INCHES, max(6.0, 0.25 * len(columns) + 2)), 5.0 if kind == "patients" else 2.5),
         layout="constrained",
     )
     ax = fig.add_subplot()
@@ -170,7 +171,7 @@ def curves_figure(roc: pd.DataFrame, pr: pd.DataFrame, *, columns: int = 2):
     feature_sets = list(dict.fromkeys([*roc["feature_set"], *pr["feature_set"]]))
     colours = {fs: f"C{k % 10}" for k, fs in enumerate(feature_sets)}
     rows = int(np.ceil(len(classifiers) / columns))
-    fig = Figure(figsize=(4.1 * columns, 2.05 * rows + 0.4), layout="constrained")
+    fig = Figure(figsize=(COLUMN_INCHES, 2.05 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, 2 * columns, squeeze=False)
     for ax in axes.ravel()[2 * len(classifiers):]:
         ax.set_axis_off()
@@ -213,7 +214,8 @@ def channels_figure(preview: Mapping[str, np.ndarray]):
     names = [str(n) for n in preview["names"]]
     labels, slices = np.asarray(preview["labels"]), np.asarray(preview["slices"])
     top = [float(slices[:, c].max()) if slices.size else 1.0 for c in range(len(names))]
-    fig = Figure(figsize=(2.55 * len(names), 2.75 * max(len(labels), 1) + 0.3), layout="constrained")
+    width = min(2.55, COLUMN_INCHES / max(len(names), 1))
+    fig = Figure(figsize=(width * len(names), 1.08 * width * max(len(labels), 1) + 0.3), layout="constrained")
     axes = fig.subplots(max(len(labels), 1), len(names), squeeze=False)
     for row, label, channels in zip(axes, labels, slices):
         for ax, c in zip(row, range(len(names))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crossmodal.report.common import COLUMN_INCHES
 from crossmodal.report.common import ci_column
 
 MODALITY_NAMES = {"CT": "CT", "MR": "MRI", "PT": "PET"}
@@ -64,8 +65,8 @@ def conspicuity_figure(regions: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     modalities = [m for m in MODALITY_NAMES if m in set(regions["modality"])]
-    fig, axes = plt.subplots(1, max(len(modalities), 1), figsize=(4.2 * max(len(modalities), 1), 4.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, max(len(modalities), 1), figsize=(COLUMN_INCHES, 4.2), squeeze=False,
+                             layout="constrained")
     kinds = np.where(regions["kind"] == "metastasis", "met: " + regions["evidence"].astype(str),
                      "mimic: " + regions["type"].astype(str))
     order = sorted(set(kinds))
@@ -78,6 +79,7 @@ def conspicuity_figure(regions: pd.DataFrame):
         ax.axvline(regions.loc[on, "threshold"].iloc[0] if on.any() else 0, ls="--", color="grey")
         ax.set_yticks(range(len(order)), order if ax is axes[0][0] else [""] * len(order))
         ax.set_title(MODALITY_NAMES[m])
-        ax.set_xlabel({"CT": "RMS of HU - marrow", "MR": "T1 darkening", "PT": "SUVmax / marrow - 1"}[m])
-    fig.tight_layout()
+        ax.set_xlabel({"CT": "RMS of HU - marrow", "MR": "T1 darkening", "PT": "SUVmax / marrow - 1"}[m],
+                      fontsize=8.5)
+        ax.tick_params(labelsize=7.5)
     return fig
