@@ -39,7 +39,6 @@ from IPython.display import Markdown
 from IPython.display import display
 
 from crossmodal.io.voc import LUNG_PET_CT_DX
-from crossmodal.io.voc import box_checks
 from crossmodal.io.voc import collection_box_checks
 from crossmodal.report.real_anatomy import box_checks_sentence
 from crossmodal.report.real_anatomy import box_checks_table
@@ -53,7 +52,7 @@ if Path(collection).is_dir():
                        caption="The collection's tumour boxes on the CT our reader builds, per series: how many, "
                                "on which slices, their size, the CT numbers inside and in the lung around, and how "
                                "many land on tissue.",
-                       stage=None, built_by=box_checks, keys=2))
+                       stage=None, built_by=box_checks_table, keys=2))
 else:
     display(Markdown(f"```{{note}}\nSkipped: `{collection}` is not on the machine that built this book. The "
                      "check runs wherever that folder is present; the test suite runs it too.\n```"))

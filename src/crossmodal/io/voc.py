@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from crossmodal.io.dicom import DicomSeries
 from crossmodal.io.dicom import read_series
+from crossmodal.io.dicom import scan_dicom_tree
 from crossmodal.io.dicom import slice_instance_uids
 
 __all__ = ["BOX_COLUMNS", "LUNG_PET_CT_DX", "box_checks", "collection_box_checks", "read_voc_boxes"]
@@ -80,15 +81,14 @@ def collection_box_checks(root: str | Path, **rules) -> pd.DataFrame:
     """:func:`box_checks` for every subject of a Lung-PET-CT-Dx tree: ``<root>/Lung_Dx-<id>/``
     with its boxes in ``<root>/Annotation/<id>/``; rows name the subject by its position
     (``patient``: 1, 2, ...), not by its ID."""
-    from crossmodal.io.dicom import scan_dicom_tree
-
     root, tables = Path(root), []
-    subjects = sorted(d for d in root.glob("Lung_Dx-*") if (root / "Annotation" / d.name.split("-", 1)[1]).is_dir())
-    for number, subject in enumerate(subjects, start=1):
+    boxes = {d: root / "Annotation" / d.name.split("-", 1)[1] for d in sorted(root.glob("Lung_Dx-*"))}
+    subjects = [(d, annotations) for d, annotations in boxes.items() if annotations.is_dir()]
+    for number, (subject, annotations) in enumerate(subjects, start=1):
         series, problems = scan_dicom_tree(subject)
         if problems:
             raise ValueError(f"{subject}: {len(problems)} file(s) not read: {problems[0]}")
-        checks = box_checks(series, root / "Annotation" / subject.name.split("-", 1)[1], **rules)
+        checks = box_checks(series, annotations, **rules)
         tables.append(checks.assign(patient=number))
     columns = ["patient", *BOX_COLUMNS]
     return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
