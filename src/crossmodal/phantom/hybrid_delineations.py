@@ -35,12 +35,13 @@ import SimpleITK as sitk
 from crossmodal.io.geometry import transform_to_dict
 from crossmodal.parallel import Workers
 from crossmodal.phantom.pelvis import SimulatedPatient
+from crossmodal.phantom.pelvis import hu_classes
 from crossmodal.phantom.pelvis import nearest_values
 from crossmodal.phantom.pelvis import sample_demographics
 from crossmodal.phantom.pelvis import sample_misregistration
 from crossmodal.phantom.pelvis import scan_pet
 
-__all__ = ["GENERATOR_VERSION", "RealScan", "generate_hybrid_delineations_cohort", "hu_classes", "load_real_scan",
+__all__ = ["GENERATOR_VERSION", "RealScan", "generate_hybrid_delineations_cohort", "load_real_scan",
            "simulate_delineation_patient"]
 
 GENERATOR_VERSION = "hybrid-delineations-1"
@@ -53,7 +54,6 @@ class RealScan:
     name: str
     ct: sitk.Image
     lesion: np.ndarray  # (z, y, x) bool
-    source: dict[str, Any]  # the ``real_data`` entry (package, version, sha256, ...)
 
 
 def load_real_scan(p: dict[str, Any], case: str) -> RealScan:
@@ -76,16 +76,7 @@ def load_real_scan(p: dict[str, Any], case: str) -> RealScan:
     lesion = sitk.GetArrayFromImage(mask) > 0
     if not lesion.any():
         raise ValueError(f"{paths['lesion']}: an empty lesion mask")
-    return RealScan(case, ct, lesion, p["real_data"])
-
-
-def hu_classes(hu: np.ndarray, hu_tissues: dict[str, list[float]]) -> np.ndarray:
-    """Index into ``hu_tissues`` of each voxel's class ([low, high) HU; later classes win;
-    a value in no range takes the first class)."""
-    classes = np.zeros(hu.shape, dtype=np.int16)
-    for k, (low, high) in enumerate(hu_tissues.values()):
-        classes[(hu >= low) & (hu < high)] = k
-    return classes
+    return RealScan(case, ct, lesion)
 
 
 def _mm(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:

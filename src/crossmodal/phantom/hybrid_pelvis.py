@@ -51,6 +51,7 @@ from crossmodal.phantom.pelvis import LABEL_TUMOUR
 from crossmodal.phantom.pelvis import Lesion
 from crossmodal.phantom.pelvis import SimulatedPatient
 from crossmodal.phantom.pelvis import grid_points
+from crossmodal.phantom.pelvis import hu_classes
 from crossmodal.phantom.pelvis import move_lesion
 from crossmodal.phantom.pelvis import nearest_values
 from crossmodal.phantom.pelvis import sample_demographics
@@ -134,10 +135,7 @@ def tissue_classes(real: RealPelvis, p: dict[str, Any]) -> tuple[np.ndarray, lis
     if missing:
         raise ValueError(f"phantom.pelvis_real_anatomy: activity classes {missing} (node_tissues, the bladder) "
                          f"are not among hu_tissues or tissue_structures {names}")
-    hu = sitk.GetArrayFromImage(real.ct)
-    classes = np.zeros(hu.shape, dtype=np.int16)
-    for name, (low, high) in p["hu_tissues"].items():
-        classes[(hu >= low) & (hu < high)] = names.index(name)
+    classes = hu_classes(sitk.GetArrayFromImage(real.ct), p["hu_tissues"])  # the hu_tissues come first in names
     for name, patterns in p["tissue_structures"].items():
         classes[real.mask(list(patterns))] = names.index(name)
     return classes, names

@@ -68,7 +68,7 @@ LABEL_NODE = 2
 
 __all__ = ["Ellipsoid", "Lesion", "PelvisAnatomy", "SimulatedPatient", "sample_anatomy", "simulate_patient",
            "grid_points", "make_grid", "field_of_view", "sample_misregistration", "inverse_rigid_points", "scan_pet",
-           "sample_tumour", "sample_nodes", "move_lesion", "sample_demographics", "nearest_values"]
+           "sample_tumour", "sample_nodes", "move_lesion", "sample_demographics", "nearest_values", "hu_classes"]
 
 
 @dataclass
@@ -400,6 +400,15 @@ def nearest_values(points: np.ndarray, image: sitk.Image, array: np.ndarray, out
     out = np.full(points.shape[:-1], outside, dtype=array.dtype)
     out[valid] = array[index[valid][:, 2], index[valid][:, 1], index[valid][:, 0]]
     return out
+
+
+def hu_classes(hu: np.ndarray, hu_tissues: dict[str, list[float]]) -> np.ndarray:
+    """Index into ``hu_tissues`` of each voxel's class ([low, high) HU; later classes win;
+    a value in no range takes the first class)."""
+    classes = np.zeros(hu.shape, dtype=np.int16)
+    for k, (low, high) in enumerate(hu_tissues.values()):
+        classes[(hu >= low) & (hu < high)] = k
+    return classes
 
 
 def make_grid(size_xyz, spacing_xyz, centre_mm=(0.0, 0.0, 0.0)) -> sitk.Image:
