@@ -15,6 +15,8 @@ import numpy as np
 
 from crossmodal.detect.env import configure_ultralytics
 from crossmodal.detect.env import seed_everything
+from crossmodal.detect.resident import LOADERS
+from crossmodal.detect.resident import resident_trainer
 from crossmodal.detect.yolo_folder import class_names
 from crossmodal.detect.yolo_folder import read_yaml
 
@@ -34,7 +36,8 @@ ULTRALYTICS_DEFAULTS: dict[str, Any] = {"hsv_h": 0.0, "hsv_s": 0.0}
 
 
 def ultralytics_options(config_dir=None) -> tuple[str, ...]:
-    """Every option ultralytics' ``model.train`` knows: the keys of its default config.
+    """Every option ultralytics' ``model.train`` knows (the keys of its default config),
+    and ours: ``loader`` (:data:`~crossmodal.detect.resident.LOADERS`).
 
     Configures ultralytics first (:func:`~crossmodal.detect.env.configure_ultralytics`
     with ``config_dir``), since importing it fixes its configuration folder.
@@ -42,7 +45,7 @@ def ultralytics_options(config_dir=None) -> tuple[str, ...]:
     configure_ultralytics(config_dir)
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
-    return tuple(sorted(DEFAULT_CFG_DICT))
+    return tuple(sorted({*DEFAULT_CFG_DICT, "loader"}))
 
 
 def ultralytics_device(device: str) -> str:
@@ -180,11 +183,16 @@ def train_ultralytics(
     model_cls = ultralytics_class(model_config)
     seed_everything(seed)
     model = model_cls(model_config)
+    kw = dict(kw)
+    loader = kw.pop("loader", "ultralytics")
+    if loader not in LOADERS:
+        raise ValueError(f"loader {loader!r} is not one of {LOADERS}")
     args = _train_args(data_yaml, out_dir, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
                        device=device, workers=workers, kw=kw)
     clock = EpochClock()
     clock.attach(model)
-    model.train(**args)
+    trainer_class = resident_trainer(model._smart_load("trainer")) if loader == "resident" else None
+    model.train(trainer=trainer_class, **args)
     trainer = model.trainer
     # val=False validates after the last epoch only: the last epoch is the selected one.
     every_epoch = args.get("val", True)
@@ -193,7 +201,8 @@ def train_ultralytics(
     history = _history(trainer, clock)
     data = read_yaml(Path(data_yaml))
     return {
-        "train_args": {k: v for k, v in args.items() if k not in ("data", "project")},
+        "train_args": {k: v for k, v in args.items() if k not in ("data", "project")}
+        | ({"loader": loader} if loader != "ultralytics" else {}),
         "class_names": class_names(data),
         "channels": int(data.get("channels", 3)),
         "selected": best.name,
