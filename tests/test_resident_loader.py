@@ -178,3 +178,12 @@ def test_an_unknown_loader_is_refused(exported, tmp_path):
     with pytest.raises(ValueError, match="loader 'gpu'"):
         train_detector("yolov8", data_yaml, tmp_path / "run", epochs=1, imgsz=32, batch=4, seed=0,
                        config_dir=config_dir, loader="gpu")
+
+
+def test_resident_batches_are_for_one_device_per_run(exported, tmp_path):
+    from crossmodal.detect.train import train_detector
+
+    data_yaml, config_dir = exported
+    with pytest.raises(ValueError, match="one device.*compute.devices"):
+        train_detector("yolov8", data_yaml, tmp_path / "run", epochs=1, imgsz=32, batch=4, seed=0, device="0,1",
+                       config_dir=config_dir, loader="resident")

@@ -179,14 +179,19 @@ def train_ultralytics(
     Returns the run-record fields: ``train_args``, ``class_names``, ``channels``,
     ``selected`` and the per-epoch ``history``.
     """
-    configure_ultralytics(config_dir)
-    model_cls = ultralytics_class(model_config)
-    seed_everything(seed)
-    model = model_cls(model_config)
     kw = dict(kw)
     loader = kw.pop("loader", "ultralytics")
     if loader not in LOADERS:
         raise ValueError(f"loader {loader!r} is not one of {LOADERS}")
+    if loader == "resident" and "," in ultralytics_device(device):
+        # Ultralytics' data-parallel training starts its own processes, which rebuild the
+        # trainer by class name and cannot rebuild ours.
+        raise ValueError(f"loader 'resident' trains one run on one device, not on {device!r}: give each run "
+                         "its own GPU with compute.devices instead")
+    configure_ultralytics(config_dir)
+    model_cls = ultralytics_class(model_config)
+    seed_everything(seed)
+    model = model_cls(model_config)
     args = _train_args(data_yaml, out_dir, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
                        device=device, workers=workers, kw=kw)
     clock = EpochClock()
