@@ -80,6 +80,19 @@ def test_zooming_out_pads_with_grey_and_never_shows_the_other_tiles():
     assert np.all(image[~border] == 0)
 
 
+def test_an_image_beside_a_mosaic_in_its_batch_is_augmented_as_alone():
+    images = torch.zeros((4, 3, S, S), dtype=torch.uint8)
+    images[1:] = 255  # the neighbouring tiles: in the mosaic, never in the single image
+    boxes = [np.zeros((0, 5))] * 4
+    picks = np.array([[0, 1, 2, 3], [0, 1, 2, 3]])
+    both = _identity(2, mosaic=[False, True], zoom=[0.5, 1.0], centre=[[0.5, 0.5], [0.5, 0.5]],
+                     flip=[[1.0, 1.0], [1.0, 1.0]])
+    mixed, _ = augment_batch(images, boxes, picks, both)
+    alone, _ = augment_batch(images, boxes, picks[:1], _identity(zoom=[0.5]))
+    assert torch.equal(mixed[0], alone[0])
+    assert (mixed[1] == 255).any()
+
+
 def test_boxes_follow_the_pixels_under_random_augmentation():
     """A bright square and its box agree after every draw (to within a pixel of resampling)."""
     rng = np.random.default_rng(3)

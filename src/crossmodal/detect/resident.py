@@ -129,20 +129,24 @@ def augment_batch(images, boxes: list[np.ndarray], picks: np.ndarray, params: di
 
     size = images.shape[-1]
     device = images.device
-    index = torch.as_tensor(picks, device=device, dtype=torch.long)
     # Every output is sampled from a 2S x 2S canvas: the four tiles of a mosaic, or the image
-    # in the top-left tile with pad grey around it. Values are offset by the grey, so that
-    # grid_sample's zero padding outside the canvas is grey too.
+    # in the top-left tile with pad grey around it. A batch without a mosaic (every batch once
+    # ultralytics closes mosaic) samples the S x S images alone: the same map, a quarter of
+    # the work. Values are offset by the grey, so that grid_sample's zero padding is grey too.
     use_mosaic = params["mosaic"]
-    tiles = images[index].float() - PAD_VALUE                      # B, 4, C, S, S
-    tiles[torch.as_tensor(~use_mosaic, device=device), 1:] = 0.0
-    top = torch.cat([tiles[:, 0], tiles[:, 1]], dim=-1)
-    bottom = torch.cat([tiles[:, 2], tiles[:, 3]], dim=-1)
-    canvas = torch.cat([top, bottom], dim=-2)                      # B, C, 2S, 2S
+    if use_mosaic.any():
+        index = torch.as_tensor(picks, device=device, dtype=torch.long)
+        tiles = images[index].float() - PAD_VALUE                  # B, 4, C, S, S
+        tiles[torch.as_tensor(~use_mosaic, device=device), 1:] = 0.0
+        top = torch.cat([tiles[:, 0], tiles[:, 1]], dim=-1)
+        bottom = torch.cat([tiles[:, 2], tiles[:, 3]], dim=-1)
+        canvas = torch.cat([top, bottom], dim=-2)                  # B, C, 2S, 2S
+    else:
+        canvas = images[torch.as_tensor(picks[:, 0], device=device, dtype=torch.long)].float() - PAD_VALUE
     source = np.where(use_mosaic, 2 * size, size).astype(float)     # the source's side in pixels
     # Output pixel u (continuous, 0..S) reads source pixel c + (u - S/2) / (zoom * flip);
-    # in grid_sample's normalised coordinates of the 2S canvas that is theta below.
-    canvas_side = 2.0 * size
+    # in grid_sample's normalised coordinates of the canvas that is theta below.
+    canvas_side = float(canvas.shape[-1])
     a = params["flip"] / params["zoom"][:, None] * size / canvas_side
     offset = 2.0 * params["centre"] * source[:, None] / canvas_side - 1.0
     theta = np.zeros((len(picks), 2, 3))
