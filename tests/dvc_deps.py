@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from crossmodal.params import DERIVED
+from crossmodal.params.schema import StudySections
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
@@ -145,12 +146,28 @@ def _key_chain(node: ast.AST) -> tuple[ast.AST, list[str], bool]:
     keys: list[str] = []
     whole = True
     while isinstance(node, ast.Subscript):
-        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
-            keys.insert(0, node.slice.value)
+        key = _constant_key(node.slice)
+        if key is not None:
+            keys.insert(0, key)
         else:
             keys, whole = [], False
         node = node.value
     return node, keys, whole
+
+
+#: Stands for the study's cohort name in a key read as ``params[...][params["study"]["cohort"]]``.
+STUDY_COHORT = "<study_cohort>"
+
+
+def _constant_key(node: ast.AST) -> str | None:
+    """A key known before the run: a string constant, or the study's cohort name."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Subscript):
+        root, keys, whole = _key_chain(node)
+        if isinstance(root, ast.Name) and root.id == "params" and whole and keys == ["study", "cohort"]:
+            return STUDY_COHORT
+    return None
 
 
 def _aliases(tree: ast.AST, root: str) -> dict[str, set[str]]:
@@ -163,6 +180,9 @@ def _aliases(tree: ast.AST, root: str) -> dict[str, set[str]]:
         pairs = (zip(target.elts, value.elts) if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
                  and len(target.elts) == len(value.elts) else [(target, value)])
         for name, expr in pairs:
+            if isinstance(name, ast.Name) and root == "params" and _is_study_cohort(expr):
+                found.setdefault(name.id, set()).add(f"cohort.{STUDY_COHORT}")
+                continue
             chain = _key_chain(expr) if isinstance(expr, ast.Subscript) else None
             if (isinstance(name, ast.Name) and chain and chain[1] and isinstance(chain[0], ast.Name)
                     and chain[0].id == root):
@@ -181,6 +201,14 @@ def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
              for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
     found = set()
     for node in ast.walk(tree):
+        bound = isinstance(parent.get(node), ast.Assign) and _binds_alias(parent[node], parent)
+        if root == "params" and _is_study_cohort(node) and not bound:  # a bound name is an alias
+            outer = node  # study_cohort(params)["a"] reads cohort.<the study's cohort>.a
+            while isinstance(parent.get(outer), ast.Subscript) and parent[outer].value is outer:
+                outer = parent[outer]
+            keys = _key_chain(outer)[1] if outer is not node else []
+            found.add(".".join(["cohort", STUDY_COHORT, *keys]))
+            continue
         if not isinstance(node, ast.Name) or node.id not in ({root} | set(aliases)):
             continue
         outer = node
@@ -189,8 +217,8 @@ def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
         keys = _key_chain(outer)[1]
         above = parent.get(outer)
         if (isinstance(above, ast.Attribute) and above.attr == "get" and isinstance(parent.get(above), ast.Call)
-                and parent[above].args and isinstance(parent[above].args[0], ast.Constant)):
-            keys = keys + [str(parent[above].args[0].value)]
+                and parent[above].args and _constant_key(parent[above].args[0]) is not None):
+            keys = keys + [_constant_key(parent[above].args[0])]
         if node.id == root:
             is_binding = isinstance(above, (ast.Assign, ast.Tuple)) and outer is not node
             if keys and not (is_binding and _binds_alias(above, parent)):
@@ -230,14 +258,38 @@ def _binds_alias(node: ast.AST, parent: dict) -> bool:
                                             and all(isinstance(t, ast.Name) for t in target.elts))
 
 
+def command_study(cmd: str) -> str:
+    """The Part 1 study a command loads its params for: ``-p study=NAME``, else the first of
+    ``studies`` (``load_params``'s default)."""
+    words = shlex.split(cmd)
+    for flag, value in zip(words, words[1:]):
+        if flag == "-p" and value.startswith("study="):
+            return value.split("=", 1)[1]
+    studies = yaml.safe_load((REPO / "params.yaml").read_text())["studies"]
+    return next(iter(studies))
+
+
+def _is_study_cohort(node: ast.AST) -> bool:
+    """``study_cohort(params)``: the study's ``cohort`` entry (crossmodal.params)."""
+    return isinstance(node, ast.Call) and getattr(node.func, "id", None) == "study_cohort"
+
+
 def params_read(cmd: str) -> set[str]:
     """Params a command reads: ``params[...]`` in its stage modules and notebook, less the
-    sections that change no output (``UNLISTED_SECTIONS``)."""
+    sections that change no output (``UNLISTED_SECTIONS``). ``study`` is resolved by the
+    load: a command that reads it or a section a study may replace (``StudySections``) reads
+    ``studies.<its study>``; ``study_cohort(params)[...]`` reads that study's cohort entry."""
     modules, files = stage_entry(cmd)
     trees = [ast.parse(f.read_text()) for f in files]
     trees += [ast.parse(module_file(m).read_text()) for m in reachable_modules(modules)
               if m.startswith((f"{PACKAGE}.stages", f"{PACKAGE}.report"))]
     read = set().union(*(_params_paths(t) for t in trees)) if trees else set()
+    study = command_study(cmd)
+    cohort = yaml.safe_load((REPO / "params.yaml").read_text())["studies"][study]["cohort"]
+    read = {k.replace(STUDY_COHORT, cohort) for k in read}
+    if any(k.split(".")[0] in {"study", *StudySections.model_fields} for k in read):
+        read.add(f"studies.{study}")
+    read = {k for k in read if k.split(".")[0] != "study"}
     # A derived key is not in params.yaml: the stage depends on the key it is copied from.
     read |= {source for target, (source, _) in DERIVED.items()
              if any(_related(target, key) for key in read)}

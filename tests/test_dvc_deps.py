@@ -98,3 +98,14 @@ def test_every_stage_command_is_a_crossmodal_entry_point():
         assert words[:2] in (["crossmodal", "stage"], ["crossmodal", "notebook"]), name
         if words[1] == "notebook":
             assert (REPO / words[2]).is_file(), f"{name}: {words[2]} is missing"
+
+
+def test_a_part1_stage_reads_its_studys_sections_and_cohort():
+    # -p study=NAME: the stage follows studies.NAME (whose sections replace detect, ...) and
+    # the cohort entry that study names, read through study_cohort(params)[...].
+    stage = STAGES["datasets_pelvis"]
+    assert "-p study=pelvis" in " ".join(stage["cmd"].split())
+    read = params_read(stage["cmd"])
+    assert {"studies.pelvis", "cohort.pelvis.label_names"} <= read
+    assert not any(key.startswith("study.") or "<" in key for key in read)
+    assert "studies.pelvis" not in params_read(STAGES["ingest_skeleton"]["cmd"])   # Part 2 reads no study section

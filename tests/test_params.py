@@ -211,3 +211,60 @@ def test_a_window_must_be_low_then_high(tmp_path):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ParamsError, match="align_fuse.enhance.ct_window"):
         load_params(tmp_path / "params.yaml", "default")
+
+
+# ----------------------------------------------------------------------------- studies
+
+
+def with_lung_study(raw, **sections):
+    """``raw`` with a second Part 1 study on the real-delineation chest cohort (one class,
+    no locked test cohort), its sections replaced by ``sections``."""
+    data = copy.deepcopy(raw)
+    lung = {"detect": {"analysis": {"primary_class": "lung_tumour"}, "split": {"fractions": [0.6, 0.2, 0.2]}},
+            "align_fuse": {"image_size": 256}}
+    data["studies"]["lung"] = {"cohort": "lung_real_delineations", "sections": deep_merge(lung, sections)}
+    return data
+
+
+def test_a_study_replaces_its_sections_for_its_own_load_only(tmp_path, raw):
+    path = write(tmp_path, with_lung_study(raw))
+    pelvis, lung = load_params(path), load_params(path, study="lung")
+    assert pelvis["study"] == {"name": "pelvis", "cohort": "pelvis"}
+    assert lung["study"] == {"name": "lung", "cohort": "lung_real_delineations"}
+    assert lung["detect"]["analysis"]["primary_class"] == "lung_tumour"
+    assert lung["detect"]["train"]["imgsz"] == lung["align_fuse"]["image_size"] == 256   # derived after the study
+    assert lung["detect"]["analysis"]["claims"] == pelvis["detect"]["analysis"]["claims"]   # merged, not replaced
+    mine = {k: v for k, v in pelvis.items() if k != "studies"}
+    assert mine == {k: v for k, v in load_params(PARAMS).items() if k != "studies"}   # untouched by the other study
+    quick = load_params(path, "quick", study="lung")
+    assert quick["align_fuse"]["image_size"] == 96   # the profile applies after the study
+    assert quick["detect"]["analysis"]["primary_class"] == "lung_tumour"
+
+
+def test_a_study_problem_names_the_study(tmp_path, raw):
+    data = with_lung_study(raw, detect={"split": {"fractions": [0.8, 0.2]}})
+    assert_rejected(tmp_path, data, "studies.lung.sections.detect.split.fractions", "without a locked test cohort")
+    data = with_lung_study(raw, detect={"analysis": {"primary_class": "cervical_tumour"}})
+    assert_rejected(tmp_path, data, "studies.lung.sections.detect.analysis.primary_class",
+                    "not in cohort.lung_real_delineations.label_names")
+    data = with_lung_study(raw)
+    data["studies"]["lung"]["cohort"] = "lungs"
+    assert_rejected(tmp_path, data, "studies.lung.cohort", "'lungs' is not a cohort")
+    data = with_lung_study(raw, ingest={"pseudonym_salt": "x"})
+    assert_rejected(tmp_path, data, "studies.lung.sections.ingest", "unknown key")
+    data = copy.deepcopy(raw)
+    data["studies"] = {}
+    assert_rejected(tmp_path, data, "studies", "at least one study")
+    with pytest.raises(ParamsError, match="study 'lungs' is not defined under 'studies'"):
+        load_params(write(tmp_path, with_lung_study(raw)), study="lungs")
+
+
+def test_part1_stages_read_their_studys_cohort(tmp_path, raw):
+    from crossmodal.stages.pelvis.claims import resolved_analysis
+    from crossmodal.stages.pelvis.evaluate import evaluation_config
+
+    path = write(tmp_path, with_lung_study(raw))
+    assert evaluation_config(load_params(path))["evaluate"]["class_names"] == ["cervical_tumour", "lymph_node"]
+    lung = load_params(path, study="lung")
+    assert evaluation_config(lung)["evaluate"]["class_names"] == ["lung_tumour"]
+    assert resolved_analysis(lung)["secondary"] == ["AP50"]   # no second class in the lung cohort

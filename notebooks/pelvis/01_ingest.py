@@ -31,7 +31,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
-cohort = "pelvis"
+study = "pelvis"        # a key of params studies
 out = "results/pelvis/ingest"
 test_out = None
 
@@ -39,8 +39,8 @@ test_out = None
 from crossmodal.params import load_params
 from crossmodal.stages import ingest
 
-params = load_params(params_path, profile)
-report = ingest.run(params, cohort=cohort, out=out, test_out=test_out)
+params = load_params(params_path, profile, study=study)
+report = ingest.run(params, cohort=params["study"]["cohort"], out=out, test_out=test_out)
 
 # %% tags=["hide-input"]
 import json
@@ -75,7 +75,7 @@ if test_out is not None:
     test_problems = problems_table(test_summary)
     display(book_table(test_problems, name="tbl-ingest-test-problems",
                        caption="Files, series and cases of the locked test cohort skipped by ingestion, with the rule each broke.",
-                       stage="ingest_pelvis", built_by=problems_table, params=["ingest"], data=f"{test_out}/report.json")
+                       stage=f"ingest_{study}", built_by=problems_table, params=["ingest"], data=f"{test_out}/report.json")
             if len(test_problems) else Markdown("No file, series or case of the locked test cohort was skipped."))
 else:
     display(Markdown("No locked test cohort is configured: the test patients are a split of this cohort."))
@@ -89,7 +89,7 @@ else:
 display(book_table(pd.read_csv(f"{out}/cases.csv"), name="tbl-ingest-cases",
                    caption="One row per ingested case of the development cohort: pseudonymous case and patient, "
                            "slices and voxel spacing (x × y × z, mm) of each modality's series.",
-                   stage="ingest_pelvis", built_by=ingest.run, params=["cohort.pelvis", "ingest"], data=f"{out}/cases.csv"))
+                   stage=f"ingest_{study}", built_by=ingest.run, params=[f"cohort.{params['study']['cohort']}", "ingest"], data=f"{out}/cases.csv"))
 
 # %% [markdown]
 # ## Ingestion report
@@ -101,7 +101,7 @@ display(book_table(pd.read_csv(f"{out}/cases.csv"), name="tbl-ingest-cases",
 problems = problems_table(summary)
 display(book_table(problems, name="tbl-ingest-problems",
                    caption="Files, series and cases skipped by ingestion, with the rule each broke.",
-                   stage="ingest_pelvis", built_by=problems_table, params=["ingest"], data=f"{out}/report.json")
+                   stage=f"ingest_{study}", built_by=problems_table, params=["ingest"], data=f"{out}/report.json")
         if len(problems) else Markdown("No file, series or case was skipped."))
 
 # %% [markdown]
@@ -129,7 +129,7 @@ display(book_table(problems, name="tbl-ingest-problems",
 # on the phantom test the pipeline and the direction of effects, not clinical performance.
 
 # %% tags=["hide-input"]
-display(book_table(phantom_card(params["phantom"]["pelvis"]), name="tbl-phantom-card",
+display(book_table(phantom_card(params["phantom"][params["study"]["cohort"]]), name="tbl-phantom-card",
                    caption="The pelvic phantom's parameters, profile applied: every simulated phenomenon's setting "
                            "(ranges are sampled per patient).",
-                   stage="ingest_pelvis", built_by=phantom_card, params=["phantom.pelvis"], data=params_path))
+                   stage=f"ingest_{study}", built_by=phantom_card, params=[f"phantom.{params['study']['cohort']}"], data=params_path))

@@ -33,6 +33,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 ingest_dir = "results/pelvis/ingest"
 out = "results/pelvis/align_fuse"
 test_ingest_dir = None
@@ -42,7 +43,7 @@ test_out = None
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import align_fuse
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 tables = align_fuse.run(params, ingest_dir=ingest_dir, out=out, test_ingest_dir=test_ingest_dir, test_out=test_out)
 
 # %% tags=["hide-input"]
@@ -77,7 +78,7 @@ figure_case = load_figure_case(out)
 # %% tags=["hide-input"]
 display(book_table(tables["lesion_summary"], name="tbl-lesion-summary",
                    caption="The cohort's slices and lesions: total over cases, median, quartiles and range per case.",
-                   stage="align_fuse_pelvis", built_by=align_fuse.describe_distribution, params=["cohort.pelvis"],
+                   stage=f"align_fuse_{study}", built_by=align_fuse.describe_distribution, params=[f"cohort.{params['study']['cohort']}"],
                    data=f"{out}/lesion_summary.csv"))
 
 # %% tags=["hide-input"]
@@ -85,7 +86,7 @@ display(book_table(tables["lesions"].drop(columns=["patient"]), name="tbl-lesion
                    caption="One row per case: CT and PET slices, slices holding a lesion voxel, 3-D lesions, lesion "
                            "volume (ml), the hottest PET voxel in the lesion label on the CT grid and the highest "
                            "uptake the phantom gave a lesion.",
-                   stage="align_fuse_pelvis", built_by=lesion_stats, params=["cohort.pelvis"],
+                   stage=f"align_fuse_{study}", built_by=lesion_stats, params=[f"cohort.{params['study']['cohort']}"],
                    data=f"{out}/lesions.csv"))
 
 # %% [markdown]
@@ -135,7 +136,7 @@ plt.show()
 display(book_table(tables["alignment_summary"], name="tbl-alignment",
                    caption="Alignment error (mm) of the development cohort before (geometry only) and after the rigid "
                            "refinement, and the PET voxel size for scale: mean ± sd [95 % patient-bootstrap CI].",
-                   stage="align_fuse_pelvis", built_by=align_fuse.alignment_summary, params=["align_fuse.register"],
+                   stage=f"align_fuse_{study}", built_by=align_fuse.alignment_summary, params=["align_fuse.register"],
                    data=f"{out}/alignment_summary.csv"))
 
 # %% [markdown]
@@ -148,7 +149,7 @@ if "test_alignment_summary" in tables:
                      f"{len(tables['test_slices'])} slices fused per input."))
     display(book_table(tables["test_alignment_summary"], name="tbl-alignment-test",
                        caption="Alignment error (mm) of the locked test cohort, as for the development cohort.",
-                       stage="align_fuse_pelvis", built_by=align_fuse.alignment_summary,
+                       stage=f"align_fuse_{study}", built_by=align_fuse.alignment_summary,
                        params=["align_fuse.register"], data=f"{test_out}/alignment_summary.csv"))
 
 # %% [markdown]
@@ -160,7 +161,7 @@ if "test_alignment_summary" in tables:
 display(book_table(region_summary(tables["region_check"]), name="tbl-region-check",
                    caption="Lesion voxels of every case, those inside the localised region, and the mean share of "
                            "the slice the region keeps.",
-                   stage="align_fuse_pelvis", built_by=region_summary, params=["align_fuse.localise"],
+                   stage=f"align_fuse_{study}", built_by=region_summary, params=["align_fuse.localise"],
                    data=f"{out}/region_check.csv"))
 
 # %% [markdown]
@@ -174,5 +175,5 @@ display(book_table(region_summary(tables["region_check"]), name="tbl-region-chec
 # %% tags=["hide-input"]
 display(book_table(tables["fusion_quality_summary"], name="tbl-fusion-quality",
                    caption="Fusion quality per input: mean ± sd [95 % patient-bootstrap CI] over patients.",
-                   stage="align_fuse_pelvis", built_by=align_fuse.fusion_quality_summary, params=["align_fuse.inputs"],
+                   stage=f"align_fuse_{study}", built_by=align_fuse.fusion_quality_summary, params=["align_fuse.inputs"],
                    data=f"{out}/fusion_quality_summary.csv", max_columns=4))

@@ -39,6 +39,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 ingest_dir = "results/pelvis/ingest"
 align_dir = "results/pelvis/align_fuse"
 out = "results/pelvis/data_card"
@@ -48,7 +49,7 @@ metrics = "results/pelvis/metrics/data_card.json"
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import data_card
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 tables = data_card.run(params, ingest_dir=ingest_dir, align_dir=align_dir, out=out, metrics=metrics)
 
 # %% tags=["hide-input"]
@@ -78,7 +79,7 @@ display(Markdown(truth_sentence(tables["candidates"])))
 # %% tags=["hide-input"]
 display(book_table(tables["parameters"], name="tbl-phantom-parameters",
                    caption="Every parameter of the simulated pelvic cohort: the value this run used and its source.",
-                   stage="data_card_pelvis", built_by=data_card.parameter_table, params=["phantom.pelvis"],
+                   stage=f"data_card_{study}", built_by=data_card.parameter_table, params=[f"phantom.{params['study']['cohort']}"],
                    data=f"{out}/parameters.csv"))
 
 # %% [markdown]
@@ -87,7 +88,7 @@ display(book_table(tables["parameters"], name="tbl-phantom-parameters",
 # %% tags=["hide-input"]
 display(book_table(tables["references"], name="tbl-phantom-references",
                    caption="The full references the parameters' sources cite.",
-                   stage="data_card_pelvis", built_by=data_card.reference_table, params=["phantom.pelvis"],
+                   stage=f"data_card_{study}", built_by=data_card.reference_table, params=[f"phantom.{params['study']['cohort']}"],
                    data=f"{out}/references.csv"))
 
 # %% [markdown]
@@ -101,7 +102,7 @@ display(book_table(tables["references"], name="tbl-phantom-references",
 display(book_table(phenomena_view(tables["phenomena"]), name="tbl-phenomena",
                    caption="Every simulated phenomenon: total over patients, the patients that have it and the median "
                            "per patient; then lesions by kind, site and PET avidity, and mimics by kind.",
-                   stage="data_card_pelvis", built_by=phenomena_view, params=["phantom.pelvis"],
+                   stage=f"data_card_{study}", built_by=phenomena_view, params=[f"phantom.{params['study']['cohort']}"],
                    data=f"{out}/phenomena.csv", keys=2))
 
 # %% [markdown]
@@ -117,7 +118,7 @@ display(Markdown(crop_sentence(tables["sizes_summary"])))
 display(book_table(sizes_view(tables["sizes_summary"]), name="tbl-sizes",
                    caption="Largest in-plane extent of the lesions and mimics in mm and in detector pixels, against "
                            "the target size.",
-                   stage="data_card_pelvis", built_by=sizes_view, params=["data_card.target_px", "align_fuse.image_size"],
+                   stage=f"data_card_{study}", built_by=sizes_view, params=["data_card.target_px", "align_fuse.image_size"],
                    data=f"{out}/sizes_summary.csv"))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lesion-sizes", "caption": "Lesion sizes at the detector input against the target size. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.sizes_figure`; params `data_card`; data {download}`sizes.csv <../../../results/pelvis/data_card/sizes.csv>`."}}
@@ -141,7 +142,7 @@ display(book_table(oracle_view(tables["oracle"]), name="tbl-oracle",
                    caption="The oracle: out-of-fold AUC and AP of PET-only, CT-only and PET+CT features separating true "
                            "candidates from mimics, 95 % patient-bootstrap CI; per target, the last row is PET+CT minus "
                            "PET-only on the same resamples.",
-                   stage="data_card_pelvis", built_by=oracle_view, params=["data_card.features", "data_card.oracle"],
+                   stage=f"data_card_{study}", built_by=oracle_view, params=["data_card.features", "data_card.oracle"],
                    data=f"{out}/oracle.csv", keys=2))
 
 # %% tags=["hide-input"]

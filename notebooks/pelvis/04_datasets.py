@@ -28,6 +28,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 align_dir = "results/pelvis/align_fuse"
 out = "results/pelvis/datasets"
 test_align_dir = None
@@ -36,7 +37,7 @@ test_align_dir = None
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import datasets
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 split = datasets.run(params, align_dir=align_dir, out=out, test_align_dir=test_align_dir)
 
 # %% tags=["hide-input"]
@@ -58,7 +59,7 @@ display(Markdown(f"Profile **{params['profile']}**: patients per split {split_se
 display(book_table(split, name="tbl-split",
                    caption="One row per patient: pseudonymous patient and case, lesion-burden stratum (`-1`: the locked "
                            "test cohort) and split.",
-                   stage="datasets_pelvis", built_by=datasets.run, params=["detect.split"], data=f"{out}/split.csv"))
+                   stage=f"datasets_{study}", built_by=datasets.run, params=["detect.split"], data=f"{out}/split.csv"))
 
 # %% [markdown]
 # ## Slices and boxes per input and split
@@ -68,5 +69,5 @@ display(book_table(split, name="tbl-split",
 # %% tags=["hide-input"]
 display(book_table(dataset_table(out, params["detect"]["inputs"]), name="tbl-dataset-slices",
                    caption="Slices, slices with a lesion and lesion boxes per split of every exported detector input.",
-                   stage="datasets_pelvis", built_by=dataset_table, params=["detect.inputs", "detect.split"],
+                   stage=f"datasets_{study}", built_by=dataset_table, params=["detect.inputs", "detect.split"],
                    data=f"{out}/split.csv", keys=2))

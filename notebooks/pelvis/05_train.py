@@ -28,6 +28,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 datasets_dir = "results/pelvis/datasets"
 out = "results/pelvis/runs"
 
@@ -35,7 +36,7 @@ out = "results/pelvis/runs"
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import train
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 runs = train.run(params, datasets_dir=datasets_dir, out=out)
 
 # %% tags=["hide-input"]
@@ -60,7 +61,7 @@ from crossmodal.report.claims import detector_plan_sentence
 display(Markdown(detector_plan_sentence(params)))
 display(book_table(detector_plan(params), name="tbl-detector-plan",
                    caption="Which detector trains on which inputs with which seeds in this profile.",
-                   stage="train_pelvis", built_by=detector_plan, params=["detect.detectors", "detect.inputs", "detect.seeds"],
+                   stage=f"train_{study}", built_by=detector_plan, params=["detect.detectors", "detect.inputs", "detect.seeds"],
                    data=params_path))
 
 # %% [markdown]
@@ -70,5 +71,5 @@ display(book_table(detector_plan(params), name="tbl-detector-plan",
 display(book_table(runs.drop(columns=["runs_at_once", "stage_seconds"]), name="tbl-runs",
                    caption="One row per run: detector, input, seed, threads, epochs, the seconds spent training (and "
                            "where they went: waiting for data, steps, validation) and predicting, device and CPU kernels.",
-                   stage="train_pelvis", built_by=train.run, params=["detect.train", "compute.detector_runs"],
+                   stage=f"train_{study}", built_by=train.run, params=["detect.train", "compute.detector_runs"],
                    data=f"{out}/runs.csv", keys=3, max_columns=8))

@@ -29,6 +29,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 datasets_dir = "results/pelvis/datasets"
 runs_dir = "results/pelvis/runs"
 out = "results/pelvis/evaluation"
@@ -36,9 +37,10 @@ metrics = "results/pelvis/metrics/evaluate.json"
 
 # %%
 from crossmodal.params import load_params
+from crossmodal.params import study_cohort
 from crossmodal.stages.pelvis import evaluate
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 tables = evaluate.run(params, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out, metrics=metrics)
 
 # %% tags=["hide-input"]
@@ -77,19 +79,19 @@ display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["propo
 # must beat it to have learnt more than the PET intensity tells.
 
 # %% tags=["hide-input"]
-for name in params["cohort"]["pelvis"]["label_names"].values():
+for name in study_cohort(params)["label_names"].values():
     endpoint = " The primary endpoint." if name == primary else ""
     display(book_table(metric_table(table, f"AP50_{name}", inputs=inputs), name=f"tbl-ap50-{name}".replace("_", "-"),
                        caption=f"AP50 of the class {name} per input (rows) and detector (columns), test patients, "
                                f"mean over seeds, 95 % patient-bootstrap CI.{endpoint}",
-                       stage="evaluate_pelvis", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
+                       stage=f"evaluate_{study}", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
                        data=f"{out}/metrics.csv"))
 
 # %% tags=["hide-input"]
 for metric, what in [("AP50", "AP50 averaged over the classes"), ("AP50_95", "COCO AP50-95 averaged over the classes")]:
     display(book_table(metric_table(table, metric, inputs=inputs), name=f"tbl-{metric.lower().replace('_', '-')}-mean",
                        caption=f"{what} per input and detector, test patients, mean over seeds, 95 % CI.",
-                       stage="evaluate_pelvis", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
+                       stage=f"evaluate_{study}", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
                        data=f"{out}/metrics.csv"))
 
 # %% [markdown]
@@ -115,7 +117,7 @@ plt.show()
 display(book_table(froc_table(table), name="tbl-froc",
                    caption="3-D lesion sensitivity at fixed false-positive findings per patient (`sens_at_<rate>fp`) "
                            "and false positives per patient at the matched sensitivity, per run, 95 % CI.",
-                   stage="evaluate_pelvis", built_by=froc_table,
+                   stage=f"evaluate_{study}", built_by=froc_table,
                    params=["detect.evaluate.lesion_hit", "detect.analysis.matched_sensitivity"],
                    data=f"{out}/metrics.csv", keys=2, max_columns=6))
 
@@ -132,7 +134,7 @@ plt.show()
 display(book_table(operating_table(table), name="tbl-operating",
                    caption="Precision, recall, false positives per slice and lesion sensitivity at each run's "
                            "operating confidence (`conf`, max F1 on the validation patients), 95 % CI.",
-                   stage="evaluate_pelvis", built_by=operating_table, params=["detect.evaluate.operating_rule"],
+                   stage=f"evaluate_{study}", built_by=operating_table, params=["detect.evaluate.operating_rule"],
                    data=f"{out}/metrics.csv", keys=2))
 
 # %% [markdown]
@@ -162,5 +164,5 @@ plt.show()
 display(book_table(differences_table(tables["differences"]), name="tbl-differences",
                    caption="Proposed input minus each other input, per detector and metric, paired patient "
                            "bootstrap 95 % CI.",
-                   stage="evaluate_pelvis", built_by=differences_table, params=["detect.proposed", "detect.evaluate"],
+                   stage=f"evaluate_{study}", built_by=differences_table, params=["detect.proposed", "detect.evaluate"],
                    data=f"{out}/differences.csv", max_columns=5))

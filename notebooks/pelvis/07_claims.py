@@ -35,6 +35,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 eval_dir = "results/pelvis/evaluation"
 out = "results/pelvis/claims"
 metrics = "results/pelvis/metrics/claims.json"
@@ -43,7 +44,7 @@ metrics = "results/pelvis/metrics/claims.json"
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import claims
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 table = claims.run(params, eval_dir=eval_dir, out=out, metrics=metrics)
 
 # %% [markdown]
@@ -68,7 +69,7 @@ from crossmodal.report.table import book_table
 display(book_table(analysis_view(pd.read_csv(f"{out}/analysis.csv")), name="tbl-analysis",
                    caption="The pre-specified analysis of claims C1–C4: endpoint, reference choice, test, family and "
                            "the rule a verdict is read by.",
-                   stage="claims_pelvis", built_by=analysis_view, params=["detect.analysis"], data=f"{out}/analysis.csv"))
+                   stage=f"claims_{study}", built_by=analysis_view, params=["detect.analysis"], data=f"{out}/analysis.csv"))
 display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"])))
 
 # %% [markdown]
@@ -83,7 +84,7 @@ display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"]
 display(book_table(claims_view(table), name="tbl-claims",
                    caption="Claims C1–C4, thesis value against ours: proposed minus the chosen reference on the test "
                            "patients, unadjusted 95 % CI, bootstrap p-value, Holm-adjusted p-value and verdict.",
-                   stage="claims_pelvis", built_by=claims_view, params=["detect.analysis"], data=f"{out}/claims.csv",
+                   stage=f"claims_{study}", built_by=claims_view, params=["detect.analysis"], data=f"{out}/claims.csv",
                    keys=2))
 
 # %% tags=["hide-input"]
@@ -100,5 +101,5 @@ display(Markdown(verdict_caveat(int(table["test_patients"].iloc[0]), int(table["
 display(book_table(beside_view(pd.read_csv(f"{out}/beside.csv")), name="tbl-beside",
                    caption="Secondary endpoints and controls beside the claims: proposed minus each, 95 % CI, "
                            "unadjusted p-value, no verdict.",
-                   stage="claims_pelvis", built_by=beside_view, params=["detect.analysis.controls"],
+                   stage=f"claims_{study}", built_by=beside_view, params=["detect.analysis.controls"],
                    data=f"{out}/beside.csv", keys=2))

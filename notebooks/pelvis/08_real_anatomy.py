@@ -44,6 +44,7 @@
 # %% tags=["parameters"]
 params_path = "params.yaml"
 profile = None
+study = "pelvis"        # a key of params studies
 align_dir = "results/pelvis/align_fuse"
 datasets_dir = "results/pelvis/datasets"
 runs_dir = "results/pelvis/runs"
@@ -55,7 +56,7 @@ metrics = "results/pelvis/metrics/real_anatomy.json"
 from crossmodal.params import load_params
 from crossmodal.stages.pelvis import real_anatomy
 
-params = load_params(params_path, profile)
+params = load_params(params_path, profile, study=study)
 tables = real_anatomy.run(params, align_dir=align_dir, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out,
                           metrics=metrics)
 
@@ -96,7 +97,7 @@ for metric, what in [(f"AP50_{primary}", f"AP50 of the class {primary}"), ("AP50
     display(book_table(transfer_table(phantom, tables["metrics"], metric), name=f"tbl-real-{metric.lower()}".replace("_", "-"),
                        caption=f"{what} of every run on the phantom's locked test cohort and on the real-anatomy "
                                "cohort, 95 % patient-bootstrap CI.",
-                       stage="real_anatomy_pelvis", built_by=transfer_table, params=["phantom.pelvis_real_anatomy"],
+                       stage=f"real_anatomy_{study}", built_by=transfer_table, params=["phantom.pelvis_real_anatomy"],
                        data=[Path(phantom_evaluation) / "metrics.csv", Path(out) / "evaluation" / "metrics.csv"], keys=2))
 
 # %% [markdown]
@@ -106,7 +107,7 @@ for metric, what in [(f"AP50_{primary}", f"AP50 of the class {primary}"), ("AP50
 display(book_table(froc_table(tables["metrics"]), name="tbl-real-froc",
                    caption="3-D lesion sensitivity on real anatomy at fixed false-positive findings per patient, and "
                            "false positives per patient at the matched sensitivity, per run, 95 % CI.",
-                   stage="real_anatomy_pelvis", built_by=froc_table,
+                   stage=f"real_anatomy_{study}", built_by=froc_table,
                    params=["detect.evaluate.lesion_hit", "detect.analysis.matched_sensitivity"],
                    data=Path(out) / "evaluation" / "metrics.csv", keys=2, max_columns=6))
 
@@ -119,7 +120,7 @@ display(book_table(froc_table(tables["metrics"]), name="tbl-real-froc",
 display(book_table(differences_table(tables["differences"]), name="tbl-real-differences",
                    caption="Exploratory: proposed input minus each other input on real anatomy, per detector and "
                            "metric, paired patient-bootstrap 95 % CI.",
-                   stage="real_anatomy_pelvis", built_by=differences_table, params=["detect.proposed"],
+                   stage=f"real_anatomy_{study}", built_by=differences_table, params=["detect.proposed"],
                    data=Path(out) / "evaluation" / "differences.csv", max_columns=5))
 
 # %% [markdown]

@@ -5,7 +5,13 @@ section may be overridden per profile: ``profiles.quick.phantom.pelvis.n_patient
 replaces ``phantom.pelvis.n_patients`` when ``profile: quick``. Stages read only their
 own section.
 
-:func:`load_params` checks the base sections and every profile, not only the chosen one,
+``studies`` lists Part 1's studies: each runs the Part 1 stages on its own cohort, and its
+``sections`` replace entries of ``align_fuse``, ``data_card``, ``detect`` and
+``cohort_report`` for its stages, merged as a profile is, before the profile. A load for one
+study (``load_params(study="lung")``; default: the first listed) returns those merged
+sections and ``study: {name, cohort}``.
+
+:func:`load_params` checks the base sections under every study and profile, not only the chosen ones,
 against :mod:`crossmodal.params.schema` (unknown keys, types, ranges) and
 :mod:`crossmodal.params.rules` (rules across fields), and raises :class:`ParamsError`
 naming the file, each offending key and its rule. Keys listed in
@@ -28,7 +34,7 @@ from pydantic import ValidationError
 from crossmodal.params import rules
 from crossmodal.params.schema import Params
 
-__all__ = ["DERIVED", "ParamsError", "deep_merge", "load_params", "validate_params"]
+__all__ = ["DERIVED", "ParamsError", "deep_merge", "load_params", "study_cohort", "validate_params"]
 
 DERIVED = rules.DERIVED
 
@@ -52,13 +58,16 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
-    """Load ``params.yaml``, validate it, apply the selected profile, fill derived values.
+def load_params(path: str | Path = "params.yaml", profile: str | None = None,
+                study: str | None = None) -> dict[str, Any]:
+    """Load ``params.yaml``, validate it, apply the study's sections and the selected
+    profile, fill derived values.
 
     Parameters
     ----------
     path : path to the YAML file.
     profile : profile name; default is the file's own ``profile`` key.
+    study : a key of ``studies`` (Part 1); default the first listed.
 
     Raises
     ------
@@ -72,14 +81,33 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     if chosen not in profiles:
         raise ParamsError(path, [("profile", f"profile {chosen!r} is not defined under "
                                              f"'profiles' ({', '.join(profiles)})")])
-    resolved = deep_merge(base, profiles[chosen])
+    name = study or next(iter(base["studies"]))
+    if name not in base["studies"]:
+        raise ParamsError(path, [("study", f"study {name!r} is not defined under 'studies' "
+                                           f"({', '.join(base['studies'])})")])
+    resolved = deep_merge(with_study(base, name), profiles[chosen])
     rules.derive(resolved)
     resolved["profile"] = chosen
     return resolved
 
 
+def with_study(base: dict, name: str) -> dict:
+    """``base`` with study ``name``'s sections merged in and ``study: {name, cohort}`` set."""
+    entry = base["studies"][name]
+    sections = entry.get("sections")
+    merged = deep_merge(base, sections if isinstance(sections, dict) else {})
+    if isinstance(entry.get("cohort"), str):  # else the schema names the missing cohort
+        merged["study"] = {"name": name, "cohort": entry["cohort"]}
+    return merged
+
+
+def study_cohort(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``cohort`` entry of the study ``params`` were loaded for (:func:`load_params`)."""
+    return params["cohort"][params["study"]["cohort"]]
+
+
 def validate_params(raw: Any, path: str | Path = "params.yaml") -> tuple[dict, dict[str, dict]]:
-    """Check a parsed ``params.yaml``: the base sections and every profile.
+    """Check a parsed ``params.yaml``: the base sections under every study and profile.
 
     Returns the base sections (without ``profiles``) and ``{profile: overrides}`` with
     ``default`` always present; raises :class:`ParamsError` listing every problem.
@@ -95,17 +123,35 @@ def validate_params(raw: Any, path: str | Path = "params.yaml") -> tuple[dict, d
     if base.get("profile") not in profiles:
         problems.append(("profile", f"{base.get('profile')!r} is not a profile "
                                     f"({', '.join(profiles)})"))
-    reported = set()  # base problems, so that a profile not touching the key does not repeat them
-    for name, override in profiles.items():
-        for key, rule, from_profile in _problems(deep_merge(base, override), override):
-            if from_profile:
-                problems.append((f"profiles.{name}.{key}", rule))
-            elif (key, rule) not in reported:
-                reported.add((key, rule))
-                problems.append((key, f"{rule} (with profile {name})" if override else rule))
+    studies = _study_shape(base.get("studies"))
+    if not studies:
+        problems.append(("studies", "must map at least one study name -> {cohort, sections}"))
+        raise ParamsError(path, problems)
+    reported = set()  # problems already listed, so that each is named once
+    for study, sections in studies.items():
+        for name, override in profiles.items():
+            merged = deep_merge(with_study(base, study), override)
+            for key, rule, from_profile in _problems(merged, override):
+                if from_profile:
+                    where, shown = f"profiles.{name}.{key}", rule
+                elif _overridden(sections, key):
+                    where, shown = f"studies.{study}.sections.{key}", rule
+                else:
+                    where, shown = key, f"{rule} (with profile {name})" if override else rule
+                if (where, rule) not in reported:
+                    reported.add((where, rule))
+                    problems.append((where, shown))
     if problems:
         raise ParamsError(path, problems)
     return base, profiles
+
+
+def _study_shape(studies: Any) -> dict[str, dict]:
+    """``{study: its sections}`` of the well-formed entries (the schema reports the others)."""
+    if not isinstance(studies, dict):
+        return {}
+    return {name: (entry.get("sections") if isinstance(entry.get("sections"), dict) else {})
+            for name, entry in studies.items() if isinstance(entry, dict)}
 
 
 def _profile_shape(profiles: Any) -> list[tuple[str, str]]:

@@ -51,7 +51,7 @@ def derive(params: dict) -> None:
 def check(params: dict) -> Problems:
     """Every cross-field problem of one profile's params."""
     problems: Problems = []
-    for rule in (_ties, _label_ids, _cohorts, _hybrid_phantoms, _split, _fusion, _detect_inputs, _reference,
+    for rule in (_ties, _label_ids, _studies, _cohorts, _hybrid_phantoms, _split, _fusion, _detect_inputs, _reference,
                  _part2, _skeleton_evidence):
         problems += rule(params)
     return problems
@@ -153,12 +153,25 @@ def _reference(params: dict) -> Problems:
     return []
 
 
+def _study_cohort(params: dict) -> tuple[str, dict | None]:
+    """The name and ``cohort`` entry of the study these params were resolved for."""
+    name = (params.get("study") or {}).get("cohort", "")
+    return name, params["cohort"].get(name)
+
+
+def _studies(params: dict) -> Problems:
+    """Each study's cohort is a ``cohort`` entry."""
+    return [(f"studies.{name}.cohort", f"'{study['cohort']}' is not a cohort ({', '.join(params['cohort'])})")
+            for name, study in params["studies"].items() if study["cohort"] not in params["cohort"]]
+
+
 def _split(params: dict) -> Problems:
     """Two split fractions beside a locked test cohort, three without one."""
-    locked = bool(params["cohort"].get("pelvis", {}).get("test_root"))
+    name, cohort = _study_cohort(params)
+    locked = bool((cohort or {}).get("test_root"))
     n = len(params["detect"]["split"]["fractions"])
     if locked and n != 2:
-        return [("detect.split.fractions", "with a locked test cohort (cohort.pelvis.test_root) give "
+        return [("detect.split.fractions", f"with a locked test cohort (cohort.{name}.test_root) give "
                  "[train, val]: the test patients are that cohort")]
     if not locked and n != 3:
         return [("detect.split.fractions", "without a locked test cohort give [train, val, test]")]
@@ -204,10 +217,10 @@ def _detect_inputs(params: dict) -> Problems:
     for claim, names in analysis.get("controls", {}).items():
         checks.append((f"detect.analysis.controls.{claim}", names, fused, "align_fuse.inputs"))
         checks.append(("detect.analysis.controls", [claim], list(analysis["claims"]), "detect.analysis.claims"))
-    pelvis = params["cohort"].get("pelvis")
-    if pelvis is not None:
+    name, cohort = _study_cohort(params)
+    if cohort is not None:
         checks.append(("detect.analysis.primary_class", [analysis["primary_class"]],
-                       [str(n) for n in pelvis["label_names"].values()], "cohort.pelvis.label_names"))
+                       [str(n) for n in cohort["label_names"].values()], f"cohort.{name}.label_names"))
     return [(key, message) for key, names, known, what in checks
             if (message := _missing(names, known, what))]
 

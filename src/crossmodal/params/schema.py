@@ -12,6 +12,7 @@ values, never the models.
 from __future__ import annotations
 
 from typing import Annotated
+from typing import Any
 from typing import Literal
 
 from pydantic import Field
@@ -404,6 +405,27 @@ class CohortReport(Section):
     suv_display_max: PosFloat
 
 
+class StudySections(Section):
+    """The entries of the Part 1 sections one study replaces (merged as a profile's are)."""
+
+    align_fuse: dict[str, Any] = {}
+    data_card: dict[str, Any] = {}
+    detect: dict[str, Any] = {}
+    cohort_report: dict[str, Any] = {}
+
+
+class Study(Section):
+    cohort: Name                      # a key of ``cohort``: the study's development cohort
+    sections: StudySections = StudySections()
+
+
+class ActiveStudy(Section):
+    """The study a load resolved (``load_params(study=...)``): its name and cohort."""
+
+    name: Name
+    cohort: Name
+
+
 # ------------------------------------------------------------------ the file
 
 
@@ -411,6 +433,8 @@ class Params(Section):
     """``params.yaml`` with one profile applied (``profiles`` itself is checked apart)."""
 
     profile: Name
+    study: ActiveStudy | None = None
+    studies: Annotated[dict[Name, Study], Field(min_length=1)]
     compute: Compute = Compute()
     reproducibility: Reproducibility = Reproducibility()
     cohort: Annotated[dict[Name, CohortSource], Field(min_length=1)]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossmodal.params import study_cohort
 from crossmodal.stats.multiplicity import adjust
 from crossmodal.stats.verdict import adjusted_verdict
 from crossmodal.stats.verdict import overall_verdict
@@ -66,7 +67,7 @@ def resolved_analysis(params: dict[str, Any]) -> dict[str, Any]:
     ``secondary_metrics``."""
     analysis = params["detect"]["analysis"]
     primary = analysis["primary_class"]
-    classes = [str(n) for n in params["cohort"]["pelvis"]["label_names"].values()]
+    classes = [str(n) for n in study_cohort(params)["label_names"].values()]
     claims = {name: {**spec, "metric": claim_metric(spec["metric"], primary)}
               for name, spec in analysis["claims"].items()}
     secondary = [f"AP50_{c}" for c in classes if c != primary] + list(analysis.get("secondary_metrics", []))

@@ -46,6 +46,7 @@ from crossmodal.learn.oracle import in_plane_extent
 from crossmodal.learn.oracle import oracle_table
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import patient_workers
+from crossmodal.params import study_cohort
 
 REGION_COLUMNS = ["region_y0", "region_y1", "region_x0", "region_x1"]
 SIZE_COLUMNS = ["case_id", "patient", "candidate", "kind", "target", "extent_mm", "extent_ct_px",
@@ -58,14 +59,14 @@ ORACLE_COLUMNS = ["features", "candidates", "lesions", "mimics", "patients",
 
 def run(params: dict[str, Any], *, ingest_dir: str | Path, align_dir: str | Path, out: str | Path,
         metrics: str | Path) -> dict[str, pd.DataFrame]:
-    """The data card of the ingested cohort (params ``data_card``; ``phantom.pelvis`` for the
-    parameter table, ``align_fuse.image_size`` for detector pixels, label names from
-    ``cohort.pelvis``); write the tables and the DVC metrics JSON."""
+    """The data card of the study's ingested cohort (params ``data_card``; the cohort's
+    ``phantom`` entry for the parameter table, ``align_fuse.image_size`` for detector pixels,
+    label names from the study's ``cohort`` entry); write the tables and the DVC metrics JSON."""
     cfg = params["data_card"]
-    cohort = params["cohort"]["pelvis"]
+    cohort = study_cohort(params)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    phantom = params["phantom"].get("pelvis") if cohort["source"] == "phantom" else None
+    phantom = params["phantom"].get(params["study"]["cohort"]) if cohort["source"] == "phantom" else None
     # first: a missing source stops the stage before any image is read
     tables = {"parameters": parameter_table(phantom), "references": reference_table(phantom)}
     cases = load_cases(ingest_dir)

@@ -25,6 +25,7 @@ from crossmodal.detect.export import export_yolo
 from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import patient_workers
+from crossmodal.params import study_cohort
 from crossmodal.stages.pelvis import load_fused
 from crossmodal.stages.pelvis import used_inputs
 
@@ -34,8 +35,8 @@ SPLITS = ("train", "val", "test")
 def run(params: dict[str, Any], *, align_dir: str | Path, out: str | Path,
         test_align_dir: str | Path | None = None) -> pd.DataFrame:
     """Export the datasets of every input a planned run uses (params ``detect``; class
-    names from ``cohort.pelvis.label_names``); the test split from ``test_align_dir``."""
-    names = params["cohort"]["pelvis"]["label_names"]
+    names from the study's ``cohort`` entry); the test split from ``test_align_dir``."""
+    names = study_cohort(params)["label_names"]
     cfg = {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
            "reference": params["detect"].get("reference"),
            "seeds": params["detect"]["seeds"], "split": params["detect"]["split"],

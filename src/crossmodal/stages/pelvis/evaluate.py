@@ -35,6 +35,7 @@ from crossmodal.detect.froc import sensitivity_at_fp
 from crossmodal.parallel import Workers
 from crossmodal.parallel import map_jobs
 from crossmodal.parallel import patient_workers
+from crossmodal.params import study_cohort
 from crossmodal.stages.pelvis import planned_runs
 from crossmodal.stages.pelvis import read_predictions
 from crossmodal.stages.pelvis import run_dir
@@ -63,8 +64,8 @@ def run(params: dict[str, Any], *, datasets_dir: str | Path, runs_dir: str | Pat
 
 
 def evaluation_config(params: dict[str, Any]) -> dict[str, Any]:
-    """What :func:`evaluate_runs` needs of the params (``detect``, the pelvic class names)."""
-    names = params["cohort"]["pelvis"]["label_names"]
+    """What :func:`evaluate_runs` needs of the params (``detect``, the study's class names)."""
+    names = study_cohort(params)["label_names"]
     return {"detectors": params["detect"]["detectors"], "inputs": params["detect"]["inputs"],
             "seeds": params["detect"]["seeds"], "proposed": params["detect"]["proposed"],
             "reference": params["detect"].get("reference"),

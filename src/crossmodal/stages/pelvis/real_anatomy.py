@@ -25,6 +25,7 @@ import pandas as pd
 from crossmodal.io.case import load_cases
 from crossmodal.parallel import compute_setting
 from crossmodal.parallel import patient_workers
+from crossmodal.params import study_cohort
 from crossmodal.stages.ingest import ingest_tree
 from crossmodal.stages.pelvis import used_inputs
 from crossmodal.stages.pelvis.align_fuse import run_align_fuse
@@ -51,7 +52,7 @@ def run(params: dict[str, Any], *, align_dir: str | Path, datasets_dir: str | Pa
     tested = used_inputs(params["detect"])
     cfg = {**params["align_fuse"], "inputs": {k: v for k, v in params["align_fuse"]["inputs"].items() if k in tested}}
     alignment = run_align_fuse(cases, out / "align_fuse", cfg, progress=True, jobs=jobs, every_slice=True)["alignment"]
-    names = params["cohort"]["pelvis"]["label_names"]
+    names = study_cohort(params)["label_names"]
     split = export_test_datasets(out / "align_fuse", out / "datasets", params["detect"],
                                  class_names=[names[k] for k in sorted(names)], dev_align_dir=align_dir, jobs=jobs)
     runs = predict_runs(params, datasets_dir=out / "datasets", runs_dir=Path(runs_dir), out=out / "runs")
