@@ -4,6 +4,7 @@ may start from (``real_data``)."""
 from __future__ import annotations
 
 from typing import Annotated
+from typing import Literal
 
 from pydantic import AfterValidator
 from pydantic import Field
@@ -190,21 +191,30 @@ class TestPhantom(Section):
 
 
 class HybridPelvisPhantom(Section):
-    """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`)."""
+    """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`).
+
+    The primary goes against the wall of ``primary_beside`` (real structures) or within the
+    ``primary_within`` activity classes (e.g. aerated lung); nodes go beside ``node_beside``
+    (none where it is empty). Without any structure key the CT needs no structures file."""
 
     based_on: Name  # the phantom section every other value comes from
-    real_data: Name  # the real_data entry holding the CT and its structures
+    real_data: Name  # the real_data entry holding the CT (and its structures, if any)
     seed: Seed
     n_patients: PosInt
-    crop_structures: Annotated[list[Name], Field(min_length=1)]
-    crop_margin_mm: NonNeg
+    sex: Literal["M", "F", "O"] = "M"        # the real patient's, as the source states it
+    region: Name = "abdomen-pelvis"          # the CT series description's body region
+    crop_structures: list[Name] = []         # z range: their extent + margin; [] = the whole CT
+    crop_margin_mm: NonNeg = 0.0
     hu_tissues: Annotated[dict[Name, Range], Field(min_length=1)]
-    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]]
-    organ_suv: dict[Name, PosRange]
-    primary_beside: Annotated[list[Name], Field(min_length=1)]
-    node_beside: Annotated[list[Name], Field(min_length=1)]
-    node_tissues: Annotated[list[Name], Field(min_length=1)]
-    node_gap_mm: PosRange
+    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]] = {}
+    organ_suv: dict[Name, PosRange] = {}
+    primary_beside: list[Name] = []
+    primary_within: list[Name] = []
+    primary_within_fraction: Fraction = 0.9  # share of the primary's voxels in primary_within
+    primary_hu_tissue: Name = "uterus"       # the phantom hu entry a primary's CT value starts from
+    node_beside: list[Name] = []
+    node_tissues: list[Name] = []
+    node_gap_mm: PosRange | None = None
     pet_margin_voxels: Count
 
 

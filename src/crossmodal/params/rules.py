@@ -98,7 +98,21 @@ def _hybrid_phantoms(params: dict) -> Problems:
         if "tissue_suv" in section:
             problems.append((f"phantom.{name}.tissue_suv", _missing(list(section["hu_tissues"]), list(section["tissue_suv"]),
                                                                    "tissue_suv")))
+        if "cases" not in section:
+            problems += _lesion_sites(name, section)
     return [(key, problem) for key, problem in problems if problem]
+
+
+def _lesion_sites(name: str, section: dict) -> Problems:
+    """A hybrid's primary has one site (beside structures or within tissue classes); nodes
+    beside structures need the tissues they may displace and their gap to the structure."""
+    problems = []
+    if bool(section.get("primary_beside")) == bool(section.get("primary_within")):
+        problems.append((f"phantom.{name}.primary_beside", "give exactly one of primary_beside (structures) and "
+                                                           "primary_within (activity classes)"))
+    if section.get("node_beside") and not (section.get("node_tissues") and section.get("node_gap_mm")):
+        problems.append((f"phantom.{name}.node_beside", "nodes beside structures need node_tissues and node_gap_mm"))
+    return problems
 
 
 def _missing(names, known, what: str) -> str | None:
