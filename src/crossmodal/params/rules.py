@@ -133,9 +133,33 @@ def _cohorts(params: dict) -> Problems:
                              f"must name each of {key}.modalities {modalities}, got {sorted(names)}"))
         if source["source"] == "phantom" and params["phantom"].get(name) is None:
             problems.append((f"{key}.source", f"'phantom' needs a phantom.{name} section"))
-        if source["source"] == "phantom" and source.get("test_root"):
+        tested_on = _cohort_at(params, source.get("test_root"))
+        if tested_on is not None:
+            problems += _tested_on_another(params, name, tested_on)
+        elif source["source"] == "phantom" and source.get("test_root"):
             problems += _locked_phantom(params, name)
     return problems
+
+
+def _cohort_at(params: dict, root: str | None) -> str | None:
+    """The cohort whose ``root`` is ``root`` (a locked test cohort may be another cohort's tree)."""
+    return next((name for name, source in params["cohort"].items() if root and source["root"] == root), None)
+
+
+def _tested_on_another(params: dict, name: str, other: str) -> Problems:
+    """A locked test cohort that is another cohort's tree is read by this cohort's rules, so
+    its labels must mean the same and its modalities be the same."""
+    dev, test = params["cohort"][name], params["cohort"][other]
+    if other == name:
+        return [(f"cohort.{name}.test_root", "is this cohort's own root: the test patients would be the "
+                 "training patients")]
+    if {int(k): v for k, v in dev["label_names"].items()} != {int(k): v for k, v in test["label_names"].items()}:
+        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, names its labels "
+                 f"{test['label_names']}, not {dev['label_names']}")]
+    if sorted(dev["modalities"]) != sorted(test["modalities"]):
+        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, has modalities {test['modalities']}, "
+                 f"not {dev['modalities']}")]
+    return []
 
 
 def _locked_phantom(params: dict, name: str) -> Problems:
