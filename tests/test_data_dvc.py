@@ -84,7 +84,7 @@ def test_a_locked_test_cohort_may_be_another_cohorts_tree():
 def test_a_phantom_section_finds_its_generator_by_its_keys_not_its_name():
     from crossmodal.stages.data import cohort_generator
     from crossmodal.stages.data import phantom_generators
-    from crossmodal.stages.data import phantom_kind
+    from crossmodal.params.phantoms import phantom_kind
 
     params = with_cohort_tested_on_real_scans(load_params(REPO / "params.yaml"))
     kinds = {name: phantom_kind(section) for name, section in params["phantom"].items() if name != "pelvis_test"}

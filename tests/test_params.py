@@ -268,3 +268,16 @@ def test_part1_stages_read_their_studys_cohort(tmp_path, raw):
     lung = load_params(path, study="lung")
     assert evaluation_config(lung)["evaluate"]["class_names"] == ["lung_tumour"]
     assert resolved_analysis(lung)["secondary"] == ["AP50"]   # no second class in the lung cohort
+
+
+def test_a_phantom_section_of_any_name_is_checked_as_its_kind(tmp_path, raw):
+    # A fork's cohort names its own phantom section; its keys say which generator it is for.
+    data = copy.deepcopy(raw)
+    data["phantom"]["lung"] = copy.deepcopy(raw["phantom"]["pelvis_real_anatomy"])
+    assert load_params(write(tmp_path, data))["phantom"]["lung"] == raw["phantom"]["pelvis_real_anatomy"]
+    data["phantom"]["lung"]["seeed"] = 3
+    assert_rejected(tmp_path, data, "phantom.lung.seeed", "unknown key")
+    del data["phantom"]["lung"]["seeed"], data["phantom"]["lung"]["pet_margin_voxels"]
+    assert_rejected(tmp_path, data, "phantom.lung.pet_margin_voxels", "required key is missing")
+    data["phantom"]["lung"] = {**raw["phantom"]["pelvis_test"], "seed": "x"}   # a locked test cohort's section
+    assert_rejected(tmp_path, data, "phantom.lung.seed", "valid integer")

@@ -4,10 +4,14 @@ may start from (``real_data``)."""
 from __future__ import annotations
 
 from typing import Annotated
+from typing import Any
 from typing import Literal
 
 from pydantic import AfterValidator
+from pydantic import ConfigDict
+from pydantic import Discriminator
 from pydantic import Field
+from pydantic import Tag
 
 from crossmodal.params.value_types import Count
 from crossmodal.params.value_types import CountRange
@@ -234,7 +238,35 @@ class HybridDelineationsPhantom(Section):
     pet_margin_voxels: Count
 
 
+def phantom_kind(section: Any) -> str | None:
+    """Which generator a ``phantom.<cohort>`` section is for, by its keys (not its name, so a
+    fork's cohort needs no code): ``test`` (a locked test cohort's seed and size),
+    ``delineations`` (real ``cases``), ``hybrid`` (a real CT ``based_on`` a phantom),
+    ``skeleton`` (CT, MR and PET grids) or ``pelvis`` (the PET/CT phantom)."""
+    if not isinstance(section, dict):
+        return None
+    if set(section) <= {"seed", "n_patients"}:
+        return "test"
+    if "based_on" in section:
+        return "delineations" if "cases" in section else "hybrid"
+    return "skeleton" if "mr_size" in section else "pelvis"
+
+
+#: A phantom section of any name, checked as the kind its keys say (:func:`phantom_kind`).
+PhantomSection = Annotated[
+    Annotated[PelvisPhantom, Tag("pelvis")] | Annotated[TestPhantom, Tag("test")]
+    | Annotated[HybridPelvisPhantom, Tag("hybrid")] | Annotated[HybridDelineationsPhantom, Tag("delineations")]
+    | Annotated[SkeletonPhantom, Tag("skeleton")],
+    Discriminator(phantom_kind)]
+
+
 class Phantoms(Section):
+    """The embedded study's phantom sections by name; a section of another name (a fork's
+    cohort) is checked as the kind its keys say."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    __pydantic_extra__: dict[str, PhantomSection]
+
     pelvis: PelvisPhantom | None = None
     pelvis_test: TestPhantom | None = None
     pelvis_real_anatomy: HybridPelvisPhantom | None = None

@@ -26,6 +26,7 @@ import yaml
 
 import crossmodal.phantom
 from crossmodal.parallel import patient_workers
+from crossmodal.params.phantoms import phantom_kind
 
 DATA_DVC = "data.dvc"
 
@@ -35,17 +36,8 @@ def _dvc(*args: str) -> int:
     return subprocess.call([sys.executable, "-m", "dvc", *args], env=env)
 
 
-def phantom_kind(section: dict[str, Any]) -> str:
-    """Which generator a ``phantom.<cohort>`` section is for, by its keys (not its name, so a
-    fork's cohort needs no code): ``delineations`` (real ``cases``), ``hybrid`` (a real CT,
-    ``based_on`` a phantom), ``skeleton`` (CT, MR and PET grids) or ``pelvis`` (PET/CT)."""
-    if "based_on" in section:
-        return "delineations" if "cases" in section else "hybrid"
-    return "skeleton" if "mr_size" in section else "pelvis"
-
-
 def phantom_generators() -> dict:
-    """phantom kind (:func:`phantom_kind`) -> (generate(params, root, progress, jobs),
+    """phantom kind (:func:`~crossmodal.params.phantoms.phantom_kind`) -> (generate(params, root, progress, jobs),
     is_up_to_date(root, params))."""
     from crossmodal.phantom import hybrid_delineations
     from crossmodal.phantom import hybrid_pelvis
