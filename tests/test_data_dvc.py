@@ -75,6 +75,8 @@ def test_a_locked_test_cohort_may_be_another_cohorts_tree():
     assert "lung" in trees and "lung_test" not in trees  # made as lung_real_delineations, not regenerated
     assert trees.count("lung_real_delineations") == 1
     assert not [p for p in check(params) if p[0].startswith("cohort.lung")]  # no phantom.lung_test needed
+    params["cohort"]["lung"]["truth_dir"] = "sidecars"
+    assert "differs in truth_dir" in dict(check(params))["cohort.lung.test_root"]
     params["cohort"]["lung"]["label_names"] = {1: "lung_nodule"}
     assert "names its labels" in dict(check(params))["cohort.lung.test_root"]
     params["cohort"]["lung"]["test_root"] = params["cohort"]["lung"]["root"]

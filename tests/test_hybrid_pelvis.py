@@ -162,9 +162,13 @@ def test_structure_names_are_read_without_running_the_file(tmp_path):
 def test_every_hybrid_parameter_has_a_source_and_names_resolve():
     from crossmodal.params.phantoms import HybridPelvisPhantom
 
+    from crossmodal.params.phantoms import PelvisPhantom
+
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert set(params["phantom"]["pelvis_real_anatomy"]) <= set(HYBRID_PELVIS_PARAMETER_SOURCES)
-    assert set(HYBRID_PELVIS_PARAMETER_SOURCES) == set(HybridPelvisPhantom.model_fields)
+    # a source for each hybrid key; the based_on phantom's keys are sourced with that phantom
+    own = set(HybridPelvisPhantom.model_fields) - set(PelvisPhantom.model_fields) | {"seed", "n_patients"}
+    assert set(HYBRID_PELVIS_PARAMETER_SOURCES) == own
     broken = copy.deepcopy(params)
     broken["phantom"]["pelvis_real_anatomy"]["real_data"] = "nowhere"
     broken["phantom"]["pelvis_real_anatomy"]["based_on"] = "absent"
@@ -200,8 +204,11 @@ CHEST_TISSUES = {"air": [-2000.0, -900.0], "lung": [-900.0, -400.0], "fat": [-40
 
 @pytest.fixture(scope="module")
 def chest_params(tmp_path_factory) -> dict:
-    """A hybrid of the real chest CT configured as a fork would: HU classes only, the primary
-    within aerated lung, no nodes (every other value the pelvic phantom's)."""
+    """A hybrid of the real chest CT configured as a fork would (checked by the params schema):
+    HU classes only, the primary within aerated lung, smaller tumours, no nodes (every other
+    value the pelvic phantom's)."""
+    from crossmodal.params.phantoms import HybridPelvisPhantom
+
     params = load_params(REPO / "params.yaml")
     params["real_data"]["chest"] = {**params["real_data"]["totalsegmentator"], "files": CHEST_FILES}
     params = with_real_source(params, "chest", tmp_path_factory.mktemp("real") / "chest")
@@ -209,6 +216,7 @@ def chest_params(tmp_path_factory) -> dict:
                "hu_tissues": CHEST_TISSUES, "organ_suv": {"lung": [0.3, 0.6], "soft_tissue": [1.2, 2.0]},
                "primary_within": ["lung"], "primary_within_fraction": 0.9, "primary_hu_tissue": "muscle", "tumour_radius_mm": [6.0, 15.0],
                "tumour_abuts_bladder_probability": 0.0, "nodes": [0, 0], "pet_margin_voxels": 2}
+    HybridPelvisPhantom.model_validate(section)
     params["phantom"]["chest"] = section
     return phantom_params(params, "chest")
 

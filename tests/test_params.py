@@ -249,7 +249,11 @@ def test_a_study_problem_names_the_study(tmp_path, raw):
                     "not in cohort.lung_real_delineations.label_names")
     data = with_lung_study(raw)
     data["studies"]["lung"]["cohort"] = "lungs"
-    assert_rejected(tmp_path, data, "studies.lung.cohort", "'lungs' is not a cohort")
+    message = assert_rejected(tmp_path, data, "studies.lung.cohort", "'lungs' is not a cohort")
+    assert "split.fractions" not in message  # no second, false problem from the missing cohort
+    data = with_lung_study(raw)
+    del data["studies"]["lung"]["sections"]["detect"]["split"]   # the pelvic [train, val] for a cohort without a test set
+    assert_rejected(tmp_path, data, "detect.split.fractions", r"without a locked test cohort .*\(in study lung\)")
     data = with_lung_study(raw, ingest={"pseudonym_salt": "x"})
     assert_rejected(tmp_path, data, "studies.lung.sections.ingest", "unknown key")
     data = copy.deepcopy(raw)

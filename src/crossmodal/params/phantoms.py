@@ -12,6 +12,7 @@ from pydantic import ConfigDict
 from pydantic import Discriminator
 from pydantic import Field
 from pydantic import Tag
+from pydantic import create_model
 
 from crossmodal.params.value_types import Count
 from crossmodal.params.value_types import CountRange
@@ -194,7 +195,7 @@ class TestPhantom(Section):
     n_patients: PosInt
 
 
-class HybridPelvisPhantom(Section):
+class _HybridKeys(Section):
     """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`).
 
     The primary goes against the wall of ``primary_beside`` (real structures) or within the
@@ -220,6 +221,21 @@ class HybridPelvisPhantom(Section):
     node_tissues: list[Name] = []
     node_gap_mm: PosRange | None = None
     pet_margin_voxels: Count
+
+
+def _optional_phantom_keys(keys: type[Section]) -> dict[str, Any]:
+    """Every key of the PET/CT phantom that ``keys`` lacks, optional, with its own checks."""
+    def checked(field: Any) -> Any:
+        return Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+
+    return {name: (checked(field) | None, None)
+            for name, field in PelvisPhantom.model_fields.items() if name not in keys.model_fields}
+
+
+#: A hybrid section: its own keys, and any value of the phantom it is ``based_on`` (a fork's
+#: lesion sizes, SUVs, scanner), checked as that phantom checks it.
+HybridPelvisPhantom = create_model("HybridPelvisPhantom", __base__=_HybridKeys,
+                                   __doc__=_HybridKeys.__doc__, **_optional_phantom_keys(_HybridKeys))
 
 
 class HybridDelineationsPhantom(Section):
@@ -264,7 +280,7 @@ class Phantoms(Section):
     """The embedded study's phantom sections by name; a section of another name (a fork's
     cohort) is checked as the kind its keys say."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, PhantomSection]
 
     pelvis: PelvisPhantom | None = None

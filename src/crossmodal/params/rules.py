@@ -148,7 +148,7 @@ def _cohort_at(params: dict, root: str | None) -> str | None:
 
 def _tested_on_another(params: dict, name: str, other: str) -> Problems:
     """A locked test cohort that is another cohort's tree is read by this cohort's rules, so
-    its labels must mean the same and its modalities be the same."""
+    its labels must mean the same and its layout and modalities be the same."""
     dev, test = params["cohort"][name], params["cohort"][other]
     if other == name:
         return [(f"cohort.{name}.test_root", "is this cohort's own root: the test patients would be the "
@@ -156,10 +156,16 @@ def _tested_on_another(params: dict, name: str, other: str) -> Problems:
     if {int(k): v for k, v in dev["label_names"].items()} != {int(k): v for k, v in test["label_names"].items()}:
         return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, names its labels "
                  f"{test['label_names']}, not {dev['label_names']}")]
-    if sorted(dev["modalities"]) != sorted(test["modalities"]):
-        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, has modalities {test['modalities']}, "
-                 f"not {dev['modalities']}")]
+    differ = [key for key in TREE_RULES if dev.get(key) != test.get(key)]
+    if differ:
+        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, differs in {', '.join(differ)}: "
+                 "its tree is read by this cohort's rules")]
     return []
+
+
+#: What a cohort's tree is read by: a locked test cohort that is another cohort's tree agrees on each.
+TREE_RULES = ("modalities", "required_modalities", "label_modalities", "labels_dir", "truth_dir", "group_by",
+              "require_nonempty_label")
 
 
 def _locked_phantom(params: dict, name: str) -> Problems:
@@ -206,7 +212,9 @@ def _studies(params: dict) -> Problems:
 def _split(params: dict) -> Problems:
     """Two split fractions beside a locked test cohort, three without one."""
     name, cohort = _study_cohort(params)
-    locked = bool((cohort or {}).get("test_root"))
+    if cohort is None:
+        return []  # _studies names the missing cohort
+    locked = bool(cohort.get("test_root"))
     n = len(params["detect"]["split"]["fractions"])
     if locked and n != 2:
         return [("detect.split.fractions", f"with a locked test cohort (cohort.{name}.test_root) give "

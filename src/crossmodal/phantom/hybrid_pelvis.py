@@ -105,7 +105,8 @@ def structure_names(path: str | Path) -> dict[int, str]:
 def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
     """The real CT and structures of ``p['real_data']`` (files ``ct.nii.gz``,
     ``structures.nii.gz``, ``structure_names.py`` under its ``root``), reoriented to LPS and
-    cut to the z extent of ``crop_structures`` +- ``crop_margin_mm``."""
+    cut to the z extent of ``crop_structures`` +- ``crop_margin_mm``. A section naming no
+    structures reads the CT alone (no structure, every voxel classed by HU) and keeps it whole."""
     source = p["real_data"]
     root = Path(source["root"])
     # A CT without structures (a source that ships none) is classed by HU alone.
@@ -128,7 +129,7 @@ def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
     whole = RealPelvis(ct, sitk.GetArrayFromImage(structures), names, source)
     for key in STRUCTURE_KEYS:
         if p.get(key) and not whole.mask(list(p[key])).any():
-            raise ValueError(f"{root / 'structures.nii.gz'}: no voxel of phantom.pelvis_real_anatomy.{key} "
+            raise ValueError(f"{root / 'structures.nii.gz'}: no voxel of the hybrid phantom's {key} "
                              f"{list(p[key])}")
     if not p.get("crop_structures"):
         return whole
@@ -155,7 +156,7 @@ def tissue_classes(real: RealPelvis, p: dict[str, Any]) -> tuple[np.ndarray, lis
     wanted = [*(p.get("node_tissues") or []), *(p.get("primary_within") or [])]
     missing = [n for n in wanted if n not in names]
     if missing:
-        raise ValueError(f"phantom.pelvis_real_anatomy: activity classes {missing} (node_tissues, primary_within) "
+        raise ValueError(f"hybrid phantom: activity classes {missing} (node_tissues, primary_within) "
                          f"are not among hu_tissues or tissue_structures {names}")
     classes = hu_classes(sitk.GetArrayFromImage(real.ct), p["hu_tissues"])  # the hu_tissues come first in names
     for name, patterns in structures.items():
@@ -232,6 +233,9 @@ def _place_within(rng: np.random.Generator, tumour: Lesion, p: dict[str, Any], c
     vessels allowed); ``ValueError`` when no try fits."""
     inside = np.isin(classes, [names.index(n) for n in p["primary_within"]])
     candidates = points[inside]
+    if not len(candidates):
+        raise ValueError(f"hybrid phantom: no voxel of the real CT is in primary_within {p['primary_within']} "
+                         f"(hu_tissues {p['hu_tissues']})")
     fraction = float(p.get("primary_within_fraction", 0.9))
     for _ in range(_PLACEMENT_TRIES):
         centre = candidates[rng.integers(len(candidates))]
@@ -240,7 +244,7 @@ def _place_within(rng: np.random.Generator, tumour: Lesion, p: dict[str, Any], c
         if where.any() and inside[where].mean() >= fraction:
             trial.site = "within " + "/".join(p["primary_within"])
             return trial
-    raise ValueError(f"phantom.pelvis_real_anatomy: no place for a primary of radius "
+    raise ValueError(f"hybrid phantom: no place for a primary of radius "
                      f"{max(tumour.lobes[0].radii):.0f} mm with {fraction:.0%} of it in {p['primary_within']} "
                      f"after {_PLACEMENT_TRIES} tries")
 
@@ -261,7 +265,8 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
     masks = [lesion.contains(ct_points) for lesion in lesions]
     for lesion, inside in zip(lesions, masks):
         necrotic = lesion.necrotic_core.contains(ct_points) & inside if lesion.necrotic_core else np.zeros_like(inside)
-        base = p["hu"][p.get("primary_hu_tissue", "uterus") if lesion.kind == "tumour" else "muscle"] + lesion.ct_delta_hu
+        tissue = p.get("primary_hu_tissue", "uterus") if lesion.kind == "tumour" else "muscle"
+        base = p["hu"][tissue] + lesion.ct_delta_hu
         hu[inside] = np.where(necrotic[inside], p["hu"]["necrosis"], base)
         hu[inside] += rng.normal(0.0, p["ct_noise_hu"], int(inside.sum())).astype(np.float32)
         label[inside] = LABEL_TUMOUR if lesion.kind == "tumour" else LABEL_NODE
@@ -312,9 +317,10 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
 SEX_WORDS = {"M": "male", "F": "female", "O": "not stated by the source"}
 
 
-def real_anatomy_record(source: dict[str, Any], sex: str = "M") -> dict[str, Any]:
+def real_anatomy_record(source: dict[str, Any], sex: str = "M", *, structures: bool = True) -> dict[str, Any]:
     """What a hybrid patient's truth says is real and what is simulated."""
-    return {"real_anatomy": {"ct": "real", "pet": "simulated from the real structures",
+    pet = "simulated from the real structures" if structures else "simulated from the real CT's tissues by CT number"
+    return {"real_anatomy": {"ct": "real", "pet": pet,
                              "lesions": "simulated, inserted", "sex": SEX_WORDS[sex],
                              "source": f"{source['package']}=={source['version']}", "sha256": source["sha256"],
                              "licence": source["licence"], "citation": source["citation"]}}
@@ -328,7 +334,7 @@ def write_hybrid_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
     return write_petct_patient(
         simulate_hybrid_patient(index, p, seed=seed, real=_load_once(p)), p, root, seed=seed, sex=sex,
         descriptions=(f"CT {region} (real; lesions inserted)", "PET FDG AC (simulated from real anatomy)"),
-        truth=real_anatomy_record(p["real_data"], sex))
+        truth=real_anatomy_record(p["real_data"], sex, structures=_uses_structures(p)))
 
 
 _LOADED: dict[str, RealPelvis] = {}
@@ -336,8 +342,8 @@ _LOADED: dict[str, RealPelvis] = {}
 
 def _load_once(p: dict[str, Any]) -> RealPelvis:
     """The real anatomy of ``p``, loaded once per worker process."""
-    key = json.dumps([p["real_data"], p.get("crop_structures"), p.get("crop_margin_mm"),
-                      p.get("tissue_structures")], sort_keys=True)
+    key = json.dumps([p["real_data"], p.get("crop_structures"), p.get("crop_margin_mm"), _uses_structures(p)],
+                     sort_keys=True)
     if key not in _LOADED:
         _LOADED.clear()
         _LOADED[key] = load_real_pelvis(p)
