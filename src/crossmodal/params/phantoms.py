@@ -221,6 +221,7 @@ class _HybridKeys(Section):
     node_tissues: list[Name] = []
     node_gap_mm: PosRange | None = None
     pet_margin_voxels: Count
+    sources: dict[Name, Name] = {}           # the source of each value of the based_on phantom set here (data card)
 
 
 def _optional_phantom_keys(keys: type[Section]) -> dict[str, Any]:
