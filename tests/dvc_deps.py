@@ -201,8 +201,10 @@ def _params_paths(tree: ast.AST, root: str = "params") -> set[str]:
              for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
     found = set()
     for node in ast.walk(tree):
-        bound = isinstance(parent.get(node), ast.Assign) and _binds_alias(parent[node], parent)
-        if root == "params" and _is_study_cohort(node) and not bound:  # a bound name is an alias
+        if root == "params" and _is_study_cohort(node):
+            found.add("study.cohort")  # which cohort is the study's
+            if isinstance(parent.get(node), ast.Assign) and _binds_alias(parent[node], parent):
+                continue  # a bound name is an alias (_aliases)
             outer = node  # study_cohort(params)["a"] reads cohort.<the study's cohort>.a
             while isinstance(parent.get(outer), ast.Subscript) and parent[outer].value is outer:
                 outer = parent[outer]

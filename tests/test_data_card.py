@@ -343,3 +343,26 @@ def test_the_reference_table_lists_exactly_the_references_the_parameter_sources_
     assert set(table["citation"]) == cited and len(cited) >= 4
     assert WASSERTHAL_2023 not in cited  # cited by the hybrid cohort's sources only
     assert reference_table(None).empty
+
+
+def test_a_hybrid_sections_parameters_take_the_sources_of_where_each_value_comes_from():
+    from crossmodal.phantom.sources import HYBRID_PELVIS_PARAMETER_SOURCES
+    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
+    from crossmodal.phantom.sources import WASSERTHAL_2023
+
+    params = load_params(REPO / "params.yaml")
+    base, hybrid = params["phantom"]["pelvis"], dict(params["phantom"]["pelvis_real_anatomy"])
+    table = data_card.parameter_table(hybrid, base).set_index("parameter")
+    assert table.loc["crop_structures", "source"] == HYBRID_PELVIS_PARAMETER_SOURCES["crop_structures"]
+    assert table.loc["tumour_radius_mm", "source"] == PELVIS_PARAMETER_SOURCES["tumour_radius_mm"]  # the base's
+    assert table.loc["seed", "value"] == str(hybrid["seed"])  # its own value over the base's
+    assert table.loc["seed", "source"] == HYBRID_PELVIS_PARAMETER_SOURCES["seed"]
+    # A fork's section that sets a value of the base must say where that value comes from.
+    hybrid["tumour_radius_mm"] = [6.0, 15.0]
+    with pytest.raises(KeyError, match=r"the section's `sources`.*tumour_radius_mm"):
+        data_card.parameter_table(hybrid, base)
+    hybrid["sources"] = {"tumour_radius_mm": "our estimate: lung tumours of T1-T2 size"}
+    table = data_card.parameter_table(hybrid, base).set_index("parameter")
+    assert table.loc["tumour_radius_mm", "source"].startswith("our estimate: lung")
+    assert "sources" not in table.index
+    assert WASSERTHAL_2023 in set(data_card.reference_table(hybrid, base)["citation"])

@@ -53,3 +53,43 @@ def test_locked_test_cohort_is_its_own_tree_with_its_own_seed():
     assert test["seed"] != dev["seed"] and test["n_patients"] >= 100
     assert {k: v for k, v in test.items() if k not in ("seed", "n_patients")} == \
         {k: v for k, v in dev.items() if k not in ("seed", "n_patients")}
+
+
+def with_cohort_tested_on_real_scans(params: dict) -> dict:
+    """``params`` with a cohort ``lung`` (a simulated chest cohort) whose locked test cohort
+    is the real-delineation cohort's tree."""
+    import copy
+
+    params = copy.deepcopy(params)
+    real = params["cohort"]["lung_real_delineations"]
+    params["cohort"]["lung"] = {**real, "root": "data/lung-simulated", "test_root": real["root"]}
+    params["phantom"]["lung"] = copy.deepcopy(params["phantom"]["pelvis_real_anatomy"])
+    return params
+
+
+def test_a_locked_test_cohort_may_be_another_cohorts_tree():
+    from crossmodal.params.rules import check
+
+    params = with_cohort_tested_on_real_scans(load_params(REPO / "params.yaml"))
+    trees = [name for name, _, _ in input_trees(params)]
+    assert "lung" in trees and "lung_test" not in trees  # made as lung_real_delineations, not regenerated
+    assert trees.count("lung_real_delineations") == 1
+    assert not [p for p in check(params) if p[0].startswith("cohort.lung")]  # no phantom.lung_test needed
+    params["cohort"]["lung"]["truth_dir"] = "sidecars"
+    assert "differs in truth_dir" in dict(check(params))["cohort.lung.test_root"]
+    params["cohort"]["lung"]["label_names"] = {1: "lung_nodule"}
+    assert "names its labels" in dict(check(params))["cohort.lung.test_root"]
+    params["cohort"]["lung"]["test_root"] = params["cohort"]["lung"]["root"]
+    assert "own root" in dict(check(params))["cohort.lung.test_root"]
+
+
+def test_a_phantom_section_finds_its_generator_by_its_keys_not_its_name():
+    from crossmodal.stages.data import cohort_generator
+    from crossmodal.stages.data import phantom_generators
+    from crossmodal.params.phantoms import phantom_kind
+
+    params = with_cohort_tested_on_real_scans(load_params(REPO / "params.yaml"))
+    kinds = {name: phantom_kind(section) for name, section in params["phantom"].items() if name != "pelvis_test"}
+    assert kinds == {"pelvis": "pelvis", "pelvis_real_anatomy": "hybrid", "lung_real_delineations": "delineations",
+                     "skeleton": "skeleton", "lung": "hybrid"}
+    assert cohort_generator(params, "lung")[0] is phantom_generators()["hybrid"][0]

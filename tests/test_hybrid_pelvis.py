@@ -160,8 +160,15 @@ def test_structure_names_are_read_without_running_the_file(tmp_path):
 
 
 def test_every_hybrid_parameter_has_a_source_and_names_resolve():
+    from crossmodal.params.phantoms import HybridPelvisPhantom
+
+    from crossmodal.params.phantoms import PelvisPhantom
+
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert set(HYBRID_PELVIS_PARAMETER_SOURCES) == set(params["phantom"]["pelvis_real_anatomy"])
+    assert set(params["phantom"]["pelvis_real_anatomy"]) <= set(HYBRID_PELVIS_PARAMETER_SOURCES)
+    # a source for each hybrid key; the based_on phantom's keys are sourced with that phantom
+    own = set(HybridPelvisPhantom.model_fields) - set(PelvisPhantom.model_fields) - {"sources"} | {"seed", "n_patients"}
+    assert set(HYBRID_PELVIS_PARAMETER_SOURCES) == own
     broken = copy.deepcopy(params)
     broken["phantom"]["pelvis_real_anatomy"]["real_data"] = "nowhere"
     broken["phantom"]["pelvis_real_anatomy"]["based_on"] = "absent"
@@ -170,3 +177,89 @@ def test_every_hybrid_parameter_has_a_source_and_names_resolve():
     problems = dict(check({**broken, "profile": "default"}))
     assert "'nowhere' not in real_data" in problems["phantom.pelvis_real_anatomy.real_data"]
     assert "not a phantom section of its own" in problems["phantom.pelvis_real_anatomy.based_on"]
+
+
+def test_a_primary_has_one_site_and_nodes_beside_structures_have_their_tissues():
+    from crossmodal.params.rules import check
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for change, key, rule in [
+            ({"primary_within": ["fat"]}, "primary_beside", "exactly one of primary_beside"),
+            ({"primary_beside": []}, "primary_beside", "exactly one of primary_beside"),
+            ({"node_tissues": []}, "node_beside", "need node_tissues and node_gap_mm")]:
+        broken = copy.deepcopy(params)
+        broken["phantom"]["pelvis_real_anatomy"].update(change)
+        problems = dict(check({**broken, "profile": "default", "study": {"name": "pelvis", "cohort": "pelvis"}}))
+        assert rule in problems[f"phantom.pelvis_real_anatomy.{key}"], change
+
+
+# ----------------------------------------------------------- a real CT of another region
+
+
+#: A real chest CT of the same source distribution (1.5 mm, no structures shipped with it).
+CHEST_FILES = {"ct.nii.gz": "tests/reference_files/aorta_report/example_ct.nii.gz", "LICENSE": "LICENSE"}
+CHEST_TISSUES = {"air": [-2000.0, -900.0], "lung": [-900.0, -400.0], "fat": [-400.0, -30.0],
+                 "soft_tissue": [-30.0, 150.0], "bone": [150.0, 5000.0]}
+
+
+@pytest.fixture(scope="module")
+def chest_params(tmp_path_factory) -> dict:
+    """A hybrid of the real chest CT configured as a fork would (checked by the params schema):
+    HU classes only, the primary within aerated lung, smaller tumours, no nodes (every other
+    value the pelvic phantom's)."""
+    from crossmodal.params.phantoms import HybridPelvisPhantom
+
+    params = load_params(REPO / "params.yaml")
+    params["real_data"]["chest"] = {**params["real_data"]["totalsegmentator"], "files": CHEST_FILES}
+    params = with_real_source(params, "chest", tmp_path_factory.mktemp("real") / "chest")
+    section = {"based_on": "pelvis", "real_data": "chest", "seed": 7, "n_patients": 3, "sex": "O", "region": "chest",
+               "hu_tissues": CHEST_TISSUES, "organ_suv": {"lung": [0.3, 0.6], "soft_tissue": [1.2, 2.0]},
+               "primary_within": ["lung"], "primary_within_fraction": 0.9, "primary_hu_tissue": "muscle", "tumour_radius_mm": [6.0, 15.0],
+               "tumour_abuts_bladder_probability": 0.0, "nodes": [0, 0], "pet_margin_voxels": 2}
+    HybridPelvisPhantom.model_validate(section)
+    params["phantom"]["chest"] = section
+    return phantom_params(params, "chest")
+
+
+def test_a_chest_ct_without_structures_takes_a_primary_within_the_lung(chest_params):
+    real = hybrid.load_real_pelvis(chest_params)
+    original = sitk.DICOMOrient(sitk.ReadImage(str(Path(chest_params["real_data"]["root"]) / "ct.nii.gz"),
+                                               sitk.sitkFloat32), "LPS")
+    assert real.ct.GetSize() == original.GetSize() and not real.structures.any()  # the whole CT, HU classes only
+    hu = sitk.GetArrayFromImage(real.ct)
+    lung = (hu >= -900) & (hu < -400)
+    sites = set()
+    for index in range(3):
+        patient = hybrid.simulate_hybrid_patient(index, chest_params, seed=chest_params["seed"], real=real)
+        ct, label = sitk.GetArrayFromImage(patient.ct_hu), sitk.GetArrayFromImage(patient.label)
+        assert np.array_equal(ct[label == 0], hu[label == 0])  # real voxels untouched
+        tumour = label == LABEL_TUMOUR
+        assert tumour.any() and not (label == LABEL_NODE).any()  # one primary, no nodes
+        assert lung[tumour].mean() >= chest_params["primary_within_fraction"]  # in aerated lung
+        assert np.median(ct[tumour]) > -100  # solid: soft-tissue CT numbers where the lung was air
+        (lesion,) = patient.lesions
+        assert lesion["site"] == "within lung" and patient.organs == {}
+        # PET on the CT grid through the recorded misregistration: the tumour is hot in cold lung
+        pet = sitk.GetArrayFromImage(sitk.Resample(patient.pet_suv, patient.ct_hu,
+                                                   transform_from_dict(patient.pet_to_ct_truth), sitk.sitkLinear))
+        assert np.median(pet[tumour]) > 3 * np.median(pet[lung & (label == 0)])
+        sites.add(tuple(np.round(lesion["centroid_mm"])))
+    assert len(sites) == 3  # another place in every patient
+
+
+def test_a_chest_hybrid_is_written_with_its_sex_and_region(chest_params, tmp_path):
+    root = hybrid.generate_hybrid_pelvis_cohort({**chest_params, "n_patients": 1}, tmp_path / "chest")
+    (truth,) = [json.loads(f.read_text()) for f in (root / "truth").glob("*.json")]
+    assert truth["real_anatomy"]["sex"] == "not stated by the source"
+    import pydicom
+
+    ct_file = next(p for p in root.rglob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT")
+    header = pydicom.dcmread(ct_file, stop_before_pixels=True)
+    assert header.SeriesDescription == "CT chest (real; lesions inserted)" and header.PatientSex == "O"
+
+
+def test_a_primary_with_no_room_in_its_tissue_is_refused_naming_it(chest_params):
+    real = hybrid.load_real_pelvis(chest_params)
+    huge = {**chest_params, "tumour_radius_mm": [150.0, 150.0]}
+    with pytest.raises(ValueError, match=r"no place for a primary .* in \['lung'\]"):
+        hybrid.simulate_hybrid_patient(0, huge, seed=1, real=real)

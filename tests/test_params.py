@@ -249,7 +249,11 @@ def test_a_study_problem_names_the_study(tmp_path, raw):
                     "not in cohort.lung_real_delineations.label_names")
     data = with_lung_study(raw)
     data["studies"]["lung"]["cohort"] = "lungs"
-    assert_rejected(tmp_path, data, "studies.lung.cohort", "'lungs' is not a cohort")
+    message = assert_rejected(tmp_path, data, "studies.lung.cohort", "'lungs' is not a cohort")
+    assert "split.fractions" not in message  # no second, false problem from the missing cohort
+    data = with_lung_study(raw)
+    del data["studies"]["lung"]["sections"]["detect"]["split"]   # the pelvic [train, val] for a cohort without a test set
+    assert_rejected(tmp_path, data, "detect.split.fractions", r"without a locked test cohort .*\(in study lung\)")
     data = with_lung_study(raw, ingest={"pseudonym_salt": "x"})
     assert_rejected(tmp_path, data, "studies.lung.sections.ingest", "unknown key")
     data = copy.deepcopy(raw)
@@ -268,3 +272,16 @@ def test_part1_stages_read_their_studys_cohort(tmp_path, raw):
     lung = load_params(path, study="lung")
     assert evaluation_config(lung)["evaluate"]["class_names"] == ["lung_tumour"]
     assert resolved_analysis(lung)["secondary"] == ["AP50"]   # no second class in the lung cohort
+
+
+def test_a_phantom_section_of_any_name_is_checked_as_its_kind(tmp_path, raw):
+    # A fork's cohort names its own phantom section; its keys say which generator it is for.
+    data = copy.deepcopy(raw)
+    data["phantom"]["lung"] = copy.deepcopy(raw["phantom"]["pelvis_real_anatomy"])
+    assert load_params(write(tmp_path, data))["phantom"]["lung"] == raw["phantom"]["pelvis_real_anatomy"]
+    data["phantom"]["lung"]["seeed"] = 3
+    assert_rejected(tmp_path, data, "phantom.lung.seeed", "unknown key")
+    del data["phantom"]["lung"]["seeed"], data["phantom"]["lung"]["pet_margin_voxels"]
+    assert_rejected(tmp_path, data, "phantom.lung.pet_margin_voxels", "required key is missing")
+    data["phantom"]["lung"] = {**raw["phantom"]["pelvis_test"], "seed": "x"}   # a locked test cohort's section
+    assert_rejected(tmp_path, data, "phantom.lung.seed", "valid integer")

@@ -129,7 +129,8 @@ display(book_table(problems, name="tbl-ingest-problems",
 # on the phantom test the pipeline and the direction of effects, not clinical performance.
 
 # %% tags=["hide-input"]
-display(book_table(phantom_card(params["phantom"][params["study"]["cohort"]]), name="tbl-phantom-card",
+# (empty for a cohort of your own DICOM: no phantom section)
+display(book_table(phantom_card(params["phantom"].get(params["study"]["cohort"]) or {}), name="tbl-phantom-card",
                    caption="The pelvic phantom's parameters, profile applied: every simulated phenomenon's setting "
                            "(ranges are sampled per patient).",
                    stage=f"ingest_{study}", built_by=phantom_card, params=[f"phantom.{params['study']['cohort']}"], data=params_path))

@@ -128,6 +128,7 @@ def validate_params(raw: Any, path: str | Path = "params.yaml") -> tuple[dict, d
         problems.append(("studies", "must map at least one study name -> {cohort, sections}"))
         raise ParamsError(path, problems)
     reported = set()  # problems already listed, so that each is named once
+    first = next(iter(studies))
     for study, sections in studies.items():
         for name, override in profiles.items():
             merged = deep_merge(with_study(base, study), override)
@@ -138,6 +139,8 @@ def validate_params(raw: Any, path: str | Path = "params.yaml") -> tuple[dict, d
                     where, shown = f"studies.{study}.sections.{key}", rule
                 else:
                     where, shown = key, f"{rule} (with profile {name})" if override else rule
+                    if study != first:  # a base value wrong only for another study's cohort
+                        shown += f" (in study {study})"
                 if (where, rule) not in reported:
                     reported.add((where, rule))
                     problems.append((where, shown))

@@ -4,9 +4,15 @@ may start from (``real_data``)."""
 from __future__ import annotations
 
 from typing import Annotated
+from typing import Any
+from typing import Literal
 
 from pydantic import AfterValidator
+from pydantic import ConfigDict
+from pydantic import Discriminator
 from pydantic import Field
+from pydantic import Tag
+from pydantic import create_model
 
 from crossmodal.params.value_types import Count
 from crossmodal.params.value_types import CountRange
@@ -189,23 +195,48 @@ class TestPhantom(Section):
     n_patients: PosInt
 
 
-class HybridPelvisPhantom(Section):
-    """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`)."""
+class _HybridKeys(Section):
+    """A real CT with simulated PET and inserted lesions (:mod:`crossmodal.phantom.hybrid_pelvis`).
+
+    The primary goes against the wall of ``primary_beside`` (real structures) or within the
+    ``primary_within`` activity classes (e.g. aerated lung); nodes go beside ``node_beside``
+    (none where it is empty). Without any structure key the CT needs no structures file."""
 
     based_on: Name  # the phantom section every other value comes from
-    real_data: Name  # the real_data entry holding the CT and its structures
+    real_data: Name  # the real_data entry holding the CT (and its structures, if any)
     seed: Seed
     n_patients: PosInt
-    crop_structures: Annotated[list[Name], Field(min_length=1)]
-    crop_margin_mm: NonNeg
+    sex: Literal["M", "F", "O"] = "M"        # the real patient's, as the source states it
+    region: Name = "abdomen-pelvis"          # the CT series description's body region
+    crop_structures: list[Name] = []         # z range: their extent + margin; [] = the whole CT
+    crop_margin_mm: NonNeg = 0.0
     hu_tissues: Annotated[dict[Name, Range], Field(min_length=1)]
-    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]]
-    organ_suv: dict[Name, PosRange]
-    primary_beside: Annotated[list[Name], Field(min_length=1)]
-    node_beside: Annotated[list[Name], Field(min_length=1)]
-    node_tissues: Annotated[list[Name], Field(min_length=1)]
-    node_gap_mm: PosRange
+    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]] = {}
+    organ_suv: dict[Name, PosRange] = {}
+    primary_beside: list[Name] = []
+    primary_within: list[Name] = []
+    primary_within_fraction: Fraction = 0.9  # share of the primary's voxels in primary_within
+    primary_hu_tissue: Name = "uterus"       # the phantom hu entry a primary's CT value starts from
+    node_beside: list[Name] = []
+    node_tissues: list[Name] = []
+    node_gap_mm: PosRange | None = None
     pet_margin_voxels: Count
+    sources: dict[Name, Name] = {}           # the source of each value of the based_on phantom set here (data card)
+
+
+def _optional_phantom_keys(keys: type[Section]) -> dict[str, Any]:
+    """Every key of the PET/CT phantom that ``keys`` lacks, optional, with its own checks."""
+    def checked(field: Any) -> Any:
+        return Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+
+    return {name: (checked(field) | None, None)
+            for name, field in PelvisPhantom.model_fields.items() if name not in keys.model_fields}
+
+
+#: A hybrid section: its own keys, and any value of the phantom it is ``based_on`` (a fork's
+#: lesion sizes, SUVs, scanner), checked as that phantom checks it.
+HybridPelvisPhantom = create_model("HybridPelvisPhantom", __base__=_HybridKeys,
+                                   __doc__=_HybridKeys.__doc__, **_optional_phantom_keys(_HybridKeys))
 
 
 class HybridDelineationsPhantom(Section):
@@ -224,7 +255,35 @@ class HybridDelineationsPhantom(Section):
     pet_margin_voxels: Count
 
 
+def phantom_kind(section: Any) -> str | None:
+    """Which generator a ``phantom.<cohort>`` section is for, by its keys (not its name, so a
+    fork's cohort needs no code): ``test`` (a locked test cohort's seed and size),
+    ``delineations`` (real ``cases``), ``hybrid`` (a real CT ``based_on`` a phantom),
+    ``skeleton`` (CT, MR and PET grids) or ``pelvis`` (the PET/CT phantom)."""
+    if not isinstance(section, dict):
+        return None
+    if set(section) <= {"seed", "n_patients"}:
+        return "test"
+    if "based_on" in section:
+        return "delineations" if "cases" in section else "hybrid"
+    return "skeleton" if "mr_size" in section else "pelvis"
+
+
+#: A phantom section of any name, checked as the kind its keys say (:func:`phantom_kind`).
+PhantomSection = Annotated[
+    Annotated[PelvisPhantom, Tag("pelvis")] | Annotated[TestPhantom, Tag("test")]
+    | Annotated[HybridPelvisPhantom, Tag("hybrid")] | Annotated[HybridDelineationsPhantom, Tag("delineations")]
+    | Annotated[SkeletonPhantom, Tag("skeleton")],
+    Discriminator(phantom_kind)]
+
+
 class Phantoms(Section):
+    """The embedded study's phantom sections by name; a section of another name (a fork's
+    cohort) is checked as the kind its keys say."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, PhantomSection]
+
     pelvis: PelvisPhantom | None = None
     pelvis_test: TestPhantom | None = None
     pelvis_real_anatomy: HybridPelvisPhantom | None = None

@@ -98,7 +98,21 @@ def _hybrid_phantoms(params: dict) -> Problems:
         if "tissue_suv" in section:
             problems.append((f"phantom.{name}.tissue_suv", _missing(list(section["hu_tissues"]), list(section["tissue_suv"]),
                                                                    "tissue_suv")))
+        if "cases" not in section:
+            problems += _lesion_sites(name, section)
     return [(key, problem) for key, problem in problems if problem]
+
+
+def _lesion_sites(name: str, section: dict) -> Problems:
+    """A hybrid's primary has one site (beside structures or within tissue classes); nodes
+    beside structures need the tissues they may displace and their gap to the structure."""
+    problems = []
+    if bool(section.get("primary_beside")) == bool(section.get("primary_within")):
+        problems.append((f"phantom.{name}.primary_beside", "give exactly one of primary_beside (structures) and "
+                                                           "primary_within (activity classes)"))
+    if section.get("node_beside") and not (section.get("node_tissues") and section.get("node_gap_mm")):
+        problems.append((f"phantom.{name}.node_beside", "nodes beside structures need node_tissues and node_gap_mm"))
+    return problems
 
 
 def _missing(names, known, what: str) -> str | None:
@@ -119,9 +133,39 @@ def _cohorts(params: dict) -> Problems:
                              f"must name each of {key}.modalities {modalities}, got {sorted(names)}"))
         if source["source"] == "phantom" and params["phantom"].get(name) is None:
             problems.append((f"{key}.source", f"'phantom' needs a phantom.{name} section"))
-        if source["source"] == "phantom" and source.get("test_root"):
+        tested_on = _cohort_at(params, source.get("test_root"))
+        if tested_on is not None:
+            problems += _tested_on_another(params, name, tested_on)
+        elif source["source"] == "phantom" and source.get("test_root"):
             problems += _locked_phantom(params, name)
     return problems
+
+
+def _cohort_at(params: dict, root: str | None) -> str | None:
+    """The cohort whose ``root`` is ``root`` (a locked test cohort may be another cohort's tree)."""
+    return next((name for name, source in params["cohort"].items() if root and source["root"] == root), None)
+
+
+def _tested_on_another(params: dict, name: str, other: str) -> Problems:
+    """A locked test cohort that is another cohort's tree is read by this cohort's rules, so
+    its labels must mean the same and its layout and modalities be the same."""
+    dev, test = params["cohort"][name], params["cohort"][other]
+    if other == name:
+        return [(f"cohort.{name}.test_root", "is this cohort's own root: the test patients would be the "
+                 "training patients")]
+    if {int(k): v for k, v in dev["label_names"].items()} != {int(k): v for k, v in test["label_names"].items()}:
+        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, names its labels "
+                 f"{test['label_names']}, not {dev['label_names']}")]
+    differ = [key for key in TREE_RULES if dev.get(key) != test.get(key)]
+    if differ:
+        return [(f"cohort.{name}.test_root", f"cohort.{other}, tested on, differs in {', '.join(differ)}: "
+                 "its tree is read by this cohort's rules")]
+    return []
+
+
+#: What a cohort's tree is read by: a locked test cohort that is another cohort's tree agrees on each.
+TREE_RULES = ("modalities", "required_modalities", "label_modalities", "labels_dir", "truth_dir", "group_by",
+              "require_nonempty_label")
 
 
 def _locked_phantom(params: dict, name: str) -> Problems:
@@ -168,7 +212,9 @@ def _studies(params: dict) -> Problems:
 def _split(params: dict) -> Problems:
     """Two split fractions beside a locked test cohort, three without one."""
     name, cohort = _study_cohort(params)
-    locked = bool((cohort or {}).get("test_root"))
+    if cohort is None:
+        return []  # _studies names the missing cohort
+    locked = bool(cohort.get("test_root"))
     n = len(params["detect"]["split"]["fractions"])
     if locked and n != 2:
         return [("detect.split.fractions", f"with a locked test cohort (cohort.{name}.test_root) give "

@@ -415,6 +415,8 @@ class StudySections(Section):
 
 
 class Study(Section):
+    """One Part 1 study: its development cohort and the section entries it replaces."""
+
     cohort: Name                      # a key of ``cohort``: the study's development cohort
     sections: StudySections = StudySections()
 

@@ -23,6 +23,12 @@ real PET/CT with lesion labels can be fetched here, so each hybrid patient is:
   phantom's scanner (:func:`~crossmodal.phantom.pelvis.scan_pet`: PSF, PET grid,
   counting noise) and its rigid misregistration, centred on the CT.
 
+The same generator serves a real CT of another region (a fork's cohort): without
+structures (no ``tissue_structures`` or structure keys) every voxel is classed by HU, the
+whole CT is kept, the primary is placed within ``primary_within`` classes (at least
+``primary_within_fraction`` of it; e.g. aerated lung) with the CT number of
+``primary_hu_tissue``, and no node is inserted unless ``node_beside`` names structures.
+
 Each patient is seeded by ``(seed, index)``: the same real anatomy, other lesions, PET
 noise and misregistration. Every value without a source of its own is the phantom's
 (``phantom.pelvis``); the sources of the hybrid's own values are
@@ -99,27 +105,34 @@ def structure_names(path: str | Path) -> dict[int, str]:
 def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
     """The real CT and structures of ``p['real_data']`` (files ``ct.nii.gz``,
     ``structures.nii.gz``, ``structure_names.py`` under its ``root``), reoriented to LPS and
-    cut to the z extent of ``crop_structures`` +- ``crop_margin_mm``."""
+    cut to the z extent of ``crop_structures`` +- ``crop_margin_mm``. A section naming no
+    structures reads the CT alone (no structure, every voxel classed by HU) and keeps it whole."""
     source = p["real_data"]
     root = Path(source["root"])
-    for name in ("ct.nii.gz", "structures.nii.gz", "structure_names.py"):
+    # A CT without structures (a source that ships none) is classed by HU alone.
+    needed = ["ct.nii.gz"] + (["structures.nii.gz", "structure_names.py"] if _uses_structures(p) else [])
+    for name in needed:
         if not (root / name).exists():
             raise FileNotFoundError(f"{root / name}: missing; `crossmodal data` fetches real_data first")
     ct = sitk.DICOMOrient(sitk.ReadImage(str(root / "ct.nii.gz"), sitk.sitkFloat32), "LPS")
-    structures = sitk.DICOMOrient(sitk.ReadImage(str(root / "structures.nii.gz")), "LPS")
     if not np.allclose(ct.GetDirection(), np.eye(3).ravel()):
         raise ValueError(f"{root / 'ct.nii.gz'}: an oblique CT (direction {ct.GetDirection()}); the hybrid "
                          "cohort needs axis-aligned slices")
+    if not _uses_structures(p):
+        return RealPelvis(ct, np.zeros(sitk.GetArrayViewFromImage(ct).shape, dtype=np.uint8), {}, source)
+    structures = sitk.DICOMOrient(sitk.ReadImage(str(root / "structures.nii.gz")), "LPS")
     if ct.GetSize() != structures.GetSize() or not (np.allclose(ct.GetOrigin(), structures.GetOrigin())
                                                     and np.allclose(ct.GetSpacing(), structures.GetSpacing())
                                                     and np.allclose(ct.GetDirection(), structures.GetDirection())):
         raise ValueError(f"{root}: ct.nii.gz and structures.nii.gz are not on one grid")
     names = structure_names(root / "structure_names.py")
     whole = RealPelvis(ct, sitk.GetArrayFromImage(structures), names, source)
-    for key in ("crop_structures", "primary_beside", "node_beside"):
-        if not whole.mask(list(p[key])).any():
-            raise ValueError(f"{root / 'structures.nii.gz'}: no voxel of phantom.pelvis_real_anatomy.{key} "
+    for key in STRUCTURE_KEYS:
+        if p.get(key) and not whole.mask(list(p[key])).any():
+            raise ValueError(f"{root / 'structures.nii.gz'}: no voxel of the hybrid phantom's {key} "
                              f"{list(p[key])}")
+    if not p.get("crop_structures"):
+        return whole
     slices = np.flatnonzero(whole.mask(list(p["crop_structures"])).any(axis=(1, 2)))
     margin = int(np.ceil(float(p["crop_margin_mm"]) / ct.GetSpacing()[2]))
     z0, z1 = max(0, slices[0] - margin), min(ct.GetSize()[2], slices[-1] + margin + 1)
@@ -127,16 +140,26 @@ def load_real_pelvis(p: dict[str, Any]) -> RealPelvis:
     return RealPelvis(cut, whole.structures[z0:z1].copy(), names, source)
 
 
+#: The keys naming real structures; a section with none of them needs no structures file.
+STRUCTURE_KEYS = ("crop_structures", "primary_beside", "node_beside")
+
+
+def _uses_structures(p: dict[str, Any]) -> bool:
+    return bool(p.get("tissue_structures")) or any(p.get(key) for key in STRUCTURE_KEYS)
+
+
 def tissue_classes(real: RealPelvis, p: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
     """Each CT voxel's activity class: ``hu_tissues`` by HU, then ``tissue_structures`` by
     structure (later entries win). Returns the class index array and the class names."""
-    names = list(p["hu_tissues"]) + [n for n in p["tissue_structures"] if n not in p["hu_tissues"]]
-    missing = [n for n in (*p["node_tissues"], "bladder") if n not in names]
+    structures = p.get("tissue_structures") or {}
+    names = list(p["hu_tissues"]) + [n for n in structures if n not in p["hu_tissues"]]
+    wanted = [*(p.get("node_tissues") or []), *(p.get("primary_within") or [])]
+    missing = [n for n in wanted if n not in names]
     if missing:
-        raise ValueError(f"phantom.pelvis_real_anatomy: activity classes {missing} (node_tissues, the bladder) "
+        raise ValueError(f"hybrid phantom: activity classes {missing} (node_tissues, primary_within) "
                          f"are not among hu_tissues or tissue_structures {names}")
     classes = hu_classes(sitk.GetArrayFromImage(real.ct), p["hu_tissues"])  # the hu_tissues come first in names
-    for name, patterns in p["tissue_structures"].items():
+    for name, patterns in structures.items():
         classes[real.mask(list(patterns))] = names.index(name)
     return classes, names
 
@@ -168,18 +191,24 @@ def _lower_posterior_wall(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis, classes: np.ndarray,
                    names: list[str], points: np.ndarray) -> list[Lesion]:
-    """The primary mass at the bladder base and the nodes beside the real vessels (see the
-    module doc); a node that finds no free soft tissue or fat in its tries is dropped."""
+    """The primary mass (at the wall of ``primary_beside``, or within the ``primary_within``
+    classes) and the nodes beside the ``node_beside`` structures (see the module doc); a
+    node that finds no free ``node_tissues`` voxels in its tries is dropped."""
     tumour = sample_tumour(rng, p, 0.0)
-    wall = _lower_posterior_wall(real.mask(list(p["primary_beside"])), points)
-    # Behind the wall by most of its own depth, so it presses on it; the jitter is the
-    # phantom's own tumour position jitter (sample_tumour: +-8 mm across, +-6 mm along z).
-    centre = wall + np.array([rng.uniform(-8, 8), 0.6 * tumour.lobes[0].radii[1], rng.uniform(-6, 6)])
-    move_lesion(tumour, centre - np.asarray(tumour.lobes[0].centre))
-    tumour.site = f"{p['primary_beside'][0]} base (posterior wall)"
+    if p.get("primary_within"):
+        tumour = _place_within(rng, tumour, p, classes, names, points)
+    else:
+        wall = _lower_posterior_wall(real.mask(list(p["primary_beside"])), points)
+        # Behind the wall by most of its own depth, so it presses on it; the jitter is the
+        # phantom's own tumour position jitter (sample_tumour: +-8 mm across, +-6 mm along z).
+        centre = wall + np.array([rng.uniform(-8, 8), 0.6 * tumour.lobes[0].radii[1], rng.uniform(-6, 6)])
+        move_lesion(tumour, centre - np.asarray(tumour.lobes[0].centre))
+        tumour.site = f"{p['primary_beside'][0]} base (posterior wall)"
+    lesions, taken = [tumour], tumour.contains(points)  # voxels a placed lesion holds
+    if not p.get("node_beside"):
+        return lesions
     vessels = points[real.mask(list(p["node_beside"]))]
     free = [names.index(n) for n in p["node_tissues"]]
-    lesions, taken = [tumour], tumour.contains(points)  # voxels a placed lesion holds
     for node in sample_nodes(rng, p, 0.0, 0.0):
         radius = max(node.lobes[0].radii)
         for _ in range(_PLACEMENT_TRIES):
@@ -195,6 +224,29 @@ def insert_lesions(rng: np.random.Generator, p: dict[str, Any], real: RealPelvis
                 taken |= where
                 break
     return lesions
+
+
+def _place_within(rng: np.random.Generator, tumour: Lesion, p: dict[str, Any], classes: np.ndarray,
+                  names: list[str], points: np.ndarray) -> Lesion:
+    """``tumour`` moved to a random voxel of the ``primary_within`` classes such that at least
+    ``primary_within_fraction`` of it lies in them (a lung tumour in aerated lung, its
+    vessels allowed); ``ValueError`` when no try fits."""
+    inside = np.isin(classes, [names.index(n) for n in p["primary_within"]])
+    candidates = points[inside]
+    if not len(candidates):
+        raise ValueError(f"hybrid phantom: no voxel of the real CT is in primary_within {p['primary_within']} "
+                         f"(hu_tissues {p['hu_tissues']})")
+    fraction = float(p.get("primary_within_fraction", 0.9))
+    for _ in range(_PLACEMENT_TRIES):
+        centre = candidates[rng.integers(len(candidates))]
+        trial = move_lesion(replace(tumour), centre - np.asarray(tumour.lobes[0].centre))
+        where = trial.contains(points)
+        if where.any() and inside[where].mean() >= fraction:
+            trial.site = "within " + "/".join(p["primary_within"])
+            return trial
+    raise ValueError(f"hybrid phantom: no place for a primary of radius "
+                     f"{max(tumour.lobes[0].radii):.0f} mm with {fraction:.0%} of it in {p['primary_within']} "
+                     f"after {_PLACEMENT_TRIES} tries")
 
 
 def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
@@ -213,7 +265,8 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
     masks = [lesion.contains(ct_points) for lesion in lesions]
     for lesion, inside in zip(lesions, masks):
         necrotic = lesion.necrotic_core.contains(ct_points) & inside if lesion.necrotic_core else np.zeros_like(inside)
-        base = p["hu"]["uterus" if lesion.kind == "tumour" else "muscle"] + lesion.ct_delta_hu
+        tissue = p.get("primary_hu_tissue", "uterus") if lesion.kind == "tumour" else "muscle"
+        base = p["hu"][tissue] + lesion.ct_delta_hu
         hu[inside] = np.where(necrotic[inside], p["hu"]["necrosis"], base)
         hu[inside] += rng.normal(0.0, p["ct_noise_hu"], int(inside.sum())).astype(np.float32)
         label[inside] = LABEL_TUMOUR if lesion.kind == "tumour" else LABEL_NODE
@@ -249,20 +302,26 @@ def simulate_hybrid_patient(index: int, p: dict[str, Any], *, seed: int,
                              "volume_ml": float(mask.sum()) * voxel_ml,
                              "centroid_mm": ct_points[mask].mean(axis=0).tolist(), "site": lesion.site,
                              "inserted": True})
-    bladder = ct_points[real.mask(list(p["primary_beside"]))]
+    organs = {}
+    if p.get("primary_beside") and "bladder" in names:
+        bladder = ct_points[real.mask(list(p["primary_beside"]))]
+        organs["bladder"] = {"z_range_mm": [float(bladder[:, 2].min()), float(bladder[:, 2].max())],
+                             "suv": float(suv_of_class[names.index("bladder")])}
     return SimulatedPatient(
         index=index, ct_hu=ct_image, pet_suv=pet, label=label_image,
-        pet_to_ct_truth=transform_to_dict(ct_to_pet), lesions=lesion_truth,
-        organs={"bladder": {"z_range_mm": [float(bladder[:, 2].min()), float(bladder[:, 2].max())],
-                            "suv": float(suv_of_class[names.index("bladder")])}},
+        pet_to_ct_truth=transform_to_dict(ct_to_pet), lesions=lesion_truth, organs=organs,
         demographics=sample_demographics(rng, p),
     )
 
 
-def real_anatomy_record(source: dict[str, Any]) -> dict[str, Any]:
+SEX_WORDS = {"M": "male", "F": "female", "O": "not stated by the source"}
+
+
+def real_anatomy_record(source: dict[str, Any], sex: str = "M", *, structures: bool = True) -> dict[str, Any]:
     """What a hybrid patient's truth says is real and what is simulated."""
-    return {"real_anatomy": {"ct": "real", "pet": "simulated from the real structures",
-                             "lesions": "simulated, inserted", "sex": "male",
+    pet = "simulated from the real structures" if structures else "simulated from the real CT's tissues by CT number"
+    return {"real_anatomy": {"ct": "real", "pet": pet,
+                             "lesions": "simulated, inserted", "sex": SEX_WORDS[sex],
                              "source": f"{source['package']}=={source['version']}", "sha256": source["sha256"],
                              "licence": source["licence"], "citation": source["citation"]}}
 
@@ -271,10 +330,11 @@ def write_hybrid_patient(index: int, p: dict[str, Any], root: Path, *, seed: int
     """Simulate one hybrid patient and write it as the pelvic phantom's patients are written."""
     from crossmodal.phantom.cohort import write_petct_patient
 
+    sex, region = p.get("sex", "M"), p.get("region", "abdomen-pelvis")
     return write_petct_patient(
-        simulate_hybrid_patient(index, p, seed=seed, real=_load_once(p)), p, root, seed=seed, sex="M",
-        descriptions=("CT abdomen-pelvis (real; lesions inserted)", "PET FDG AC (simulated from real anatomy)"),
-        truth=real_anatomy_record(p["real_data"]))
+        simulate_hybrid_patient(index, p, seed=seed, real=_load_once(p)), p, root, seed=seed, sex=sex,
+        descriptions=(f"CT {region} (real; lesions inserted)", "PET FDG AC (simulated from real anatomy)"),
+        truth=real_anatomy_record(p["real_data"], sex, structures=_uses_structures(p)))
 
 
 _LOADED: dict[str, RealPelvis] = {}
@@ -282,7 +342,8 @@ _LOADED: dict[str, RealPelvis] = {}
 
 def _load_once(p: dict[str, Any]) -> RealPelvis:
     """The real anatomy of ``p``, loaded once per worker process."""
-    key = json.dumps([p["real_data"], p["crop_structures"], p["crop_margin_mm"]], sort_keys=True)
+    key = json.dumps([p["real_data"], p.get("crop_structures"), p.get("crop_margin_mm"), _uses_structures(p)],
+                     sort_keys=True)
     if key not in _LOADED:
         _LOADED.clear()
         _LOADED[key] = load_real_pelvis(p)

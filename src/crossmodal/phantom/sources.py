@@ -135,6 +135,12 @@ HYBRID_PELVIS_PARAMETER_SOURCES: dict[str, str] = {
     "node_tissues": "design choice: a node displaces fat or soft tissue, never bone, vessel or organ",
     "node_gap_mm": "our estimate: a node beside, not inside, the vessel wall",
     "pet_margin_voxels": "design choice: the PET field of view is wider than the CT's",
+    # keys of a hybrid on another real CT (a fork's cohort); the pelvic one leaves them at their defaults
+    "sex": "the real patient's sex as its source states it (O: not stated)",
+    "region": "design choice: the body region the CT series description names",
+    "primary_within": "design choice: the activity classes a primary grows in (e.g. aerated lung for a lung tumour)",
+    "primary_within_fraction": "our estimate: most of a primary in its tissue, the vessels it meets allowed",
+    "primary_hu_tissue": "design choice: the phantom tissue whose CT number a primary starts from",
 }
 
 #: One source string per key of ``phantom.lung_real_delineations`` (the scanner's values are

