@@ -21,6 +21,9 @@ DRAWS = re.compile(r"plt\.show\(\)|display\(as_image\(|display\([a-z_]*_figure\(
 DISPLAYS = re.compile(r"\bdisplay\(|plt\.show\(\)|^registration_panel\(", re.M)
 
 
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
 def stage_of(notebook) -> tuple[str, list[str]]:
     """The dvc.yaml stage that runs ``notebook`` and its outputs."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
@@ -97,7 +100,10 @@ def test_every_table_goes_through_the_book_formatter(notebook):
 def test_tables_name_the_stage_that_runs_their_page(notebook):
     stage, _ = stage_of(notebook)
     source = notebook.read_text()
-    named = re.findall(r"\bstage=\"(\w+)\"", source)
+    # A Part 1 page runs once per study: its tables name f"<step>_{study}", the study its stage passes.
+    study = re.search(r"-p study=(\w+)", STAGES[stage]["cmd"])
+    named = [name.replace("{study}", study.group(1)) if study else name
+             for name in re.findall(r"\bstage=f?\"(\w+(?:\{study\})?)\"", source)]
     assert len(named) == source.count("book_table("), f"{notebook.name}: every book_table names its stage"
     assert set(named) <= {stage}, f"{notebook.name}: tables name {set(named)}, the page runs in {stage}"
 

@@ -122,7 +122,8 @@ def test_the_non_learned_reference_runs_and_is_evaluated_like_a_run(detect_setup
 
 
 def _params(detect_cfg: dict) -> dict:
-    return {"detect": detect_cfg, "cohort": {"pelvis": {"label_names": {1: "cervical_tumour", 2: "lymph_node"}}}}
+    return {"detect": detect_cfg, "cohort": {"pelvis": {"label_names": {1: "cervical_tumour", 2: "lymph_node"}}},
+            "study": {"name": "pelvis", "cohort": "pelvis"}}
 
 
 def test_ci_cells_for_book_tables():
