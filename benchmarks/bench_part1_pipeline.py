@@ -31,8 +31,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["ingest_pelvis", "align_fuse_pelvis", "datasets_pelvis", "train_pelvis", "evaluate_pelvis",
-          "claims_pelvis"]
+STEPS = ["ingest", "align_fuse", "datasets", "train", "evaluate", "claims"]  # each a stage <step>_<study>
 RESULT_FILES = ["evaluation/metrics.csv", "evaluation/differences.csv", "claims/claims.csv",
                 "metrics/evaluate.json", "metrics/claims.json", "runs/runs.csv", "align_fuse/alignment.csv",
                 "datasets/split.csv"]
@@ -54,7 +53,8 @@ def copy_tracked_files(work: Path) -> None:
 def stage_arguments(cmd: str) -> list[str]:
     """``crossmodal`` arguments of a dvc.yaml ``cmd`` run without its notebook: a notebook
     command ``notebook notebooks/<cohort>/NN_<step>.py OUT -p k=v ...`` becomes
-    ``stage <cohort>.<step> k=v ...`` (``stage ingest ...`` for the ingest step)."""
+    ``stage <cohort>.<step> k=v ...`` (``stage ingest ...`` for the ingest step), its
+    ``-p study=<study>`` the option ``--study <study>``."""
     argv = shlex.split(cmd)
     assert argv[0] == "crossmodal", cmd
     if argv[1] != "notebook":
@@ -63,21 +63,27 @@ def stage_arguments(cmd: str) -> list[str]:
     step = notebook.stem.split("_", 1)[1]
     name = step if step == "ingest" else f"{notebook.parent.name}.{step}"
     values = [argv[i + 1] for i, word in enumerate(argv) if word in ("-p", "--parameter")]
-    return ["stage", name, *values]
+    study = [f"--study={v.split('=', 1)[1]}" for v in values if v.startswith("study=")]
+    return ["stage", name, *study, *[v for v in values if not v.startswith("study=")]]
 
 
-def steps(work: Path, direct: bool) -> list[tuple[str, list[str]]]:
+def steps(work: Path, direct: bool, study: str = "pelvis") -> list[tuple[str, list[str]]]:
+    names = [f"{step}_{study}" for step in STEPS]
     if not direct:
-        return [("data", ["crossmodal", "data"])] + [(s, ["dvc", "repro", "--single-item", s]) for s in STAGES]
+        return [("data", ["crossmodal", "data"])] + [(s, ["dvc", "repro", "--single-item", s]) for s in names]
     stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
+    cohort = yaml.safe_load((work / "params.yaml").read_text())["studies"][study]["cohort"]
     command = [sys.executable, "-m", "crossmodal"]
+    # the ingest notebook passes its study's cohort to the stage itself
+    extra = {f"ingest_{study}": [f"cohort={cohort}"]}
     return [("data", command + ["data", "--no-dvc-add"])] + [
-        (name, command + stage_arguments(stages[name]["cmd"])) for name in STAGES]
+        (name, command + stage_arguments(stages[name]["cmd"]) + extra.get(name, [])) for name in names]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="default")
+    parser.add_argument("--study", default="pelvis", help="the Part 1 study whose stages run (params studies)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     parser.add_argument("--direct", action="store_true", help="run the stage commands without DVC or notebooks")
     parser.add_argument("--results", type=Path, help="copy result tables here")
@@ -102,7 +108,7 @@ def main() -> None:
     total = 0.0
     try:
         chosen = args.steps.split(",") if args.steps else None
-        for name, cmd in steps(work, args.direct):
+        for name, cmd in steps(work, args.direct, args.study):
             if chosen is not None and name not in chosen:
                 continue
             start = time.perf_counter()
@@ -114,7 +120,7 @@ def main() -> None:
         if args.results:
             args.results.mkdir(parents=True, exist_ok=True)
             for rel in RESULT_FILES:
-                source = work / "results" / "pelvis" / rel
+                source = work / "results" / args.study / rel
                 if source.exists():
                     shutil.copyfile(source, args.results / rel.replace("/", "_"))
     print(json.dumps({"profile": args.profile, "step": "total", "seconds": round(total, 1),

@@ -261,6 +261,23 @@ def test_a_gated_comparison_leaves_the_family_and_is_not_measurable(params):
     assert rows.loc[("C4", "all"), "verdict"] == "not measurable"  # an unmeasured row is no agreement
 
 
+def test_too_few_test_patients_give_no_verdict_however_small_the_p_value(params):
+    from crossmodal.stages.pelvis.claims import gate_outcome
+
+    analysis = stage.resolved_analysis(params)
+    assert analysis["min_test_patients"] == 10
+    metrics = metrics_frame()
+    assert gate_outcome(metrics, "det_a", ["adaptive_region", "pet_only"], analysis, test_patients=9) == (
+        "failed: 9 test patients < 10")
+    assert gate_outcome(metrics, "det_a", ["adaptive_region", "pet_only"], analysis, test_patients=10) == "passed"
+    metrics["test_patients"] = 2  # two real scans: a bootstrap of 3 distinct resamples
+    table = stage.claims_table(metrics, differences_frame(), proposed="adaptive_region", analysis=analysis)
+    rows = table[table.claim != "C4"]
+    assert (rows["verdict"] == "not measurable").all()
+    assert (rows["p_holm"].dropna() == 1.0).all() and rows["p_holm"].notna().sum() == 5  # the family keeps its size
+    assert (rows["gate"] == "failed: 2 test patients < 10").all()
+
+
 def test_c4_needs_two_detectors():
     from crossmodal.stages.pelvis.claims import consistency_verdict
 

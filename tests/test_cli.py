@@ -86,3 +86,26 @@ def test_notebook_and_cli_write_identical_outputs(pelvis_cohort, tmp_path):
     # the page keeps no clock readings, so the same inputs give the same page
     page = (tmp_path / "page.ipynb").read_text()
     assert '"start_time"' not in page and '"duration"' not in page
+
+
+def test_every_part1_stage_command_runs_without_its_notebook_for_its_study():
+    """benchmarks/bench_part1_pipeline.py --direct turns each notebook command of its stages
+    into ``crossmodal stage``: the study becomes ``--study`` and every other parameter a
+    keyword the stage's ``run`` takes (a GPU box without the notebook stack runs these)."""
+    import importlib
+    import inspect
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bench_part1_pipeline import steps
+    finally:
+        sys.path.pop(0)
+    for study in yaml.safe_load((REPO / "params.yaml").read_text())["studies"]:
+        params = load_params(REPO / "params.yaml", "default", study=study)
+        for name, command in steps(REPO, direct=True, study=study)[1:]:
+            argv = command[command.index("stage"):]
+            assert f"--study={study}" in argv, name
+            values = dict(a.split("=", 1) for a in argv[2:] if not a.startswith("--"))
+            run = importlib.import_module(f"crossmodal.stages.{argv[1]}").run
+            inspect.signature(run).bind(params, **values)  # TypeError: a parameter the stage does not take

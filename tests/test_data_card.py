@@ -365,4 +365,7 @@ def test_a_hybrid_sections_parameters_take_the_sources_of_where_each_value_comes
     table = data_card.parameter_table(hybrid, base).set_index("parameter")
     assert table.loc["tumour_radius_mm", "source"].startswith("our estimate: lung")
     assert "sources" not in table.index
+    # the simulated body's grids, geometry and mimics: real anatomy replaces them
+    assert not set(table.index) & data_card.HYBRID_UNUSED_BASE_KEYS and "ct_size" not in table.index
+    assert "ct_size" in data_card.parameter_table(base).set_index("parameter").index
     assert WASSERTHAL_2023 in set(data_card.reference_table(hybrid, base)["citation"])

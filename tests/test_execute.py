@@ -1,5 +1,6 @@
 """The stage notebooks' executor: the saved page is the same byte for byte run after run,
-and papermill's parameter cells are tagged so the book leaves them out."""
+papermill's parameter cells are tagged so the book leaves them out, and the page's prose
+and captions name the parameters it ran with."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ import nbformat
 import pytest
 
 from crossmodal.execute import execute_notebook
+from crossmodal.execute import fill_placeholders
+from crossmodal.execute import notebook_parameters
 from crossmodal.execute import tag_parameter_cells
 
 # A percent notebook with a page's usual cells: prose, parameters, a hidden-input cell, output.
 TINY_NOTEBOOK = '''# %% [markdown]
-# # A tiny page
+# # A tiny page that says {{ greeting }}
 
 # %% tags=["parameters"]
 greeting = "hello"
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-{{ greeting }}", "caption": "It says `{{greeting}}`."}}
 shout = greeting.upper()
 
 # %%
@@ -48,6 +51,25 @@ def test_parameter_cells_are_removed_from_the_book_and_other_cells_untouched(exe
     assert nb.cells[2].source == '# Parameters\ngreeting = "bonjour"\n'
     assert nb.cells[3].source == "shout = greeting.upper()"
     assert nb.cells[4].outputs[0]["text"] == "BONJOUR\n"
+
+
+def test_prose_and_captions_name_the_parameters_the_page_ran_with(executed):
+    nb = nbformat.reads(executed[0].decode(), as_version=4)
+    assert nb.cells[0].source == "# A tiny page that says bonjour"
+    assert nb.cells[3].metadata["mystnb"]["figure"] == {"name": "fig-bonjour", "caption": "It says `bonjour`."}
+
+
+def test_a_placeholder_takes_the_default_and_one_naming_no_parameter_is_refused():
+    import jupytext
+
+    nb = jupytext.reads(TINY_NOTEBOOK, fmt="py:percent")
+    assert notebook_parameters(nb) == {"greeting": "hello"}
+    assert fill_placeholders(nb, notebook_parameters(nb)).cells[0].source.endswith("says hello")
+    nb.cells[0].source = r"# \{{ greeting }} stays, {{ greeting }} is filled"
+    assert fill_placeholders(nb, {"greeting": "hi"}).cells[0].source == "# {{ greeting }} stays, hi is filled"
+    nb.cells[0].source = "# {{ farewell }}"
+    with pytest.raises(KeyError, match=r"tiny.py: placeholder \{\{ farewell \}\} names no parameter"):
+        fill_placeholders(nb, {"greeting": "hello"}, source="tiny.py")
 
 
 def test_the_saved_notebook_is_identical_run_to_run(executed):

@@ -263,3 +263,26 @@ def test_a_primary_with_no_room_in_its_tissue_is_refused_naming_it(chest_params)
     huge = {**chest_params, "tumour_radius_mm": [150.0, 150.0]}
     with pytest.raises(ValueError, match=r"no place for a primary .* in \['lung'\]"):
         hybrid.simulate_hybrid_patient(0, huge, seed=1, real=real)
+
+
+def test_a_hybrid_reads_none_of_the_base_keys_its_data_card_leaves_out(hybrid_params, chest_params, tmp_path):
+    """The data card shows a hybrid without the base phantom's grids, geometry and mimics
+    (HYBRID_UNUSED_BASE_KEYS): generating patients of both hybrids reads none of them."""
+    from crossmodal.stages.pelvis.data_card import HYBRID_UNUSED_BASE_KEYS
+
+    read: set[str] = set()
+
+    class Tracked(dict):
+        def __getitem__(self, key):
+            read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key, default=None):
+            read.add(key)
+            return super().get(key, default)
+
+    for k, p in enumerate((hybrid_params, chest_params)):
+        for index in range(3):
+            hybrid.write_hybrid_patient(index, Tracked(p), tmp_path / str(k), seed=p["seed"])
+    assert {"hu", "suv", "tumour_suvmax", "misregistration_shift_mm"} <= read  # the tracking sees reads
+    assert not read & HYBRID_UNUSED_BASE_KEYS

@@ -274,11 +274,13 @@ def test_cli_stage_writes_what_the_stage_function_writes(part1_stage, tmp_path):
     raw["detect"]["detectors"] = [{"name": "yolov8", "inputs": list(align_cfg["inputs"])}]
     raw["compute"]["jobs"] = 1
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(raw))
+    params_file.write_text(yaml.safe_dump(raw))  # keys sorted: "lung" is now the first study
     result = CliRunner().invoke(app, ["stage", "pelvis.datasets", f"align_dir={align_dir}",
-                                      f"out={tmp_path / 'cli'}", "--params", str(params_file)])
+                                      f"out={tmp_path / 'cli'}", "--params", str(params_file), "--study", "pelvis"])
     assert result.exit_code == 0, result.output
-    datasets.run(load_params(params_file), align_dir=align_dir, out=tmp_path / "function")
+    datasets.run(load_params(params_file, study="pelvis"), align_dir=align_dir, out=tmp_path / "function")
+    refused = CliRunner().invoke(app, ["stage", "pelvis.datasets", "--params", str(params_file), "--study", "liver"])
+    assert refused.exit_code == 2 and "study 'liver' is not defined under 'studies'" in refused.output
 
     def files(root):
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))

@@ -50,11 +50,13 @@ def environment(work: Path) -> dict:
 # The stages the Dask run reproduces: each does its per-patient work through
 # `patient_workers` (phantoms come from `crossmodal data`). The others that do are left out
 # because they add no map of their own and cost the most: real_anatomy_pelvis and
-# real_delineations_lung run ingestion and align_fuse's map (run here) on other cohorts, and
-# evaluate_pelvis would need the detectors trained first. No other stage touches the backend.
+# real_delineations_lung run ingestion and align_fuse's map (run here) on other cohorts, the
+# lung study's stages run the pelvic study's code on another cohort, and the evaluate stages
+# would need the detectors trained first. No other stage touches the backend.
 DASK_STAGES = ("ingest_pelvis", "align_fuse_pelvis", "data_card_pelvis", "datasets_pelvis",
                "ingest_skeleton", "data_card_skeleton", "datasets_skeleton")
-DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_delineations_lung", "evaluate_pelvis")
+DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_delineations_lung", "evaluate_pelvis", "ingest_lung",
+                 "align_fuse_lung", "data_card_lung", "datasets_lung", "evaluate_lung")
 
 
 def quick_run(work: Path, backend: str = "processes", stages: tuple[str, ...] = ()) -> Path:
@@ -202,7 +204,7 @@ def test_book_has_one_page_per_part1_step_with_figures(quick_repro):
     intro = (quick_repro / "book" / "_build" / "html" / "intro.html").read_text()
     assert "simulated" in intro and "C7" in intro
     landing = (quick_repro / "book" / "_build" / "html" / "executed" / "book" / "00_results.html").read_text()
-    assert "simulated cohort" in landing and "Results at a glance" in landing and "C7" in landing
+    assert "partly simulated data" in landing and "real CT" in landing and "Results at a glance" in landing and "C7" in landing
 
 
 def test_no_identifier_in_anything_the_pipeline_wrote(quick_repro):
@@ -231,6 +233,38 @@ def test_part1_claims_and_dvc_metrics(quick_repro):
     pages = quick_repro / "book" / "_build" / "html" / "executed" / "pelvis"
     assert "Claimed vs reproduced" in (pages / "07_claims.html").read_text()
     assert (pages / "06_evaluate.html").read_text().count("<img") >= 2
+
+
+def test_the_lung_study_runs_part1_unchanged_and_is_tested_on_the_real_delineations_only(quick_repro):
+    from crossmodal.params import load_params
+
+    root = quick_repro / "results" / "lung"
+    dev = pd.read_csv(root / "ingest" / "cases.csv")
+    test = pd.read_csv(root / "ingest_test" / "cases.csv")
+    params = load_params(quick_repro / "params.yaml", study="lung")
+    assert len(dev) == params["phantom"]["lung"]["n_patients"] and len(test) == 2
+    # the test patients are the real scans (the same pseudonyms as on the real-delineations page)
+    real = pd.read_csv(root / "real_delineations" / "real_lesions.csv")
+    assert set(test["case_id"]) == set(real["case_id"])
+    split = pd.read_csv(root / "datasets" / "split.csv")
+    assert set(split.loc[split.split == "test", "case_id"]) == set(test["case_id"])
+    assert set(split.loc[split.split != "test", "case_id"]) == set(dev["case_id"])
+    # inserted tumours only in the development cohort, real delineations only in the test one
+    for tree, kind in ((params["cohort"]["lung"]["root"], "simulated, inserted"),
+                       (params["cohort"]["lung"]["test_root"], "real delineation")):
+        truths = [json.loads(p.read_text()) for p in (quick_repro / tree / "truth").glob("*.json")]
+        assert truths and {t["real_anatomy"]["lesions"] for t in truths} == {kind}, tree
+    claims = pd.read_csv(root / "claims" / "claims.csv")
+    assert {"C1", "C2", "C3"} <= set(claims["claim"]) and (claims["test_patients"] == 2).all()
+    assert set(claims.loc[claims["claim"] == "C1", "metric"]) == {"AP50_lung_tumour"}
+    pages = quick_repro / "book" / "_build" / "html" / "executed"
+    card = (pages / "lung" / "03_data_card.html").read_text()
+    assert "Real CT, simulated PET" in card and "tbl-phenomena-lung" in card and "data_card_lung" in card
+    assert "data_card_pelvis" not in card and "results/pelvis" not in card
+    for step in ("01_ingest", "02_align_fuse", "04_datasets", "05_train", "06_evaluate", "07_claims"):
+        assert (pages / "lung" / f"{step}.html").exists(), step
+    assert "Simulated data" in (pages / "pelvis" / "03_data_card.html").read_text()
+    assert "ingest_lung" in (pages / "book" / "fork.html").read_text()
 
 
 # ----------------------------------------------------------------------------- Part 2
@@ -352,12 +386,14 @@ def test_book_internal_links_resolve(book_in_browser, quick_repro):
 
 
 def test_the_dask_run_covers_every_stage_that_uses_the_backend():
-    # Stage <step>_<cohort> runs crossmodal.stages.<cohort>.<step> or crossmodal.stages.<step>.
+    # Stage <step>_<cohort> runs crossmodal.stages.<cohort>.<step> or crossmodal.stages.<step>;
+    # a Part 1 stage <step>_<study> (-p study=<study>) runs crossmodal.stages.pelvis.<step>.
     stages = REPO / "src" / "crossmodal" / "stages"
     users = set()
-    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]:
+    for stage, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
         step, cohort = stage.rsplit("_", 1)
-        module = next(p for p in (stages / cohort / f"{step}.py", stages / f"{step}.py") if p.is_file())
+        part1 = [stages / "pelvis" / f"{step}.py"] if f"-p study={cohort}" in spec["cmd"] else []
+        module = next(p for p in (stages / cohort / f"{step}.py", *part1, stages / f"{step}.py") if p.is_file())
         if "patient_workers(" in module.read_text():
             users.add(stage)
     assert users == set(DASK_STAGES) | set(DASK_LEFT_OUT)

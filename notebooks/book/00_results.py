@@ -14,15 +14,17 @@
 # %% [markdown]
 # # Cross-modal image fusion: an open reproduction
 #
-# ```{admonition} Every result in this book is from a simulated cohort
+# ```{admonition} Every result in this book is from simulated or partly simulated data
 # :class: warning
 # No real PET/CT cohort with lesion labels can be downloaded where this study is built.
-# The embedded default cohort is therefore a **physically grounded phantom** that the
-# pipeline generates and writes as real DICOM series, which then flow through the same
-# ingestion a hospital's data would. Every chapter that shows it says so. The phantom makes
-# each step checkable against a known truth; it does not measure clinical performance.
-# Real-data adapters (DICOM trees, the autoPET NIfTI layout) are part of the package, and
-# the test suite exercises ingestion on real public CT series.
+# The embedded cohorts the seven claims are tested on are therefore **physically grounded
+# phantoms** that the pipeline generates and writes as real DICOM series, which then flow
+# through the same ingestion a hospital's data would. Beside them, hybrids put simulated PET
+# and lesions on **real CT** from the package registry: the real-anatomy chapter, and the
+# lung study, whose test lesions are real tumour delineations. Every chapter says what in
+# its data is real. None of it measures clinical performance. Real-data adapters (DICOM
+# trees, the autoPET NIfTI layout) are part of the package, and the test suite exercises
+# ingestion on real public CT series.
 # ```
 #
 # This book re-implements, end to end, the two studies of a 2023 doctoral thesis on
@@ -59,6 +61,10 @@
 # * The evidence: [claims C1–C4](../pelvis/07_claims.ipynb) (Part 1) and
 #   [claims C5–C7](../skeleton/08_claims.ipynb) (Part 2), each after the chapters of its
 #   steps.
+# * [A first fork](../lung/07_claims.ipynb): Part 1 forked by configuration for lung
+#   cancer, trained on tumours inserted into a real chest CT and tested on real tumour
+#   delineations; its claims are asked of lung cancer, not the thesis's. How it was made:
+#   [Fork this study](fork.ipynb).
 # * [Reproduce this book](reproduce.ipynb): the two commands, the profile, the packages,
 #   the machine, each stage's wall time and the hashes of this run.
 #

@@ -24,8 +24,8 @@
 # is clinical performance.
 # ```
 #
-# These scans are the locked test lesions of the first fork of this study, lung cancer on
-# real CT (issue "Real anatomy and the first fork"). Before any detector is trained for
+# These scans are the locked test cohort of the first fork of this study, lung cancer on
+# real CT (the lung study, next pages). Before any detector is trained for
 # them, this page sends them through Part 1's own steps, unchanged: the ingestion every
 # cohort takes, then alignment, localisation and fusion, and it measures each real lesion
 # as the data card measures the phantom's: how large it is at the detector's input
@@ -110,9 +110,10 @@ plt.show()
 # %% [markdown]
 # ## What this means for the fork
 #
-# A lung study forked from this one keeps every step above; what it must set for itself
-# is in `params.yaml`: its cohort and label names, and, where the sentence at the top of
-# this page finds a real lesion below the target, an input size or a localised region that
-# brings it there (`align_fuse.image_size`, `align_fuse.localise`). Training its detectors
-# needs lesions beyond these two: synthetic ones inserted into real chest anatomy, never
-# mixed with the real ones, which stay the test set.
+# The lung study's pages follow this one: Part 1's steps, unchanged, on a development cohort
+# of tumours inserted into a real chest CT (`phantom.lung`), tested on these two scans only
+# (`cohort.lung.test_root`). What the fork sets for itself is in `params.yaml`
+# (`studies.lung`): its cohort and label names and, since the sentence at the top of this
+# page finds the smaller real lesion near the target at the pelvic input size, a larger input
+# (`align_fuse.image_size`). Inserted and real lesions are never mixed: the inserted ones
+# train and validate, the real ones test. How the fork was made: page "Fork this study".

@@ -14,17 +14,8 @@
 # %% [markdown]
 # # Cohort and ingestion
 #
-# ```{admonition} Simulated data
-# :class: warning
-# Every image of Part 1 comes from the **embedded pelvic PET/CT phantom**: a seeded,
-# physically grounded simulation written as real CT and PET DICOM series and read back
-# through the same ingestion a hospital export would take. No real patient is shown.
-# No real paired PET/CT cohort with lesion labels can be obtained offline for this study;
-# the phantom makes every step checkable against a known truth.
-# ```
-#
-# The cohort flows: phantom generator → DICOM tree under `data/` (versioned by `data.dvc`)
-# → ingestion (this step: geometry checks, CT in HU, PET in SUVbw by the QIBA rule,
+# The cohort flows: DICOM tree under `data/` (made by the phantom generator for a simulated
+# cohort, the scanner for yours; versioned by `data.dvc`) → ingestion (this step: geometry checks, CT in HU, PET in SUVbw by the QIBA rule,
 # pseudonymous case IDs) → the case folders every later step reads. The per-case lesion
 # statistics and the image montage need PET on the CT grid, so they are on the next page.
 
@@ -35,11 +26,19 @@ study = "pelvis"        # a key of params studies
 out = "results/pelvis/ingest"
 test_out = None
 
-# %%
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
 from crossmodal.params import load_params
-from crossmodal.stages import ingest
+from crossmodal.report.study import data_notice
 
 params = load_params(params_path, profile, study=study)
+display(Markdown(data_notice(params)))
+
+# %%
+from crossmodal.stages import ingest
+
 report = ingest.run(params, cohort=params["study"]["cohort"], out=out, test_out=test_out)
 
 # %% tags=["hide-input"]
@@ -47,8 +46,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown
-from IPython.display import display
 
 from crossmodal.report.cohort import ingest_sentence
 from crossmodal.report.cohort import phantom_card
@@ -62,8 +59,9 @@ display(Markdown(ingest_sentence(summary, params["profile"])))
 # ## Locked test cohort
 #
 # The detectors are tested on a cohort of their own: a separate DICOM tree
-# (`cohort.pelvis.test_root`; for the phantom, drawn from the same ranges with its own
-# seed, `phantom.pelvis_test`), ingested by the same rules into its own folder. It is
+# (`cohort.<cohort>.test_root`: for a phantom, drawn from the same ranges with its own
+# seed, `phantom.<cohort>_test`; or another cohort's tree, such as real scans), ingested by
+# the same rules into its own folder. It is
 # used for inference only: every setting (operating confidence, the reference input of a
 # claim) is chosen on the validation patients of the development cohort. The ingestion
 # stops if a patient appears in both cohorts.
@@ -73,7 +71,7 @@ if test_out is not None:
     test_summary = json.loads(Path(test_out, "report.json").read_text())
     display(Markdown(ingest_sentence(test_summary, params["profile"])))
     test_problems = problems_table(test_summary)
-    display(book_table(test_problems, name="tbl-ingest-test-problems",
+    display(book_table(test_problems, name=f"tbl-ingest-test-problems-{study}",
                        caption="Files, series and cases of the locked test cohort skipped by ingestion, with the rule each broke.",
                        stage=f"ingest_{study}", built_by=problems_table, params=["ingest"], data=f"{test_out}/report.json")
             if len(test_problems) else Markdown("No file, series or case of the locked test cohort was skipped."))
@@ -86,7 +84,7 @@ else:
 # One row per case, as the ingestion wrote it (`cases.csv`).
 
 # %% tags=["hide-input"]
-display(book_table(pd.read_csv(f"{out}/cases.csv"), name="tbl-ingest-cases",
+display(book_table(pd.read_csv(f"{out}/cases.csv"), name=f"tbl-ingest-cases-{study}",
                    caption="One row per ingested case of the development cohort: pseudonymous case and patient, "
                            "slices and voxel spacing (x × y × z, mm) of each modality's series.",
                    stage=f"ingest_{study}", built_by=ingest.run, params=[f"cohort.{params['study']['cohort']}", "ingest"], data=f"{out}/cases.csv"))
@@ -99,7 +97,7 @@ display(book_table(pd.read_csv(f"{out}/cases.csv"), name="tbl-ingest-cases",
 
 # %% tags=["hide-input"]
 problems = problems_table(summary)
-display(book_table(problems, name="tbl-ingest-problems",
+display(book_table(problems, name=f"tbl-ingest-problems-{study}",
                    caption="Files, series and cases skipped by ingestion, with the rule each broke.",
                    stage=f"ingest_{study}", built_by=problems_table, params=["ingest"], data=f"{out}/report.json")
         if len(problems) else Markdown("No file, series or case was skipped."))
@@ -109,28 +107,15 @@ display(book_table(problems, name="tbl-ingest-problems",
 #
 # What the simulation models, with the parameters that control it (from `params.yaml`,
 # profile applied), and what it does not model.
-#
-# | phenomenon | how it is simulated |
-# |---|---|
-# | body, fat, muscle, couch | elliptical body with a subcutaneous fat layer; CT couch under it |
-# | pelvic bones | sacrum, iliac wings and femoral heads as ellipsoids (cortical HU) |
-# | bladder | water on CT; very hot urinary FDG on PET; fills between CT and the later PET |
-# | rectum, bowel | rectal wall with gas; bowel loops with physiological uptake |
-# | cervical tumour | lobulated union of ellipsoids, near-isodense to the cervix on CT, hot on PET (`tumour_suvmax`, `node_suvmax`: the uniform uptake of the whole lesion before PET blur and noise), optional necrotic core |
-# | nodes | small hot pelvic side-wall nodes |
-# | PET physics | activity sampled finer, Gaussian PSF, binned to a coarser grid, Poisson counting noise, stored as Bq/ml with per-slice rescale and full SUV tags |
-# | CT physics | Gaussian noise in HU; 16-bit storage with rescale intercept |
-# | misregistration | rigid shift and rotation of PET relative to CT, stored in the truth sidecar |
-#
-# **Known limits.** Organs are ellipsoids, not segmented anatomy; no CT partial-volume
-# or beam hardening; PET noise is voxel-wise Poisson after the blur, not
-# reconstruction-correlated; no attenuation or scatter; no respiratory or bowel motion;
-# the bladder fill change is a radial scale, not a deformation of its neighbours. Results
-# on the phantom test the pipeline and the direction of effects, not clinical performance.
+
+# %% tags=["hide-input"]
+from crossmodal.report.study import simulation_description
+
+display(Markdown(simulation_description(params) or "No simulation: the cohort is your own DICOM."))
 
 # %% tags=["hide-input"]
 # (empty for a cohort of your own DICOM: no phantom section)
-display(book_table(phantom_card(params["phantom"].get(params["study"]["cohort"]) or {}), name="tbl-phantom-card",
-                   caption="The pelvic phantom's parameters, profile applied: every simulated phenomenon's setting "
+display(book_table(phantom_card(params["phantom"].get(params["study"]["cohort"]) or {}), name=f"tbl-phantom-card-{study}",
+                   caption=f"`phantom.{params['study']['cohort']}`: every simulated phenomenon's setting, profile applied "
                            "(ranges are sampled per patient).",
                    stage=f"ingest_{study}", built_by=phantom_card, params=[f"phantom.{params['study']['cohort']}"], data=params_path))

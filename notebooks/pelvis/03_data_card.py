@@ -22,16 +22,9 @@
 # the detector results of the later pages can be read against it, not the other way round.
 # ```
 #
-# ```{admonition} Simulated data
-# :class: warning
-# The default cohort is the simulated pelvic PET/CT phantom. Its phenomena and their
-# frequencies are parameters with a source each (first table); none is tuned to make one
-# input win.
-# ```
-#
 # | part | what | how (parameters in `params.yaml`, section `data_card`) |
 # |---|---|---|
-# | parameters | every `phantom.pelvis` parameter | its value and its source (a citation, or "our estimate") |
+# | parameters | every parameter of the cohort's `phantom` section (and of the section it is `based_on`) | its value and its source (a citation, or "our estimate") |
 # | phenomena | how often each simulated phenomenon occurs | counted over patients from the truth sidecars |
 # | sizes | lesion and mimic extent in mm and in detector pixels | largest slice's bounding box on the CT grid, through each case's localised crop and letterbox (`align_fuse.image_size`) |
 # | oracle | how well PET, CT and both separate lesions from mimics | standardised logistic regression on per-candidate features, out of fold over patient-grouped folds; AUC and AP with patient-bootstrap CIs |
@@ -45,17 +38,23 @@ align_dir = "results/pelvis/align_fuse"
 out = "results/pelvis/data_card"
 metrics = "results/pelvis/metrics/data_card.json"
 
-# %%
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
 from crossmodal.params import load_params
-from crossmodal.stages.pelvis import data_card
+from crossmodal.report.study import data_notice
 
 params = load_params(params_path, profile, study=study)
+display(Markdown(data_notice(params)))
+
+# %%
+from crossmodal.stages.pelvis import data_card
+
 tables = data_card.run(params, ingest_dir=ingest_dir, align_dir=align_dir, out=out, metrics=metrics)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-from IPython.display import Markdown
-from IPython.display import display
 
 from crossmodal.report.data_card import candidates_figure
 from crossmodal.report.data_card import crop_sentence
@@ -77,8 +76,8 @@ display(Markdown(truth_sentence(tables["candidates"])))
 # value comes from. (Empty for a real-data cohort.)
 
 # %% tags=["hide-input"]
-display(book_table(tables["parameters"], name="tbl-phantom-parameters",
-                   caption="Every parameter of the simulated pelvic cohort: the value this run used and its source.",
+display(book_table(tables["parameters"], name=f"tbl-phantom-parameters-{study}",
+                   caption=f"Every parameter of `phantom.{params['study']['cohort']}`: the value this run used and its source.",
                    stage=f"data_card_{study}", built_by=data_card.parameter_table, params=[f"phantom.{params['study']['cohort']}"],
                    data=f"{out}/parameters.csv"))
 
@@ -86,7 +85,7 @@ display(book_table(tables["parameters"], name="tbl-phantom-parameters",
 # The references those sources cite:
 
 # %% tags=["hide-input"]
-display(book_table(tables["references"], name="tbl-phantom-references",
+display(book_table(tables["references"], name=f"tbl-phantom-references-{study}",
                    caption="The full references the parameters' sources cite.",
                    stage=f"data_card_{study}", built_by=data_card.reference_table, params=[f"phantom.{params['study']['cohort']}"],
                    data=f"{out}/references.csv"))
@@ -99,7 +98,7 @@ display(book_table(tables["references"], name="tbl-phantom-references",
 # mimics per kind (structures hot on PET that are not lesions).
 
 # %% tags=["hide-input"]
-display(book_table(phenomena_view(tables["phenomena"]), name="tbl-phenomena",
+display(book_table(phenomena_view(tables["phenomena"]), name=f"tbl-phenomena-{study}",
                    caption="Every simulated phenomenon: total over patients, the patients that have it and the median "
                            "per patient; then lesions by kind, site and PET avidity, and mimics by kind.",
                    stage=f"data_card_{study}", built_by=phenomena_view, params=[f"phantom.{params['study']['cohort']}"],
@@ -115,13 +114,13 @@ display(book_table(phenomena_view(tables["phenomena"]), name="tbl-phenomena",
 
 # %% tags=["hide-input"]
 display(Markdown(crop_sentence(tables["sizes_summary"])))
-display(book_table(sizes_view(tables["sizes_summary"]), name="tbl-sizes",
+display(book_table(sizes_view(tables["sizes_summary"]), name=f"tbl-sizes-{study}",
                    caption="Largest in-plane extent of the lesions and mimics in mm and in detector pixels, against "
                            "the target size.",
                    stage=f"data_card_{study}", built_by=sizes_view, params=["data_card.target_px", "align_fuse.image_size"],
                    data=f"{out}/sizes_summary.csv"))
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lesion-sizes", "caption": "Lesion sizes at the detector input against the target size. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.sizes_figure`; params `data_card`; data {download}`sizes.csv <../../../results/pelvis/data_card/sizes.csv>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lesion-sizes-{{ study }}", "caption": "Lesion sizes at the detector input against the target size. Stage `data_card_{{ study }}`; drawn by {py:func}`crossmodal.report.data_card.sizes_figure`; params `data_card`; data {download}`sizes.csv <../../../{{ out }}/sizes.csv>`."}}
 fig = sizes_figure(tables["sizes"], target_px=card["target_px"])
 plt.show()
 
@@ -138,7 +137,7 @@ plt.show()
 # resamples. The second target is the primary lesion alone against every mimic.
 
 # %% tags=["hide-input"]
-display(book_table(oracle_view(tables["oracle"]), name="tbl-oracle",
+display(book_table(oracle_view(tables["oracle"]), name=f"tbl-oracle-{study}",
                    caption="The oracle: out-of-fold AUC and AP of PET-only, CT-only and PET+CT features separating true "
                            "candidates from mimics, 95 % patient-bootstrap CI; per target, the last row is PET+CT minus "
                            "PET-only on the same resamples.",
@@ -153,7 +152,7 @@ display(Markdown(fusion_gain_sentence(tables["oracle"])))
 # on the horizontal axis, PET alone cannot tell them apart, and whatever CT separates
 # vertically is what a fusion can add.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-candidates", "caption": "True candidates and mimics by what each modality shows of them. Stage `data_card_pelvis`; drawn by {py:func}`crossmodal.report.data_card.candidates_figure`; params `data_card`; data {download}`candidates.csv <../../../results/pelvis/data_card/candidates.csv>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-candidates-{{ study }}", "caption": "True candidates and mimics by what each modality shows of them. Stage `data_card_{{ study }}`; drawn by {py:func}`crossmodal.report.data_card.candidates_figure`; params `data_card`; data {download}`candidates.csv <../../../{{ out }}/candidates.csv>`."}}
 fig = candidates_figure(tables["candidates"])
 plt.show()
 

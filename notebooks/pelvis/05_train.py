@@ -14,11 +14,6 @@
 # %% [markdown]
 # # Detector training
 #
-# ```{admonition} Simulated data
-# :class: warning
-# Detectors are trained on the simulated pelvic PET/CT phantom.
-# ```
-#
 # | step | thesis says | our choice (`params.yaml`, section `detect`) |
 # |---|---|---|
 # | detectors | several object detectors, fused input fed channel-wise | the package trains ultralytics YOLOv5u, YOLOv8, YOLO11 (nano) and torchvision Faster R-CNN (ResNet-18 FPN), all from scratch (no pretrained weights can be downloaded); **which of them a profile trains, on which inputs and with how many seeds, is `detect.detectors` and `detect.seeds`: the plan of this build is printed below** |
@@ -32,16 +27,22 @@ study = "pelvis"        # a key of params studies
 datasets_dir = "results/pelvis/datasets"
 out = "results/pelvis/runs"
 
-# %%
-from crossmodal.params import load_params
-from crossmodal.stages.pelvis import train
-
-params = load_params(params_path, profile, study=study)
-runs = train.run(params, datasets_dir=datasets_dir, out=out)
-
 # %% tags=["hide-input"]
 from IPython.display import Markdown
 from IPython.display import display
+
+from crossmodal.params import load_params
+from crossmodal.report.study import data_notice
+
+params = load_params(params_path, profile, study=study)
+display(Markdown(data_notice(params)))
+
+# %%
+from crossmodal.stages.pelvis import train
+
+runs = train.run(params, datasets_dir=datasets_dir, out=out)
+
+# %% tags=["hide-input"]
 
 from crossmodal.report.detection import runs_summary
 from crossmodal.report.table import book_table
@@ -59,7 +60,7 @@ from crossmodal.report.claims import detector_plan
 from crossmodal.report.claims import detector_plan_sentence
 
 display(Markdown(detector_plan_sentence(params)))
-display(book_table(detector_plan(params), name="tbl-detector-plan",
+display(book_table(detector_plan(params), name=f"tbl-detector-plan-{study}",
                    caption="Which detector trains on which inputs with which seeds in this profile.",
                    stage=f"train_{study}", built_by=detector_plan, params=["detect.detectors", "detect.inputs", "detect.seeds"],
                    data=params_path))
@@ -68,7 +69,7 @@ display(book_table(detector_plan(params), name="tbl-detector-plan",
 # ## Runs
 
 # %% tags=["hide-input"]
-display(book_table(runs.drop(columns=["runs_at_once", "stage_seconds"]), name="tbl-runs",
+display(book_table(runs.drop(columns=["runs_at_once", "stage_seconds"]), name=f"tbl-runs-{study}",
                    caption="One row per run: detector, input, seed, threads, epochs, the seconds spent training (and "
                            "where they went: waiting for data, steps, validation) and predicting, device and CPU kernels.",
                    stage=f"train_{study}", built_by=train.run, params=["detect.train", "compute.detector_runs"],

@@ -14,13 +14,6 @@
 # %% [markdown]
 # # Detection metrics
 #
-# ```{admonition} Simulated data
-# :class: warning
-# Detectors are trained and tested on the simulated pelvic PET/CT phantom. The numbers
-# test whether the thesis's comparisons hold on data with a known truth; they are not
-# clinical performance.
-# ```
-#
 # | step | thesis says | our choice (`params.yaml`, section `detect`) |
 # |---|---|---|
 # | metric | "average precision" | COCO AP50 and AP50-95 on the test patients (checked against pycocotools in the test suite); precision, recall, false positives per slice and lesion-level sensitivity at an operating confidence chosen on the validation patients (max F1) |
@@ -35,20 +28,26 @@ runs_dir = "results/pelvis/runs"
 out = "results/pelvis/evaluation"
 metrics = "results/pelvis/metrics/evaluate.json"
 
-# %%
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
 from crossmodal.params import load_params
+from crossmodal.report.study import data_notice
+
+params = load_params(params_path, profile, study=study)
+display(Markdown(data_notice(params)))
+
+# %%
 from crossmodal.params import study_cohort
 from crossmodal.stages.pelvis import evaluate
 
-params = load_params(params_path, profile, study=study)
 tables = evaluate.run(params, datasets_dir=datasets_dir, runs_dir=runs_dir, out=out, metrics=metrics)
 
 # %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from IPython.display import Markdown
-from IPython.display import display
 
 from crossmodal.report.detection import differences_table
 from crossmodal.report.detection import froc_figure
@@ -70,8 +69,8 @@ display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["propo
 # %% [markdown]
 # ## Average precision per class
 #
-# The primary endpoint is AP50 of the primary class (`detect.analysis.primary_class`, the
-# cervical tumour); every other class (the lymph nodes) is reported beside it, and AP50
+# The primary endpoint is AP50 of the primary class (`detect.analysis.primary_class`: the
+# primary tumour); every other class (the lymph nodes, in the pelvis) is reported beside it, and AP50
 # averaged over the classes below. On the test patients, mean over seeds, with 95 %
 # patient-bootstrap CI; one column per detector. The column `suv_threshold` is the
 # non-learned reference (`detect.reference`): every region above an SUV threshold, scored
@@ -81,7 +80,7 @@ display(Markdown(tested_on_sentence(table, datasets_dir, params["detect"]["propo
 # %% tags=["hide-input"]
 for name in study_cohort(params)["label_names"].values():
     endpoint = " The primary endpoint." if name == primary else ""
-    display(book_table(metric_table(table, f"AP50_{name}", inputs=inputs), name=f"tbl-ap50-{name}".replace("_", "-"),
+    display(book_table(metric_table(table, f"AP50_{name}", inputs=inputs), name=f"tbl-ap50-{name}-{study}".replace("_", "-"),
                        caption=f"AP50 of the class {name} per input (rows) and detector (columns), test patients, "
                                f"mean over seeds, 95 % patient-bootstrap CI.{endpoint}",
                        stage=f"evaluate_{study}", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
@@ -89,7 +88,7 @@ for name in study_cohort(params)["label_names"].values():
 
 # %% tags=["hide-input"]
 for metric, what in [("AP50", "AP50 averaged over the classes"), ("AP50_95", "COCO AP50-95 averaged over the classes")]:
-    display(book_table(metric_table(table, metric, inputs=inputs), name=f"tbl-{metric.lower().replace('_', '-')}-mean",
+    display(book_table(metric_table(table, metric, inputs=inputs), name=f"tbl-{metric.lower().replace('_', '-')}-mean-{study}",
                        caption=f"{what} per input and detector, test patients, mean over seeds, 95 % CI.",
                        stage=f"evaluate_{study}", built_by=metric_table, params=["detect.evaluate", "detect.inputs"],
                        data=f"{out}/metrics.csv"))
@@ -97,7 +96,7 @@ for metric, what in [("AP50", "AP50 averaged over the classes"), ("AP50_95", "CO
 # %% [markdown]
 # ## Precision–recall curves
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-pr", "caption": "Precision–recall curves of every run on the test patients. Stage `evaluate_pelvis`; drawn by {py:func}`crossmodal.report.detection.pr_figure`; params `detect.evaluate`; data {download}`pr_curves.csv <../../../results/pelvis/evaluation/pr_curves.csv>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-pr-{{ study }}", "caption": "Precision–recall curves of every run on the test patients. Stage `evaluate_{{ study }}`; drawn by {py:func}`crossmodal.report.detection.pr_figure`; params `detect.evaluate`; data {download}`pr_curves.csv <../../../{{ out }}/pr_curves.csv>`."}}
 fig = pr_figure(tables["pr_curves"], proposed=params["detect"]["proposed"])
 plt.show()
 
@@ -114,14 +113,14 @@ plt.show()
 # compares inputs there.
 
 # %% tags=["hide-input"]
-display(book_table(froc_table(table), name="tbl-froc",
+display(book_table(froc_table(table), name=f"tbl-froc-{study}",
                    caption="3-D lesion sensitivity at fixed false-positive findings per patient (`sens_at_<rate>fp`) "
                            "and false positives per patient at the matched sensitivity, per run, 95 % CI.",
                    stage=f"evaluate_{study}", built_by=froc_table,
                    params=["detect.evaluate.lesion_hit", "detect.analysis.matched_sensitivity"],
                    data=f"{out}/metrics.csv", keys=2, max_columns=6))
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-froc", "caption": "Lesion-level FROC: 3-D lesion sensitivity against false-positive findings per patient. Stage `evaluate_pelvis`; drawn by {py:func}`crossmodal.report.detection.froc_figure`; params `detect.evaluate.lesion_hit`; data {download}`froc_curves.csv <../../../results/pelvis/evaluation/froc_curves.csv>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-froc-{{ study }}", "caption": "Lesion-level FROC: 3-D lesion sensitivity against false-positive findings per patient. Stage `evaluate_{{ study }}`; drawn by {py:func}`crossmodal.report.detection.froc_figure`; params `detect.evaluate.lesion_hit`; data {download}`froc_curves.csv <../../../{{ out }}/froc_curves.csv>`."}}
 fig = froc_figure(tables["froc_curves"], proposed=params["detect"]["proposed"])
 plt.show()
 
@@ -131,7 +130,7 @@ plt.show()
 # At the confidence chosen on the validation patients (max F1).
 
 # %% tags=["hide-input"]
-display(book_table(operating_table(table), name="tbl-operating",
+display(book_table(operating_table(table), name=f"tbl-operating-{study}",
                    caption="Precision, recall, false positives per slice and lesion sensitivity at each run's "
                            "operating confidence (`conf`, max F1 on the validation patients), 95 % CI.",
                    stage=f"evaluate_{study}", built_by=operating_table, params=["detect.evaluate.operating_rule"],
@@ -142,13 +141,13 @@ display(book_table(operating_table(table), name="tbl-operating",
 #
 # Ground truth (green) and detections above the operating confidence (red) for the first
 # detector, first seed, at the test slice with the largest lesion and at a hot lesion-free
-# slice (the bladder on the phantom), for the proposed input and the single modalities.
+# slice (the bladder, in the pelvis), for the proposed input and the single modalities.
 
 # %% tags=["hide-input"]
 detector = params["detect"]["detectors"][0]["name"]
 shown = shown_inputs(table, detector, [params["detect"]["proposed"], *params["detect"]["analysis"]["claims"]["C1"]["references"]])
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-qualitative", "caption": "Truth (green) and detections above each run's operating confidence (red) at the largest-lesion test slice and a hot lesion-free slice. Stage `evaluate_pelvis`; drawn by {py:func}`crossmodal.report.detection.qualitative_figure`; params `detect.evaluate.operating_rule`; data: the runs' detections, at the operating confidences of {download}`metrics.csv <../../../results/pelvis/evaluation/metrics.csv>`."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-qualitative-{{ study }}", "caption": "Truth (green) and detections above each run's operating confidence (red) at the largest-lesion test slice and a hot lesion-free slice. Stage `evaluate_{{ study }}`; drawn by {py:func}`crossmodal.report.detection.qualitative_figure`; params `detect.evaluate.operating_rule`; data: the runs' detections, at the operating confidences of {download}`metrics.csv <../../../{{ out }}/metrics.csv>`."}}
 fig = qualitative_figure(Path(datasets_dir), Path(runs_dir), table, detector=detector, inputs=shown,
                          seed=int(params["detect"]["seeds"][0]))
 plt.show()
@@ -161,7 +160,7 @@ plt.show()
 # alone, the difference to the grey baseline X also the channel count's.
 
 # %% tags=["hide-input"]
-display(book_table(differences_table(tables["differences"]), name="tbl-differences",
+display(book_table(differences_table(tables["differences"]), name=f"tbl-differences-{study}",
                    caption="Proposed input minus each other input, per detector and metric, paired patient "
                            "bootstrap 95 % CI.",
                    stage=f"evaluate_{study}", built_by=differences_table, params=["detect.proposed", "detect.evaluate"],

@@ -14,12 +14,6 @@
 # %% [markdown]
 # # Claims C1–C4: the pre-specified analysis, then claimed vs reproduced
 #
-# ```{admonition} Simulated data
-# :class: warning
-# The verdicts are about the simulated pelvic PET/CT phantom: they test whether the
-# thesis's comparisons hold on data with a known truth, not clinical performance.
-# ```
-#
 # | step | thesis says | our choice (`params.yaml`, `detect.analysis`) |
 # |---|---|---|
 # | claims | C1 mean AP +6.06 % over single modality; C2 +8.9 % over other fusion methods; C3 fewer false positives; C4 consistent across detectors | one primary comparison per claim and detector: the proposed input minus the claim's reference, on the claim's metric (table below) |
@@ -31,6 +25,10 @@
 # | C4 when a row is not measurable | — | not measurable: a comparison nobody could measure does not count as agreeing |
 # | effect size | the percentages above | whether the thesis's value lies inside our 95 % CI, under the reading stated below (ours, not the thesis's) |
 # | C4 | "consistent" | computed: C1 and C2 supported for every detector; not measurable with fewer than two detectors |
+#
+# The claims are the thesis's, asked of this page's study (`detect.analysis.claims`, which a
+# study other than the thesis's sets in `studies.<study>.sections`, with no thesis value to
+# compare where the thesis did not study that cancer).
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
@@ -40,11 +38,19 @@ eval_dir = "results/pelvis/evaluation"
 out = "results/pelvis/claims"
 metrics = "results/pelvis/metrics/claims.json"
 
-# %% tags=["remove-output"]
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+from IPython.display import display
+
 from crossmodal.params import load_params
-from crossmodal.stages.pelvis import claims
+from crossmodal.report.study import data_notice
 
 params = load_params(params_path, profile, study=study)
+display(Markdown(data_notice(params)))
+
+# %% tags=["remove-output"]
+from crossmodal.stages.pelvis import claims
+
 table = claims.run(params, eval_dir=eval_dir, out=out, metrics=metrics)
 
 # %% [markdown]
@@ -56,8 +62,6 @@ table = claims.run(params, eval_dir=eval_dir, out=out, metrics=metrics)
 
 # %% tags=["hide-input"]
 import pandas as pd
-from IPython.display import Markdown
-from IPython.display import display
 
 from crossmodal.report.claims import analysis_view
 from crossmodal.report.claims import beside_view
@@ -66,7 +70,7 @@ from crossmodal.report.claims import reading_sentence
 from crossmodal.report.claims import verdict_caveat
 from crossmodal.report.table import book_table
 
-display(book_table(analysis_view(pd.read_csv(f"{out}/analysis.csv")), name="tbl-analysis",
+display(book_table(analysis_view(pd.read_csv(f"{out}/analysis.csv")), name=f"tbl-analysis-{study}",
                    caption="The pre-specified analysis of claims C1–C4: endpoint, reference choice, test, family and "
                            "the rule a verdict is read by.",
                    stage=f"claims_{study}", built_by=analysis_view, params=["detect.analysis"], data=f"{out}/analysis.csv"))
@@ -81,7 +85,7 @@ display(Markdown(reading_sentence(params["detect"]["analysis"]["thesis_reading"]
 # difference (fewer false positives) is the improvement.
 
 # %% tags=["hide-input"]
-display(book_table(claims_view(table), name="tbl-claims",
+display(book_table(claims_view(table), name=f"tbl-claims-{study}",
                    caption="Claims C1–C4, thesis value against ours: proposed minus the chosen reference on the test "
                            "patients, unadjusted 95 % CI, bootstrap p-value, Holm-adjusted p-value and verdict.",
                    stage=f"claims_{study}", built_by=claims_view, params=["detect.analysis"], data=f"{out}/claims.csv",
@@ -98,7 +102,7 @@ display(Markdown(verdict_caveat(int(table["test_patients"].iloc[0]), int(table["
 # unadjusted p-values, no verdict.
 
 # %% tags=["hide-input"]
-display(book_table(beside_view(pd.read_csv(f"{out}/beside.csv")), name="tbl-beside",
+display(book_table(beside_view(pd.read_csv(f"{out}/beside.csv")), name=f"tbl-beside-{study}",
                    caption="Secondary endpoints and controls beside the claims: proposed minus each, 95 % CI, "
                            "unadjusted p-value, no verdict.",
                    stage=f"claims_{study}", built_by=beside_view, params=["detect.analysis.controls"],

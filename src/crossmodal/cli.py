@@ -34,16 +34,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 ParamsOption = typer.Option("params.yaml", "--params", help="Path to params.yaml")
 ProfileOption = typer.Option(None, "--profile", help="Override the params.yaml profile")
+StudyOption = typer.Option(None, "--study", help="Part 1: the study (a key of params studies; default the first)")
 
 
-def load_params(path: Path, profile: str | None) -> dict:
+def load_params(path: Path, profile: str | None, study: str | None = None) -> dict:
     """Validated params; an invalid file stops the command with every problem named.
 
     Also holds the CPU libraries of this process, and of every process it starts, to the
     params' ``reproducibility.cpu_kernels`` (:func:`crossmodal.reproducible.pin_cpu_kernels`).
     """
     try:
-        params = _load_params(path, profile)
+        params = _load_params(path, profile, study=study)
     except (ParamsError, KeyError) as error:
         typer.echo(str(error).strip("'\""), err=True)
         raise typer.Exit(2) from None
@@ -87,9 +88,10 @@ def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: boo
 
 @app.command()
 def stage(name: str, arguments: list[str] = typer.Argument(None, help="key=value paths"),
-          params: Path = ParamsOption, profile: str = ProfileOption) -> None:
-    """Run one pipeline stage: ``crossmodal stage pelvis.align_fuse ingest_dir=... out=...``."""
-    settings = load_params(params, profile)  # first: it sets the CPU kernels before NumPy loads
+          params: Path = ParamsOption, profile: str = ProfileOption, study: str = StudyOption) -> None:
+    """Run one pipeline stage: ``crossmodal stage pelvis.align_fuse ingest_dir=... out=...``
+    (a Part 1 stage of another study: ``--study lung``)."""
+    settings = load_params(params, profile, study)  # first: it sets the CPU kernels before NumPy loads
     module, values = stage_module(name), key_values(arguments or [])
     try:
         module.run(settings, **values)
@@ -133,9 +135,9 @@ def notebook(
 
 
 #: The book's own pages (notebooks/book/<page>.py), executed at build time from what the
-#: stages wrote (results at a glance, how this book was made) or from data outside the
-#: repository (the real-data checks).
-BOOK_PAGES = ("00_results", "real_data_checks", "reproduce")
+#: stages wrote (results at a glance, how this book was made), from the repository's own
+#: files (how to fork a study) or from data outside the repository (the real-data checks).
+BOOK_PAGES = ("00_results", "real_data_checks", "fork", "reproduce")
 
 
 @app.command()

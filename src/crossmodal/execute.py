@@ -1,8 +1,17 @@
-"""Execute a jupytext percent notebook with papermill, as the DVC stages do."""
+"""Execute a jupytext percent notebook with papermill, as the DVC stages do.
+
+One notebook can make several pages: Part 1's run once per study (``-p study=lung``). Its
+markdown and its cells' metadata (figure names and captions) quote parameters as
+``{{ name }}`` (a caption's stage ``data_card_{{ study }}``, its data file
+``../../../{{ out }}/x.csv``), filled with the values the page runs with
+(:func:`fill_placeholders`), so each page names its own stage, anchors and files.
+"""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,7 @@ def execute_notebook(source: str | Path, output: str | Path, parameters: dict[st
     import papermill
 
     nb = with_stable_cell_ids(jupytext.read(source))
+    nb = fill_placeholders(nb, {**notebook_parameters(nb), **parameters}, source=source)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     saved = os.environ.get("TQDM_DISABLE")
@@ -76,4 +86,52 @@ def tag_parameter_cells(nb):
         tags = cell.metadata.get("tags", [])
         if any(tag in tags for tag in PARAMETER_TAGS) and BOOK_REMOVE_TAG not in tags:
             cell.metadata["tags"] = [*tags, BOOK_REMOVE_TAG]
+    return nb
+
+
+PLACEHOLDER = re.compile(r"(\\?)\{\{\s*(\w+)\s*\}\}")
+
+
+def notebook_parameters(nb) -> dict[str, Any]:
+    """The defaults of ``nb``'s ``parameters`` cell (literal assignments), by name."""
+    values: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            values[target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def fill_placeholders(nb, values: dict[str, Any], *, source: str | Path = "notebook"):
+    """``nb`` with every ``{{ name }}`` in its markdown cells and in any cell's metadata
+    strings replaced by ``values[name]`` (in place); ``\\{{ name }}`` is kept as the literal
+    ``{{ name }}`` (a page that explains placeholders). A placeholder naming no parameter
+    raises ``KeyError`` naming the notebook and the placeholder."""
+
+    def fill(text: str) -> str:
+        def value(match: re.Match) -> str:
+            if match.group(1):  # escaped: the placeholder itself, as text
+                return match.group(0)[1:]
+            if match.group(2) not in values:
+                raise KeyError(f"{source}: placeholder {match.group(0)} names no parameter of the page "
+                               f"({', '.join(sorted(values))})")
+            return str(values[match.group(2)])
+        return PLACEHOLDER.sub(value, text)
+
+    def fill_all(item):
+        if isinstance(item, str):
+            return fill(item)
+        if isinstance(item, dict):
+            return type(item)({k: fill_all(v) for k, v in item.items()})
+        if isinstance(item, list):
+            return [fill_all(v) for v in item]
+        return item
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = fill(cell.source)
+        cell.metadata = fill_all(cell.metadata)
     return nb

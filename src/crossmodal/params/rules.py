@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["DERIVED", "check", "derive", "get"]
+__all__ = ["DERIVED", "check", "cohort_at", "derive", "get"]
 
 Problems = list[tuple[str, str]]
 
@@ -133,7 +133,7 @@ def _cohorts(params: dict) -> Problems:
                              f"must name each of {key}.modalities {modalities}, got {sorted(names)}"))
         if source["source"] == "phantom" and params["phantom"].get(name) is None:
             problems.append((f"{key}.source", f"'phantom' needs a phantom.{name} section"))
-        tested_on = _cohort_at(params, source.get("test_root"))
+        tested_on = cohort_at(params, source.get("test_root"))
         if tested_on is not None:
             problems += _tested_on_another(params, name, tested_on)
         elif source["source"] == "phantom" and source.get("test_root"):
@@ -141,7 +141,7 @@ def _cohorts(params: dict) -> Problems:
     return problems
 
 
-def _cohort_at(params: dict, root: str | None) -> str | None:
+def cohort_at(params: dict, root: str | None) -> str | None:
     """The cohort whose ``root`` is ``root`` (a locked test cohort may be another cohort's tree)."""
     return next((name for name, source in params["cohort"].items() if root and source["root"] == root), None)
 

@@ -255,6 +255,7 @@ class DetectAnalysis(Section):
     claims: Annotated[dict[Name, ClaimSpec], Field(min_length=1)]
     controls: dict[Name, list[Name]] = {}  # claim -> inputs reported beside it
     gate: dict[Literal["min_val_ap"], Fraction] = {}  # sanity gate on the primary endpoint (validation)
+    min_test_patients: Annotated[int, Field(ge=1)] = 1  # fewer test patients: no verdict
 
 
 class Detect(Section):

@@ -68,8 +68,12 @@ def fusion_gain_sentence(oracle: pd.DataFrame, *, target: str = "lesion") -> str
     and the paired gain of PET+CT over PET with its interval (numbers from the stage)."""
     rows = oracle[oracle["target"] == target].set_index("features")
     if rows["AUC"].isna().all():
-        return (f"The oracle could not be computed for target '{target}': it needs lesions and "
-                f"mimics from at least two patients (mimics come only from truth sidecars).")
+        mimics = int(rows["mimics"].max()) if "mimics" in rows and len(rows) else 0
+        return (f"The oracle could not be computed for target '{target}': it needs lesions and mimics "
+                f"from at least two patients, and this cohort has {mimics} mimic{'s' if mimics != 1 else ''}. "
+                "Mimics come only from truth sidecars, where a generator inserted them: the pelvic phantom "
+                "does; a hybrid of real anatomy does not, so what fusion can gain over PET alone is not "
+                "stated before training there.")
     auc = {name: format_ci(*rows.loc[name, ["AUC", "AUC_ci_low", "AUC_ci_high"]], digits=3)
            for name in ("PET", "CT", "PET+CT")}
     gain, low, high = rows.loc[DIFFERENCE, ["AUC", "AUC_ci_low", "AUC_ci_high"]]

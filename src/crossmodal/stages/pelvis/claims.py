@@ -103,7 +103,8 @@ def analysis_table(analysis: dict[str, Any], *, family_size: int) -> pd.DataFram
              "reading": analysis["thesis_reading"] if spec["thesis"] is not None else "no number",
              "alpha": analysis["alpha"], "correction": analysis["multiplicity"], "family size": family_size,
              "sanity gate": f"validation AP50_{analysis['primary_class']} >= "
-                            f"{analysis.get('gate', {}).get('min_val_ap', 0.0)} for both runs"}
+                            f"{analysis.get('gate', {}).get('min_val_ap', 0.0)} for both runs; at least "
+                            f"{analysis.get('min_test_patients', 1)} test patients"}
             for claim, spec in analysis["claims"].items()]
     if {"C1", "C2"} <= set(analysis["claims"]):
         rows.append({"claim": "C4", "thesis says": "consistent across detectors", "primary metric": "C1, C2 verdicts",
@@ -189,8 +190,8 @@ def claims_table(metrics: pd.DataFrame, differences: pd.DataFrame, *, proposed: 
     claims = pd.DataFrame(primary_rows(metrics, differences, proposed=proposed, analysis=analysis))
     if claims.empty:
         return claims
-    claims["gate"] = [gate_outcome(metrics, r.detector, [proposed, r.reference], analysis)
-                      for r in claims.itertuples()]
+    claims["gate"] = [gate_outcome(metrics, r.detector, [proposed, r.reference], analysis,
+                                   test_patients=r.test_patients) for r in claims.itertuples()]
     # A comparison without a finite difference and CI is not measurable and leaves the family.
     # One with a run that fails the sanity gate (decided on validation) is not measurable
     # either, and nothing is "beaten" by it; it stays in the family with p = 1, so the family
@@ -228,11 +229,15 @@ def consistency_verdict(verdicts: pd.Series, *, n_detectors: int) -> str:
     return overall_verdict(verdicts)
 
 
-def gate_outcome(metrics: pd.DataFrame, detector: str, inputs: list[str], analysis: dict[str, Any]) -> str:
-    """``passed``, or which run failed the sanity gate: a run whose primary endpoint on the
-    validation patients (``val_AP50_<primary_class>``; never the test patients) is below
-    ``analysis.gate.min_val_ap`` has not learnt to find the lesion, and a comparison with
-    it measures nothing."""
+def gate_outcome(metrics: pd.DataFrame, detector: str, inputs: list[str], analysis: dict[str, Any], *,
+                 test_patients: float | None = None) -> str:
+    """``passed``, or why the comparison measures nothing: a run whose primary endpoint on
+    the validation patients (``val_AP50_<primary_class>``; never the test patients) is below
+    ``analysis.gate.min_val_ap`` has not learnt to find the lesion; fewer ``test_patients``
+    than ``analysis.min_test_patients`` leave a patient bootstrap too few resamples."""
+    minimum = int(analysis.get("min_test_patients", 1))
+    if test_patients is not None and np.isfinite(test_patients) and test_patients < minimum:
+        return f"failed: {int(test_patients)} test patients < {minimum}"
     threshold = float(analysis.get("gate", {}).get("min_val_ap", 0.0))
     column = f"val_AP50_{analysis['primary_class']}"
     rows = metrics[metrics.detector == detector].set_index("input")

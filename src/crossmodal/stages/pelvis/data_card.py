@@ -169,6 +169,18 @@ def mimic_masks(case: Case, lesion: np.ndarray) -> list[tuple[dict, np.ndarray]]
 # ----------------------------------------------------------------------------- tables
 
 
+#: Keys of the phantom a hybrid is ``based_on`` that the hybrid generator never reads: the
+#: simulated body's grids, geometry and mimics, which the real CT replaces. A hybrid's data
+#: card leaves them out (tests/test_hybrid_pelvis.py checks that the generator reads none).
+HYBRID_UNUSED_BASE_KEYS = frozenset({
+    "ct_size", "ct_spacing_mm", "pet_size", "body_half_width_mm", "body_half_depth_mm", "body_offset_mm", "fat_mm",
+    "bladder_radius_mm", "bladder_fill_change", "tumour_bladder_indent", "bowel_loops", "bowel_lumen_fraction",
+    "bowel_content_hu", "bowel_content_mix", "bowel_shift_mm", "bowel_focus_probability", "bowel_focus_radius_mm",
+    "bowel_focus_suv", "ureter_radius_mm", "ureter_lumen_fraction", "ureter_lumen_hu", "ureter_fat_mm", "ureter_suv",
+    "ureter_foci", "ureter_focus_probability", "ureter_focus_length_mm", "ureter_focus_suv", "node_fat_probability",
+    "node_fat_margin_mm", "node_faint_probability", "node_faint_suvmax"})
+
+
 def parameter_sources(phantom: dict[str, Any], base: dict[str, Any] | None = None
                       ) -> tuple[dict[str, Any], dict[str, str]]:
     """The values a phantom section stands for and the sources on hand for them. A section of
@@ -176,7 +188,8 @@ def parameter_sources(phantom: dict[str, Any], base: dict[str, Any] | None = Non
     section ``based_on`` another (``base``): the base's values with its own over them; the
     base's sources for the values it keeps, the hybrid's (``HYBRID_PELVIS_...`` or, with real
     ``cases``, ``HYBRID_DELINEATIONS_...``) for its own keys, and its ``sources`` entry (key ->
-    source, in params.yaml) for anything else it sets, such as a fork's lesion sizes."""
+    source, in params.yaml) for anything else it sets, such as a fork's lesion sizes. A
+    hybrid of real anatomy (no ``cases``) stands for none of :data:`HYBRID_UNUSED_BASE_KEYS`."""
     from crossmodal.phantom.sources import PELVIS_PARAMETER_SOURCES
 
     if "based_on" not in phantom:
@@ -186,7 +199,9 @@ def parameter_sources(phantom: dict[str, Any], base: dict[str, Any] | None = Non
 
     own = HYBRID_DELINEATIONS_PARAMETER_SOURCES if "cases" in phantom else HYBRID_PELVIS_PARAMETER_SOURCES
     given = phantom.get("sources") or {}
-    values = {**(base or {}), **{k: v for k, v in phantom.items() if k != "sources"}}
+    unused = HYBRID_UNUSED_BASE_KEYS if "cases" not in phantom else frozenset()
+    kept = {k: v for k, v in (base or {}).items() if k not in unused}
+    values = {**kept, **{k: v for k, v in phantom.items() if k != "sources"}}
     sources = {k: v for k, v in PELVIS_PARAMETER_SOURCES.items() if k not in phantom}
     sources |= {k: v for k, v in own.items() if k in phantom or k not in (base or {})}
     return values, sources | dict(given)
