@@ -91,5 +91,6 @@ def test_a_phantom_section_finds_its_generator_by_its_keys_not_its_name():
     params = with_cohort_tested_on_real_scans(load_params(REPO / "params.yaml"))
     kinds = {name: phantom_kind(section) for name, section in params["phantom"].items() if name != "pelvis_test"}
     assert kinds == {"pelvis": "pelvis", "pelvis_real_anatomy": "hybrid", "lung_real_delineations": "delineations",
-                     "skeleton": "skeleton", "lung": "hybrid"}
+                     "skeleton": "skeleton", "lung": "hybrid", "skeleton_real_anatomy": "hybrid_skeleton"}
     assert cohort_generator(params, "lung")[0] is phantom_generators()["hybrid"][0]
+    assert cohort_generator(params, "skeleton_real_anatomy")[0] is phantom_generators()["hybrid_skeleton"][0]

@@ -49,14 +49,15 @@ def environment(work: Path) -> dict:
 
 # The stages the Dask run reproduces: each does its per-patient work through
 # `patient_workers` (phantoms come from `crossmodal data`). The others that do are left out
-# because they add no map of their own and cost the most: real_anatomy_pelvis and
-# real_delineations_lung run ingestion and align_fuse's map (run here) on other cohorts, the
+# because they add no map of their own and cost the most: real_anatomy_pelvis,
+# real_anatomy_skeleton and real_delineations_lung run ingestion's (and Part 1's align_fuse)
+# map (run here) on other cohorts and need the detectors trained first, the
 # lung study's stages run the pelvic study's code on another cohort, and the evaluate stages
 # would need the detectors trained first. No other stage touches the backend.
 DASK_STAGES = ("ingest_pelvis", "align_fuse_pelvis", "data_card_pelvis", "datasets_pelvis",
                "ingest_skeleton", "data_card_skeleton", "datasets_skeleton")
-DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_delineations_lung", "evaluate_pelvis", "ingest_lung",
-                 "align_fuse_lung", "data_card_lung", "datasets_lung", "evaluate_lung")
+DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_anatomy_skeleton", "real_delineations_lung", "evaluate_pelvis",
+                 "ingest_lung", "align_fuse_lung", "data_card_lung", "datasets_lung", "evaluate_lung")
 
 
 def quick_run(work: Path, backend: str = "processes", stages: tuple[str, ...] = ()) -> Path:
@@ -292,6 +293,24 @@ def test_part2_no_patient_scored_by_a_detector_that_trained_on_it(quick_repro):
     # every classified patient's every series was scored by exactly one detector
     assert not series.duplicated(["case_id", "modality"]).any()
     assert set(series["case_id"]) == set(features.index)
+
+
+def test_part2_on_a_real_skeleton_scores_new_patients_with_the_phantoms_models_only(quick_repro):
+    root = quick_repro / "results" / "skeleton"
+    real = root / "real_anatomy"
+    phantom = set(pd.read_csv(root / "ingest" / "cases.csv")["patient"])
+    hybrid = pd.read_csv(real / "ingest" / "cases.csv")
+    assert len(hybrid) == 4 and phantom.isdisjoint(hybrid["patient"])
+    findings = pd.read_csv(real / "findings.csv")
+    assert (findings["kind"] == "metastasis").any() and set(findings["kind"]) <= {"metastasis", "mimic"}
+    ap = pd.read_csv(real / "ap.csv")
+    assert set(ap["modality"]) <= {"CT", "MRI", "PET"} and ap["ap50"].between(0, 1).all()
+    scores = pd.read_csv(real / "scores.csv")
+    assert set(scores.loc[scores["feature_set"] == "fused", "case_id"]) == set(hybrid["case_id"])
+    chosen = pd.read_csv(root / "classify" / "nested_choices.csv")
+    assert pd.read_csv(real / "classifier.csv")["classifier"].iloc[0] in set(chosen["chosen"])
+    page = (quick_repro / "book" / "_build" / "html" / "executed" / "skeleton" / "09_real_anatomy.html").read_text()
+    assert "Real CT, simulated MR and PET, inserted findings" in page and page.count("<img") >= 1
 
 
 def test_part2_missing_modalities_are_zero_rows_with_a_zero_flag(quick_repro):

@@ -15,6 +15,7 @@ from crossmodal.cli import app
 from crossmodal.cli import record_wall_time
 from crossmodal.reproducible import CPU_KERNEL_VARIABLES
 from crossmodal.reproducible import cpu_kernel_environment
+from crossmodal.reproducible import file_kernels
 from crossmodal.reproducible import pin_cpu_kernels
 from crossmodal.reproducible import threads_for_training
 from crossmodal.reproducible import training_threads
@@ -104,6 +105,38 @@ def test_training_threads_are_the_params_and_restored_after_the_block():
     with threads_for_training(1):
         assert torch.get_num_threads() == 1 and os.environ[THREADS_VARIABLE] == "1"
     assert torch.get_num_threads() == before and os.environ.get(THREADS_VARIABLE) == variable
+
+
+@pytest.mark.skipif(not HOST_HAS_AVX2, reason="this CPU has no AVX2: nothing is pinned on it")
+def test_the_cohorts_are_generated_on_the_same_kernels_whatever_the_params_say(tmp_path, monkeypatch):
+    import crossmodal.stages.data as data_stage
+
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in AVX2})
+    seen = {}
+    monkeypatch.setattr(data_stage, "run", lambda params, **_: seen.update(os.environ))
+    text = (REPO / "params.yaml").read_text()
+    assert "  cpu_kernels: null" in text  # the params leave the kernels free...
+    result = CliRunner().invoke(app, ["data", "--params", str(REPO / "params.yaml"), "--no-dvc-add"])
+    assert result.exit_code == 0, result.output
+    assert {k: seen.get(k) for k in AVX2} == AVX2  # ...yet the generators run on the AVX2 path
+
+
+def test_the_kernels_are_pinned_from_the_file_before_validation_loads_numpy(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("  cpu_kernels: null", "  cpu_kernels: avx2", 1))
+    assert file_kernels(path)["reproducibility"]["cpu_kernels"] == "avx2"
+    assert file_kernels(tmp_path / "missing.yaml") == {}
+    # a fresh process: the NumPy that validation loads in the command itself must run on the
+    # pinned BLAS kernels (OpenBLAS reads its variable when it loads)
+    code = ("import sys, threadpoolctl; from crossmodal.cli import load_params; "
+            f"load_params({str(path)!r}, None); assert 'numpy' in sys.modules; "
+            "print(*sorted({i.get('architecture') for i in threadpoolctl.threadpool_info() "
+            "if i.get('internal_api') == 'openblas'}))")
+    env = {k: v for k, v in os.environ.items() if k not in AVX2}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    if HOST_HAS_AVX2:
+        assert out.split() == ["Haswell"]
 
 
 def test_the_params_reject_an_unknown_kernel_family(tmp_path):

@@ -61,6 +61,9 @@
 # * The evidence: [claims C1–C4](../pelvis/07_claims.ipynb) (Part 1) and
 #   [claims C5–C7](../skeleton/08_claims.ipynb) (Part 2), each after the chapters of its
 #   steps.
+# * Real anatomy: the phantom-trained models on real CT, with simulated PET (and MR) and
+#   inserted lesions: [Part 1 on a real pelvis](../pelvis/08_real_anatomy.ipynb) and
+#   [Part 2 on a real skeleton](../skeleton/09_real_anatomy.ipynb).
 # * [A first fork](../lung/07_claims.ipynb): Part 1 forked by configuration for lung
 #   cancer, trained on tumours inserted into a real chest CT and tested on real tumour
 #   delineations; its claims are asked of lung cancer, not the thesis's. How it was made:

@@ -28,6 +28,8 @@ import typer
 
 from crossmodal.params import ParamsError
 from crossmodal.params import load_params as _load_params
+from crossmodal.reproducible import GENERATION_KERNELS
+from crossmodal.reproducible import file_kernels
 from crossmodal.reproducible import pin_cpu_kernels
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -41,14 +43,19 @@ def load_params(path: Path, profile: str | None, study: str | None = None) -> di
     """Validated params; an invalid file stops the command with every problem named.
 
     Also holds the CPU libraries of this process, and of every process it starts, to the
-    params' ``reproducibility.cpu_kernels`` (:func:`crossmodal.reproducible.pin_cpu_kernels`).
+    params' ``reproducibility.cpu_kernels`` (:func:`crossmodal.reproducible.pin_cpu_kernels`),
+    before validation loads NumPy; an invalid value stops the command there.
     """
+    try:
+        pin_cpu_kernels(file_kernels(path, profile))
+    except ValueError as error:
+        typer.echo(f"{path}: {error}", err=True)
+        raise typer.Exit(2) from None
     try:
         params = _load_params(path, profile, study=study)
     except (ParamsError, KeyError) as error:
         typer.echo(str(error).strip("'\""), err=True)
         raise typer.Exit(2) from None
-    pin_cpu_kernels(params)
     return params
 
 
@@ -76,6 +83,8 @@ def stage_module(name: str):
 @app.command()
 def data(params: Path = ParamsOption, profile: str = ProfileOption, dvc_add: bool = True) -> None:
     """Make the input cohorts under data/ available, then record them in data.dvc."""
+    # The cohorts' bytes are recorded in data.dvc: made on the same kernels on every machine.
+    pin_cpu_kernels({"reproducibility": {"cpu_kernels": GENERATION_KERNELS}})
     from crossmodal.stages import data as data_stage
 
     settings = load_params(params, profile)

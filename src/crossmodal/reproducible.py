@@ -16,6 +16,13 @@ that sum a gradient. ``params.yaml``'s ``reproducibility`` section fixes both:
 The kernel choice is made when each library first loads, so it must be in a process's
 environment before it starts: the ``crossmodal`` command sets it (:func:`pin_cpu_kernels`)
 and every notebook kernel and worker process it starts inherits it.
+
+The simulated input cohorts are always made on the AVX2 path (:data:`GENERATION_KERNELS`),
+whatever ``cpu_kernels`` says: ``data.dvc`` records their bytes, which must be the same on
+every machine. Measured: the pelvic phantom made on an AVX-512 Intel CPU with OpenBLAS's
+own choice (its SkylakeX kernels) differs in the last digits of coordinates in its truth
+sidecars from the one an AMD EPYC made; with OpenBLAS on its Haswell kernels the Intel
+machine writes the AMD machine's tree byte for byte.
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import os
 import platform
 from collections.abc import Iterator
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["CPU_KERNEL_VARIABLES", "cpu_kernel_environment", "cpu_kernels_in_use", "pin_cpu_kernels",
+__all__ = ["CPU_KERNEL_VARIABLES", "GENERATION_KERNELS", "cpu_kernel_environment", "cpu_kernels_in_use",
+           "file_kernels", "pin_cpu_kernels",
            "training_threads", "threads_for_training"]
 
 #: Per kernel family: the variable each library reads at load time, and its value.
@@ -72,6 +81,25 @@ def cpu_kernel_environment(kernels: str | None, *, machine: str | None = None,
     if machine not in _X86_64 or kernels not in flags:
         return {}
     return dict(CPU_KERNEL_VARIABLES[kernels])
+
+
+#: The kernels the simulated cohorts are generated with (``crossmodal data``), on any machine.
+GENERATION_KERNELS = "avx2"
+
+
+def file_kernels(path: str | os.PathLike, profile: str | None = None) -> dict[str, Any]:
+    """The ``reproducibility`` section of the params file at ``path`` (``profile``'s
+    override over it), read as plain YAML: what :func:`pin_cpu_kernels` needs before
+    validating the file loads NumPy. An unreadable file gives ``{}`` (validation reports it)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        name = profile or raw.get("profile")
+        override = ((raw.get("profiles") or {}).get(name) or {}).get("reproducibility") or {}
+        return {"reproducibility": {**(raw.get("reproducibility") or {}), **override}}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}
 
 
 def pin_cpu_kernels(params: Mapping[str, Any]) -> dict[str, str]:

@@ -224,19 +224,47 @@ class _HybridKeys(Section):
     sources: dict[Name, Name] = {}           # the source of each value of the based_on phantom set here (data card)
 
 
-def _optional_phantom_keys(keys: type[Section]) -> dict[str, Any]:
-    """Every key of the PET/CT phantom that ``keys`` lacks, optional, with its own checks."""
+def _optional_phantom_keys(keys: type[Section], base: type[Section] = PelvisPhantom) -> dict[str, Any]:
+    """Every key of the ``base`` phantom that ``keys`` lacks, optional, with its own checks."""
     def checked(field: Any) -> Any:
         return Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
 
     return {name: (checked(field) | None, None)
-            for name, field in PelvisPhantom.model_fields.items() if name not in keys.model_fields}
+            for name, field in base.model_fields.items() if name not in keys.model_fields}
 
 
 #: A hybrid section: its own keys, and any value of the phantom it is ``based_on`` (a fork's
 #: lesion sizes, SUVs, scanner), checked as that phantom checks it.
 HybridPelvisPhantom = create_model("HybridPelvisPhantom", __base__=_HybridKeys,
                                    __doc__=_HybridKeys.__doc__, **_optional_phantom_keys(_HybridKeys))
+
+
+class _HybridSkeletonKeys(Section):
+    """A real CT's skeleton with simulated MR and PET and inserted metastases and mimics
+    (:mod:`crossmodal.phantom.hybrid_skeleton`): findings are centred in the marrow of the
+    real ``bone_structures`` of their site group; MR and PET are simulated from the CT's
+    tissue classes (``hu_tissues`` inside the body, ``tissue_structures``, bone: cortex at or
+    above ``cortex_hu``, else marrow)."""
+
+    based_on: Name  # the skeletal phantom every other value comes from
+    real_data: Name  # the real_data entry holding the CT and its structures
+    seed: Seed
+    n_patients: PosInt
+    sex: Literal["M", "F", "O"] = "M"
+    body_hu: float                           # the body: the largest region above this CT number
+    hu_tissues: Annotated[dict[Name, Range], Field(min_length=1)]   # phantom tissue names
+    tissue_structures: dict[Name, Annotated[list[Name], Field(min_length=1)]] = {}
+    bone_structures: Annotated[dict[Name, Annotated[list[Name], Field(min_length=1)]], Field(min_length=1)]
+    cortex_hu: float
+    edge_margin_mm: NonNeg                   # a finding's centre at least this far inside the scan
+    sources: dict[Name, Name] = {}
+
+
+#: A hybrid skeletal section: its own keys, and any value of the skeletal phantom it is
+#: ``based_on`` (finding shares, looks, scanner), checked as that phantom checks it.
+HybridSkeletonPhantom = create_model("HybridSkeletonPhantom", __base__=_HybridSkeletonKeys,
+                                     __doc__=_HybridSkeletonKeys.__doc__,
+                                     **_optional_phantom_keys(_HybridSkeletonKeys, SkeletonPhantom))
 
 
 class HybridDelineationsPhantom(Section):
@@ -258,13 +286,16 @@ class HybridDelineationsPhantom(Section):
 def phantom_kind(section: Any) -> str | None:
     """Which generator a ``phantom.<cohort>`` section is for, by its keys (not its name, so a
     fork's cohort needs no code): ``test`` (a locked test cohort's seed and size),
-    ``delineations`` (real ``cases``), ``hybrid`` (a real CT ``based_on`` a phantom),
+    ``delineations`` (real ``cases``), ``hybrid_skeleton`` (a real CT's ``bone_structures``
+    ``based_on`` the skeletal phantom), ``hybrid`` (a real CT ``based_on`` a phantom),
     ``skeleton`` (CT, MR and PET grids) or ``pelvis`` (the PET/CT phantom)."""
     if not isinstance(section, dict):
         return None
     if set(section) <= {"seed", "n_patients"}:
         return "test"
     if "based_on" in section:
+        if "bone_structures" in section:
+            return "hybrid_skeleton"
         return "delineations" if "cases" in section else "hybrid"
     return "skeleton" if "mr_size" in section else "pelvis"
 
@@ -273,7 +304,7 @@ def phantom_kind(section: Any) -> str | None:
 PhantomSection = Annotated[
     Annotated[PelvisPhantom, Tag("pelvis")] | Annotated[TestPhantom, Tag("test")]
     | Annotated[HybridPelvisPhantom, Tag("hybrid")] | Annotated[HybridDelineationsPhantom, Tag("delineations")]
-    | Annotated[SkeletonPhantom, Tag("skeleton")],
+    | Annotated[SkeletonPhantom, Tag("skeleton")] | Annotated[HybridSkeletonPhantom, Tag("hybrid_skeleton")],
     Discriminator(phantom_kind)]
 
 
@@ -289,3 +320,4 @@ class Phantoms(Section):
     pelvis_real_anatomy: HybridPelvisPhantom | None = None
     lung_real_delineations: HybridDelineationsPhantom | None = None
     skeleton: SkeletonPhantom | None = None
+    skeleton_real_anatomy: HybridSkeletonPhantom | None = None

@@ -98,7 +98,9 @@ def _hybrid_phantoms(params: dict) -> Problems:
         if "tissue_suv" in section:
             problems.append((f"phantom.{name}.tissue_suv", _missing(list(section["hu_tissues"]), list(section["tissue_suv"]),
                                                                    "tissue_suv")))
-        if "cases" not in section:
+        if "bone_structures" in section:
+            problems += _skeleton_sites(name, section, base if isinstance(base, dict) else {})
+        elif "cases" not in section:
             problems += _lesion_sites(name, section)
     return [(key, problem) for key, problem in problems if problem]
 
@@ -113,6 +115,15 @@ def _lesion_sites(name: str, section: dict) -> Problems:
     if section.get("node_beside") and not (section.get("node_tissues") and section.get("node_gap_mm")):
         problems.append((f"phantom.{name}.node_beside", "nodes beside structures need node_tissues and node_gap_mm"))
     return problems
+
+
+def _skeleton_sites(name: str, section: dict, base: dict) -> Problems:
+    """A real skeleton holds a bone group for every site its findings may be drawn at (the
+    metastasis sites, and the groups the mimics use)."""
+    sites = {**base, **section}.get("metastasis_sites") or {}
+    needed = sorted({*sites, "vertebra", "pelvis", "rib", "femur"})
+    return [(f"phantom.{name}.bone_structures",
+             _missing(needed, list(section["bone_structures"]), "bone_structures"))]
 
 
 def _missing(names, known, what: str) -> str | None:

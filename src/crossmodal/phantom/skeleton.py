@@ -96,6 +96,8 @@ from crossmodal.phantom.skeleton_phenomena import INFILTRATIVE
 
 __all__ = [
     "SimulatedSkeletalPatient",
+    "apply_finding",
+    "mr_bias_field",
     "render_ideal",
     "simulate_skeletal_patient",
 ]
@@ -104,9 +106,11 @@ __all__ = [
 # --------------------------------------------------------------------------- rendering
 
 
-def _apply_finding(modality: str, f: Finding, values: np.ndarray, pts: np.ndarray, region: np.ndarray,
+def apply_finding(modality: str, f: Finding, values: np.ndarray, pts: np.ndarray, region: np.ndarray,
                    p: dict, marrow: float) -> None:
-    """Write finding ``f``'s appearance into ``values`` (a block view) where ``region``."""
+    """Write finding ``f``'s appearance into ``values`` (a block view of ``modality``'s
+    tissue values, ``pts`` its points in mm) where ``region``; ``marrow``: the patient's
+    marrow value in that modality."""
     v = values  # view of the block
     if f.kind == "metastasis":
         if modality == "CT":
@@ -177,7 +181,7 @@ def render_ideal(anatomy: SkeletalAnatomy, modality: str, grid: sitk.Image, p: d
         if hit is None:
             continue
         block, region = hit
-        _apply_finding(modality, f, values[block], sampler.points(block), region, p, marrow)
+        apply_finding(modality, f, values[block], sampler.points(block), region, p, marrow)
         if f.kind == "metastasis":
             ids[block][region] = k - len(anatomy.mimics) + 1
     return values, ids
@@ -219,7 +223,7 @@ def _image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
     return image
 
 
-def _mr_bias(grid: sitk.Image, coefficients: np.ndarray, amplitude: float) -> np.ndarray:
+def mr_bias_field(grid: sitk.Image, coefficients: np.ndarray, amplitude: float) -> np.ndarray:
     """Smooth multiplicative bias field exp(sum c_k b_k), |log| <= amplitude, on the MR grid."""
     pts = grid_points(grid)
     half = np.maximum(np.abs(pts).reshape(-1, 3).max(axis=0), 1e-6)
@@ -244,7 +248,7 @@ def _simulate_modality(anatomy: SkeletalAnatomy, modality: str, p: dict, shift: 
         if p["ct_noise_hu"] > 0:
             image = image + rng.normal(0.0, p["ct_noise_hu"], image.shape).astype(np.float32)
     elif modality == "MR":
-        signal = _bin(values, o) * _mr_bias(grid, bias_coefficients, float(p["mr_bias_amplitude"]))
+        signal = _bin(values, o) * mr_bias_field(grid, bias_coefficients, float(p["mr_bias_amplitude"]))
         sigma = float(p["mr_noise"])
         if sigma > 0:  # Rician: magnitude of a complex signal with Gaussian noise
             signal = np.hypot(signal + rng.normal(0.0, sigma, signal.shape),

@@ -9,6 +9,7 @@ decide a patient's class and series. Rendering the anatomy on each modality's gr
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,11 @@ __all__ = [
     "draw_in_range",
     "patient_is_positive",
     "patient_modalities",
+    "place_in_lobes",
+    "sample_metastases",
+    "sample_mimics",
     "sample_skeletal_anatomy",
+    "tissue_values",
 ]
 
 # DICOM Modality codes, in the fixed order used everywhere (the Case image keys).
@@ -389,8 +394,12 @@ def _site_lobes(bones: list[Bone], group: str) -> list[tuple[int, int]]:
     return [(b, i) for b, bone in enumerate(bones) if bone.group == group for i in bone.marrow_sites]
 
 
-def _place(rng, bones, group, radius, fov, *, where="marrow"):
-    """A centre and radii for a finding in a random marrow site of ``group`` inside ``fov``."""
+def place_in_lobes(rng, group, radius, *, bones, fov, where="marrow"):
+    """A bone index, lobe index and shape for a finding in a random marrow site of
+    ``group`` (a :class:`Bone` group) inside ``fov``; ``where="endplate"``: flattened,
+    against a vertebral endplate. Any function of this signature places the findings of
+    :func:`sample_metastases` and :func:`sample_mimics` (a real skeleton's:
+    :mod:`crossmodal.phantom.hybrid_skeleton`)."""
     sites = _site_lobes(bones, group)
     for _ in range(200):
         b, i = sites[int(rng.integers(len(sites)))]
@@ -451,12 +460,13 @@ def sample_skeletal_anatomy(
     fat = draw_in_range(rng, p["fat_mm"])
     bones, discs, lm = _build_skeleton(rng, p, bx, by, fat)
     lungs, kidneys, bladder = _organs(rng, p, bx, by, lm)
-    values = _tissue_values(rng, p)
+    values = tissue_values(rng, p)
     fov = _field_of_view(p, shifts)
-    metastases = _metastases(rng, p, bones, fov) if positive else []
+    place = functools.partial(place_in_lobes, bones=bones, fov=fov)
+    metastases = sample_metastases(rng, p, place) if positive else []
     evidence_rng = evidence_rng if evidence_rng is not None else rng.spawn(1)[0]
     apply_evidence(evidence_rng, p, metastases, {m: values[m]["marrow"] for m in MODALITIES})
-    mimics = _mimics(rng, p, bones, fov, metastases)
+    mimics = sample_mimics(rng, p, place, metastases, tangents=[bone.tangents for bone in bones])
     anatomy = SkeletalAnatomy(
         body_half_axes=(bx, by), fat_mm=fat, bones=bones, discs=discs, lungs=lungs, kidneys=kidneys,
         bladder=bladder, couch_y_mm=by + 6.0, metastases=metastases, mimics=mimics, values=values)
@@ -485,7 +495,7 @@ def _organs(rng: np.random.Generator, p: dict, bx: float, by: float, lm: dict):
     return lungs, kidneys, bladder
 
 
-def _tissue_values(rng: np.random.Generator, p: dict) -> dict[str, dict[str, float]]:
+def tissue_values(rng: np.random.Generator, p: dict) -> dict[str, dict[str, float]]:
     """Tissue value per modality: the parameter tables plus this patient's marrow and organs."""
     values = {"CT": {k: float(v) for k, v in p["hu"].items()},
               "MR": {k: float(v) for k, v in p["t1"].items()},
@@ -498,15 +508,16 @@ def _tissue_values(rng: np.random.Generator, p: dict) -> dict[str, dict[str, flo
     return values
 
 
-def _metastases(rng: np.random.Generator, p: dict, bones: list[Bone], fov) -> list[Finding]:
-    """1..N metastases of random type and site, separate from one another."""
+def sample_metastases(rng: np.random.Generator, p: dict, place) -> list[Finding]:
+    """1..N metastases of random type and site, separate from one another, each placed by
+    ``place(rng, group, radius) -> (bone, lobe, shape)`` (:func:`place_in_lobes`)."""
     metastases: list[Finding] = []
     lo, hi = p["metastases"]
     for _ in range(int(rng.integers(max(int(lo), 1), int(hi) + 1))):
         kind = _choice(rng, p["metastasis_types"])
         site = _choice(rng, p["metastasis_sites"])
         for _attempt in range(50):  # separate lesions, so each keeps its own appearance
-            b, _, shape = _place(rng, bones, site, draw_in_range(rng, p["metastasis_radius_mm"]), fov)
+            b, _, shape = place(rng, site, draw_in_range(rng, p["metastasis_radius_mm"]))
             if not _overlaps(shape, metastases):
                 break
         else:
@@ -519,16 +530,18 @@ def _metastases(rng: np.random.Generator, p: dict, bones: list[Bone], fov) -> li
     return metastases
 
 
-def _mimics(rng: np.random.Generator, p: dict, bones: list[Bone], fov,
-            metastases: list[Finding]) -> list[Finding]:
-    """Benign look-alikes (any class), clear of the metastases and of one another."""
+def sample_mimics(rng: np.random.Generator, p: dict, place, metastases: list[Finding], *,
+                  tangents: list | None = None) -> list[Finding]:
+    """Benign look-alikes (any class), clear of the metastases and of one another, placed
+    by ``place`` (:func:`sample_metastases`); ``tangents``: each bone's lobe directions
+    (:attr:`Bone.tangents`), which orient a rib fracture's line (none: no line)."""
     mimics: list[Finding] = []
     lo, hi = p["mimics"]
     for _ in range(int(rng.integers(int(lo), int(hi) + 1))):
         kind = _choice(rng, p["mimic_types"])
         look = p["mimic_appearance"][kind]
         for _attempt in range(50):
-            b, shape, normal = _place_mimic(rng, p, bones, fov, kind)
+            b, shape, normal = _place_mimic(rng, p, place, kind, tangents)
             if not _overlaps(shape, metastases + mimics):
                 break
         else:
@@ -539,23 +552,22 @@ def _mimics(rng: np.random.Generator, p: dict, bones: list[Bone], fov,
     return mimics
 
 
-def _place_mimic(rng: np.random.Generator, p: dict, bones: list[Bone], fov, kind: str):
+def _place_mimic(rng: np.random.Generator, p: dict, place, kind: str, tangents: list | None):
     """One placement attempt for a mimic of ``kind``: bone index, shape, fracture-line normal."""
     radius = draw_in_range(rng, p["mimic_radius_mm"])
     normal = None
     if kind == "degenerative_sclerosis":
-        b, _, shape = _place(rng, bones, "vertebra", radius, fov, where="endplate")
+        b, _, shape = place(rng, "vertebra", radius, where="endplate")
     elif kind == "haemangioma":
-        b, _, shape = _place(rng, bones, "vertebra", radius, fov)
+        b, _, shape = place(rng, "vertebra", radius)
     elif kind == "red_marrow":
         site = _choice(rng, {"vertebra": 0.6, "pelvis": 0.4})
-        b, _, shape = _place(rng, bones, site, radius, fov)
+        b, _, shape = place(rng, site, radius)
     else:  # fracture (rib, vertebral endplate) or arthritis (femoral head): hot on PET
         site = _choice(rng, {"rib": 0.4, "vertebra": 0.3, "femur": 0.3})
-        b, i, shape = _place(rng, bones, site, radius, fov,
-                             where="endplate" if site == "vertebra" else "marrow")
-        if site == "rib":
-            normal = bones[b].tangents[bones[b].marrow_sites.index(i)]
+        b, i, shape = place(rng, site, radius, where="endplate" if site == "vertebra" else "marrow")
+        if site == "rib" and tangents and tangents[b]:
+            normal = tangents[b][i]  # a rib's marrow sites are all its lobes
         elif site == "vertebra":
             normal = (0.0, 0.0, 1.0)
     return b, shape, normal

@@ -40,10 +40,11 @@ from crossmodal.phantom.dicom import fake_study_numbers
 from crossmodal.phantom.dicom import save_label
 from crossmodal.phantom.dicom import uid
 from crossmodal.phantom.dicom import write_series
+from crossmodal.phantom.skeleton import SimulatedSkeletalPatient
 from crossmodal.phantom.skeleton import simulate_skeletal_patient
 
 __all__ = ["GENERATOR_VERSION", "generate_skeleton_cohort", "is_skeleton_up_to_date",
-           "write_skeletal_patient"]
+           "write_skeletal_patient", "write_skeletal_series"]
 
 GENERATOR_VERSION = "skeleton-3"  # 2: modality-specific evidence, mimic regions in the truth;
 # 3: fake site, physician and study identifiers in the headers
@@ -63,7 +64,16 @@ def is_skeleton_up_to_date(root: str | Path, params: dict[str, Any]) -> bool:
 
 def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: int) -> dict[str, Any]:
     """Simulate one patient and write its series, labels and truth under ``root``."""
-    sim = simulate_skeletal_patient(index, p, seed=seed)
+    return write_skeletal_series(simulate_skeletal_patient(index, p, seed=seed), p, root, seed=seed)
+
+
+def write_skeletal_series(sim: SimulatedSkeletalPatient, p: dict[str, Any], root: Path, *, seed: int,
+                          descriptions: dict[str, str] | None = None,
+                          truth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a simulated skeletal patient's series (fake identity and study days), labels
+    and truth (with ``truth`` added) under ``root``; ``descriptions``: SeriesDescription
+    by modality, over the phantom's."""
+    index = sim.index
     rng = np.random.default_rng([seed, index, 7])
     identity = fake_identity(rng, prefix="BX")
     weight = sim.demographics["weight_kg"]
@@ -72,10 +82,11 @@ def write_skeletal_patient(index: int, p: dict[str, Any], root: Path, *, seed: i
                                                            minutes=int(rng.integers(0, 480)))
     spread = int(p["study_spread_days"])
     folder = root / identity["PatientID"]
-    truth = {**sim.truth(), "simulated": True, "phantom_index": index, "series": {}}
+    truth = {**sim.truth(), "simulated": True, "phantom_index": index, **(truth or {}), "series": {}}
     series_uids = {}
     for modality in sim.modalities:
         sub, number, description = _SERIES[modality]
+        description = (descriptions or {}).get(modality, description)
         day = ct_day if modality == "CT" else ct_day + dt.timedelta(
             days=int(rng.integers(-spread, spread + 1)), minutes=int(rng.integers(-120, 121)))
         study = {

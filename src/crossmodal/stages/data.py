@@ -41,6 +41,7 @@ def phantom_generators() -> dict:
     is_up_to_date(root, params))."""
     from crossmodal.phantom import hybrid_delineations
     from crossmodal.phantom import hybrid_pelvis
+    from crossmodal.phantom import hybrid_skeleton
     from crossmodal.phantom.cohort import generate_pelvis_cohort
     from crossmodal.phantom.cohort import is_up_to_date
     from crossmodal.phantom.skeleton_cohort import generate_skeleton_cohort
@@ -52,7 +53,10 @@ def phantom_generators() -> dict:
             "delineations": (
                 hybrid_delineations.generate_hybrid_delineations_cohort,
                 functools.partial(is_up_to_date, version=hybrid_delineations.GENERATOR_VERSION)),
-            "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date)}
+            "skeleton": (generate_skeleton_cohort, is_skeleton_up_to_date),
+            "hybrid_skeleton": (
+                hybrid_skeleton.generate_hybrid_skeleton_cohort,
+                functools.partial(is_up_to_date, version=hybrid_skeleton.GENERATOR_VERSION))}
 
 
 def cohort_generator(params: dict[str, Any], cohort: str) -> tuple:
