@@ -224,7 +224,7 @@ def _image(array: np.ndarray, like: sitk.Image) -> sitk.Image:
 
 
 def mr_bias_field(grid: sitk.Image, coefficients: np.ndarray, amplitude: float) -> np.ndarray:
-    """Smooth multiplicative bias field exp(sum c_k b_k), |log| <= amplitude, on the MR grid."""
+    """Smooth multiplicative bias field ``exp(sum c_k b_k)`` on the MR grid, its log within +-``amplitude``."""
     pts = grid_points(grid)
     half = np.maximum(np.abs(pts).reshape(-1, 3).max(axis=0), 1e-6)
     u, v, w = (pts[..., k] / half[k] for k in range(3))
