@@ -32,6 +32,21 @@ def with_real_source(params: dict, name: str, root: Path) -> dict:
     return params
 
 
+def ingest_by_cohort_rules(root: Path, out: Path, cohort: str):
+    """Ingest the DICOM tree ``root`` into ``out`` by the rules of ``cohort.<cohort>`` and
+    ``ingest`` in the repository's params.yaml; the cohort report."""
+    from crossmodal.io.cohort import ingest_dicom_cohort
+
+    params = load_params(REPO / "params.yaml")
+    source, rules = params["cohort"][cohort], params["ingest"]
+    return ingest_dicom_cohort(
+        root, out, modalities=source["modalities"], required_modalities=source["required_modalities"],
+        label_modalities=source["label_modalities"], labels_dir=source["labels_dir"], label_names=source["label_names"],
+        truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by=source["group_by"],
+        require_nonempty_label=source["require_nonempty_label"], max_slice_gap_ratio=rules["max_slice_gap_ratio"],
+        spacing_tolerance_mm=rules["spacing_tolerance_mm"])
+
+
 def tiny_pelvis_params(n_patients: int = 3) -> dict:
     """The quick profile's phantom, made smaller still so fixtures take seconds."""
     p = copy.deepcopy(load_params(REPO / "params.yaml", "quick")["phantom"]["pelvis"])

@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
+from conftest import ingest_by_cohort_rules
 from conftest import with_real_source
 from crossmodal.io.geometry import transform_from_dict
 from crossmodal.params import load_params
@@ -124,22 +125,13 @@ def test_patients_are_seeded_by_index_and_share_the_anatomy(hybrid_params, real,
 
 
 def test_the_cohort_is_written_as_dicom_and_ingested_like_any_other(hybrid_params, tmp_path):
-    from crossmodal.io.cohort import ingest_dicom_cohort
-
     p = {**hybrid_params, "n_patients": 2}
     root = hybrid.generate_hybrid_pelvis_cohort(p, tmp_path / "hybrid")
     truth = [json.loads(f.read_text()) for f in sorted((root / "truth").glob("*.json"))]
     assert len(truth) == 2 and all(t["real_anatomy"]["ct"] == "real" for t in truth)
     assert all(t["real_anatomy"]["sha256"] == p["real_data"]["sha256"] for t in truth)
     assert all(lesion["inserted"] for t in truth for lesion in t["lesions"])
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    source, rules = params["cohort"]["pelvis_real_anatomy"], params["ingest"]
-    report = ingest_dicom_cohort(
-        root, tmp_path / "ingested", modalities=source["modalities"], required_modalities=source["required_modalities"],
-        label_modalities=source["label_modalities"], labels_dir=source["labels_dir"], label_names=source["label_names"],
-        truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by=source["group_by"],
-        require_nonempty_label=source["require_nonempty_label"], max_slice_gap_ratio=rules["max_slice_gap_ratio"],
-        spacing_tolerance_mm=rules["spacing_tolerance_mm"])
+    report = ingest_by_cohort_rules(root, tmp_path / "ingested", "pelvis_real_anatomy")
     assert len(report.cases) == 2 and not report.problems
     from crossmodal.io.case import load_cases
     from crossmodal.stages.pelvis.real_anatomy import inserted_lesions

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import yaml
 
+from conftest import ingest_by_cohort_rules
 from conftest import with_real_source
 from crossmodal.params import load_params
 from crossmodal.params.rules import check
@@ -151,7 +151,6 @@ def test_an_unknown_tissue_class_is_refused(hybrid_params):
 
 def test_the_cohort_is_written_as_dicom_and_ingested_by_the_part2_rules(hybrid_params, tmp_path):
     from crossmodal.io.case import load_cases
-    from crossmodal.io.cohort import ingest_dicom_cohort
     from crossmodal.stages.skeleton.real_anatomy import inserted_findings
 
     p = {**hybrid_params, "n_patients": 3}
@@ -161,14 +160,7 @@ def test_the_cohort_is_written_as_dicom_and_ingested_by_the_part2_rules(hybrid_p
     assert sorted(truth) == [0, 1, 2]
     assert all(t["real_anatomy"]["ct"] == "real" and t["real_anatomy"]["sha256"] == p["real_data"]["sha256"]
                for t in truth.values())
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    source, rules = params["cohort"]["skeleton_real_anatomy"], params["ingest"]
-    report = ingest_dicom_cohort(
-        root, tmp_path / "ingested", modalities=source["modalities"], required_modalities=source["required_modalities"],
-        label_modalities=source["label_modalities"], labels_dir=source["labels_dir"], label_names=source["label_names"],
-        truth_dir=source["truth_dir"], salt=rules["pseudonym_salt"], group_by=source["group_by"],
-        require_nonempty_label=source["require_nonempty_label"], max_slice_gap_ratio=rules["max_slice_gap_ratio"],
-        spacing_tolerance_mm=rules["spacing_tolerance_mm"])
+    report = ingest_by_cohort_rules(root, tmp_path / "ingested", "skeleton_real_anatomy")
     assert len(report.cases) == 3 and not report.problems
     findings = inserted_findings(load_cases(tmp_path / "ingested"))
     assert len(findings) == sum(len(t["lesions"]) + len(t["mimics"]) for t in truth.values())

@@ -49,15 +49,15 @@ def environment(work: Path) -> dict:
 
 # The stages the Dask run reproduces: each does its per-patient work through
 # `patient_workers` (phantoms come from `crossmodal data`). The others that do are left out
-# because they add no map of their own and cost the most: real_anatomy_pelvis,
-# real_anatomy_skeleton and real_delineations_lung run ingestion's (and Part 1's align_fuse)
-# map (run here) on other cohorts and need the detectors trained first, the
+# because they add no map of their own and cost the most: real_anatomy_pelvis and
+# real_delineations_lung run ingestion and align_fuse's map (run here) on other cohorts, the
 # lung study's stages run the pelvic study's code on another cohort, and the evaluate stages
-# would need the detectors trained first. No other stage touches the backend.
+# would need the detectors trained first. No other stage touches the backend itself
+# (real_anatomy_skeleton reaches it only through ingestion's map, run here).
 DASK_STAGES = ("ingest_pelvis", "align_fuse_pelvis", "data_card_pelvis", "datasets_pelvis",
                "ingest_skeleton", "data_card_skeleton", "datasets_skeleton")
-DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_anatomy_skeleton", "real_delineations_lung", "evaluate_pelvis",
-                 "ingest_lung", "align_fuse_lung", "data_card_lung", "datasets_lung", "evaluate_lung")
+DASK_LEFT_OUT = ("real_anatomy_pelvis", "real_delineations_lung", "evaluate_pelvis", "ingest_lung",
+                 "align_fuse_lung", "data_card_lung", "datasets_lung", "evaluate_lung")
 
 
 def quick_run(work: Path, backend: str = "processes", stages: tuple[str, ...] = ()) -> Path:
